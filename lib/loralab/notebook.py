@@ -1,0 +1,39 @@
+"""What every notebook of the series does first: resolve its parameters and open its run folder.
+
+The notebooks' `parameters` cells carry `params_file`, `run_dir` and one dict per params section
+(`data`, `split`, ...). Section dicts override the file field by field, so
+`papermill ... -p run_dir X -f params/smoke.yaml` and the runner's injection mean the same thing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .config import SECTIONS, Config, load_config, save_config
+from .figures import use_report_style
+from .layout import RunPaths
+
+
+def _flatten(sections: dict[str, Any]) -> dict[str, Any]:
+    flat = {}
+    for section, values in sections.items():
+        if section not in SECTIONS:
+            raise TypeError(f"unknown params section {section!r}; known: {SECTIONS}")
+        for key, value in (values or {}).items():
+            flat[f"{section}.{key}"] = value
+    return flat
+
+
+def start(params_file: str | Path, run_dir: str | Path, **sections: Any) -> tuple[Config, RunPaths]:
+    """Resolve the config, save it into the run folder, and set the report's display style."""
+    cfg = load_config(params_file, _flatten(sections))
+    run = RunPaths(Path(run_dir))
+    run.root.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run.params)
+    use_report_style()
+    pd.set_option("display.max_colwidth", 120)
+    pd.set_option("display.width", 160)
+    return cfg, run

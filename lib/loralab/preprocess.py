@@ -1,0 +1,173 @@
+"""Preprocessing as the reference study does it, plus the near-duplicate check it lacked.
+
+Normalize whitespace, keep the configured labels, drop empty texts and exact duplicates. Exact
+dedupe misses the same abstract with a changed word or two (errata, reprints), which would let a
+test item be memorised from training; MinHash LSH over word shingles finds those candidates and an
+exact Jaccard check on each candidate pair confirms them, so the result does not depend on luck.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import pandas as pd
+from datasketch import MinHash, MinHashLSH
+
+from .config import DataConfig
+from .datasets import LoadedData
+from .errors import DataError
+
+SHINGLE_WORDS = 5
+NUM_PERM = 128
+_WS = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
+
+
+def normalize_text(text: str) -> str:
+    """NFKC (full-width forms, ligatures) and single spaces; case and punctuation are kept."""
+    return _WS.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def text_key(text: str) -> str:
+    """Hash of a normalized text: equal keys are exact duplicates."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def shingles(text: str) -> set[str]:
+    words = _WORD.findall(text.lower())
+    if len(words) <= SHINGLE_WORDS:
+        return {" ".join(words)}
+    return {" ".join(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1)}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+def near_duplicate_pairs(texts: pd.Series, threshold: float) -> pd.DataFrame:
+    """Pairs of positions whose shingle sets have Jaccard >= threshold (exact, LSH-pruned)."""
+    sets = [shingles(t) for t in texts]
+    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+    hashes = []
+    for i, s in enumerate(sets):
+        mh = MinHash(num_perm=NUM_PERM, seed=1)
+        mh.update_batch([x.encode("utf-8") for x in s])
+        hashes.append(mh)
+        lsh.insert(i, mh)
+    rows = []
+    for i, mh in enumerate(hashes):
+        for j in lsh.query(mh):
+            if j > i and (sim := jaccard(sets[i], sets[j])) >= threshold:
+                rows.append((i, j, sim))
+    return pd.DataFrame(rows, columns=["a", "b", "jaccard"]).astype(
+        {"a": int, "b": int, "jaccard": float}
+    )
+
+
+def group_pairs(n: int, pairs: pd.DataFrame) -> list[int]:
+    """Connected components of the pair graph: the group of each position (its lowest member)."""
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(pairs["a"], pairs["b"], strict=True):
+        ra, rb = find(int(a)), find(int(b))
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return [find(i) for i in range(n)]
+
+
+@dataclass
+class Preprocessed:
+    frame: pd.DataFrame
+    steps: list[dict] = field(default_factory=list)
+    near_duplicates: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def step_table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.steps).fillna({"detail": ""})
+
+
+def preprocess(raw: LoadedData, cfg: DataConfig) -> Preprocessed:
+    """Clean texts and labels; every drop is counted in `steps` so the EDA can show it."""
+    frame = raw.frame.copy()
+    frame["text"] = frame["text"].map(normalize_text)
+    steps = [{"step": "read", "dropped": 0, "rows": len(frame)}]
+
+    def record(step: str, keep: pd.Series, detail: str = "") -> None:
+        nonlocal frame
+        steps.append(
+            {"step": step, "dropped": int((~keep).sum()), "rows": int(keep.sum()), "detail": detail}
+        )
+        frame = frame[keep].reset_index(drop=True)
+
+    present = set(frame["label"])
+    absent = [label for label in cfg.labels if label not in present]
+    if absent:
+        found = frame["label"].value_counts().head(20).to_dict()
+        raise DataError(
+            raw.source,
+            "data.labels",
+            f"configured labels {absent} do not occur in the data; found {found}",
+            "set data.labels to labels that occur (spelling and case must match) "
+            "or fix the label column",
+        )
+    others = frame.loc[~frame["label"].isin(cfg.labels), "label"].value_counts().to_dict()
+    record(
+        "keep configured labels",
+        frame["label"].isin(cfg.labels),
+        ", ".join(f"{k}: {v}" for k, v in others.items()),
+    )
+    record("drop empty texts", frame["text"].str.len() > 0)
+    if frame.empty:
+        raise DataError(
+            raw.source,
+            cfg.text_column,
+            "every text of the configured labels is empty",
+            f"check that data.text_column ('{cfg.text_column}') names the "
+            "column that holds the texts",
+        )
+    frame["text_key"] = frame["text"].map(text_key)
+    # Within a given split only: a duplicate across published splits is leakage to report.
+    scope = ["text_key", "split"] if raw.has_split else ["text_key"]
+    conflicting = frame.groupby("text_key")["label"].nunique().gt(1).sum()
+    record(
+        "drop exact duplicates",
+        ~frame.duplicated(scope),
+        f"{conflicting} texts carry more than one label" if conflicting else "",
+    )
+
+    pairs = near_duplicate_pairs(frame["text"], cfg.near_duplicate_threshold)
+    frame["near_dup_group"] = group_pairs(len(frame), pairs)
+    near = pair_table(frame, pairs)
+    if cfg.near_duplicates == "drop":
+        group_scope = ["near_dup_group", "split"] if raw.has_split else ["near_dup_group"]
+        record(
+            "drop near-duplicates",
+            ~frame.duplicated(group_scope),
+            f"Jaccard >= {cfg.near_duplicate_threshold} on word {SHINGLE_WORDS}-grams",
+        )
+    counts = frame["label"].value_counts()
+    if len(counts) < 2:
+        raise DataError(
+            raw.source,
+            cfg.label_column,
+            f"only one class left after cleaning ({counts.to_dict()})",
+            "a classifier needs texts of at least two "
+            "labels; check data.labels and the label column",
+        )
+    return Preprocessed(frame, steps, near)
+
+
+def pair_table(frame: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Both sides of each near-duplicate pair by id, label and split, with their Jaccard."""
+    cols = ["id", "label"] + (["split"] if "split" in frame else [])
+    a = frame.loc[pairs["a"], cols].reset_index(drop=True).add_suffix("_a")
+    b = frame.loc[pairs["b"], cols].reset_index(drop=True).add_suffix("_b")
+    return pd.concat([a, b, pairs[["jaccard"]].round(3)], axis=1)

@@ -1,0 +1,44 @@
+import subprocess
+import sys
+
+import yaml
+
+from loralab.cli import main
+
+
+def test_params_prints_resolved_yaml_with_help(capsys, repo):
+    assert main(["params", str(repo / "params/smoke.yaml"), "--set", "train.epochs=2"]) == 0
+    out = capsys.readouterr().out
+    assert yaml.safe_load(out)["train"]["epochs"] == 2
+    assert "# Most epochs per rank" in out
+
+
+def test_bad_params_exit_1_with_the_message_and_no_traceback(capsys, tmp_path):
+    (tmp_path / "p.yaml").write_text("lora: {ranks: [-1]}\n")
+    assert (
+        main(
+            [
+                "run",
+                str(tmp_path / "p.yaml"),
+                "--executed",
+                str(tmp_path / "e"),
+                "--reports",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "p.yaml" in err and "lora.ranks" in err and "Traceback" not in err
+    assert not (tmp_path / "e").exists()
+
+
+def test_every_command_has_help():
+    for args in ([], ["run"], ["params"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "loralab.cli", *args, "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "usage: loralab" in out

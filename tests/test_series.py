@@ -1,0 +1,132 @@
+"""End to end: the real notebooks through papermill and nbconvert into a report bundle."""
+
+import json
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from loralab.errors import StepFailedError
+from loralab.layout import RunPaths
+from loralab.runner import run_series
+
+pytestmark = pytest.mark.slow
+
+
+class _Refs(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.refs = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("href", "src"):
+            if attrs.get(key):
+                self.refs.append(attrs[key])
+
+
+def local_refs(page: Path) -> list[str]:
+    parser = _Refs()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return [r for r in parser.refs if not r.startswith(("data:", "#"))]
+
+
+def assert_bundle_self_contained(folder: Path):
+    for page in folder.glob("*.html"):
+        for ref in local_refs(page):
+            assert "://" not in ref, f"{page.name} loads {ref} from the network"
+            assert (folder / ref).is_file(), f"{page.name} links to missing {ref}"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, repo):
+    root = tmp_path_factory.mktemp("series")
+    index = run_series(
+        repo / "params/smoke.yaml",
+        run_id="smoke",
+        executed_root=root / "executed",
+        reports_root=root / "reports",
+        log=lambda _: None,
+    )
+    return root, index
+
+
+def test_smoke_series_writes_a_self_contained_report(smoke_run, tmp_path):
+    root, index = smoke_run
+    run = RunPaths(root / "executed/smoke")
+    record = json.loads(run.run_record.read_text())
+    assert [s["status"] for s in record["steps"]] == ["ok", "ok"]
+    assert {p.name for p in index.parent.glob("*.html")} == {
+        "index.html",
+        "01_eda.html",
+        "02_split.html",
+    }
+    assert_bundle_self_contained(index.parent)
+    moved = tmp_path / "mailed"
+    shutil.copytree(index.parent, moved)
+    assert_bundle_self_contained(moved)
+
+
+def test_report_pages_show_the_counts_of_the_artifacts(smoke_run):
+    root, index = smoke_run
+    run = RunPaths(root / "executed/smoke")
+    counts = pd.read_csv(run.split_counts).set_index("label")
+    page = index.read_text()
+    total = counts.loc["total", "total"]
+    assert f"<strong>{total}</strong> items" in page
+    split_page = (index.parent / "02_split.html").read_text()
+    for label in ("Colon_Cancer", "Lung_Cancer"):
+        row = counts.loc[label, ["train", "val", "test"]].tolist()
+        assert re.search(
+            rf"{label}</th>\s*<td>{row[0]}</td>\s*<td>{row[1]}</td>\s*"
+            rf"<td>{row[2]}</td>",
+            split_page,
+        ), label
+    eda_page = (index.parent / "01_eda.html").read_text()
+    assert "Labelling rule" in eda_page and "near-duplicate pairs" in eda_page
+
+
+def test_a_given_split_comes_through_unchanged(tmp_path, repo, make_rows, write_table):
+    frame = make_rows(labels=("Colon_Cancer", "Lung_Cancer"), per_class=12)
+    frame["split"] = (["train"] * 8 + ["val"] * 2 + ["test"] * 2) * 2
+    path = write_table(frame)
+    run_series(
+        repo / "params/smoke.yaml",
+        [f"data.path={path}"],
+        run_id="given",
+        executed_root=tmp_path / "executed",
+        reports_root=tmp_path / "reports",
+        log=lambda _: None,
+    )
+    run = RunPaths(tmp_path / "executed/given")
+    for name in ("train", "val", "test"):
+        got = pd.read_json(run.split_file(name), lines=True)["id"].tolist()
+        assert got == frame.loc[frame["split"] == name, "id"].tolist()
+    page = (tmp_path / "reports/given/02_split.html").read_text()
+    assert "taken from the data file as given" in page
+
+
+def test_a_failing_cell_fails_the_run_and_the_report_shows_it(
+    tmp_path, repo, make_rows, write_table
+):
+    path = write_table(make_rows(labels=("Colon_Cancer", "Other"), per_class=12))
+    with pytest.raises(StepFailedError) as exc:
+        run_series(
+            repo / "params/smoke.yaml",
+            [f"data.path={path}"],
+            run_id="bad",
+            executed_root=tmp_path / "executed",
+            reports_root=tmp_path / "reports",
+            log=lambda _: None,
+        )
+    err = exc.value
+    assert err.notebook == "01_eda" and isinstance(err.cell, int)
+    assert "DataError" in err.reason and "Lung_Cancer" in err.reason
+    assert Path(err.executed_path).is_file()
+    index = (tmp_path / "reports/bad/index.html").read_text()
+    assert "failed" in index and "Lung_Cancer" in index and "02_split" in index
+    assert (tmp_path / "reports/bad/01_eda.html").is_file()
+    assert not (tmp_path / "reports/bad/02_split.html").exists()

@@ -1,0 +1,103 @@
+import pandas as pd
+import pytest
+
+from loralab.config import SplitConfig
+from loralab.corpus import build_corpus
+from loralab.errors import LeakageError
+from loralab.layout import RunPaths
+from loralab.splits import class_counts, make_splits, read_split, stratified_split
+
+
+def test_split_is_stratified_and_every_class_is_in_every_split(make_rows):
+    frame = make_rows(labels=("A", "B", "C"), per_class=31)
+    split = stratified_split(frame, SplitConfig(), "t")
+    counts = class_counts(frame.assign(split=split))
+    for label in ("A", "B", "C"):
+        assert counts.loc[label, ["train", "val", "test"]].tolist() == [25, 3, 3]
+    assert counts.loc["total", "total"] == 93
+
+
+def test_split_depends_on_ids_and_seed_not_row_order(make_rows):
+    frame = make_rows(per_class=40)
+    a = stratified_split(frame, SplitConfig(seed=7), "t")
+    shuffled = frame.sample(frac=1, random_state=3)
+    b = stratified_split(shuffled, SplitConfig(seed=7), "t").loc[frame.index]
+    c = stratified_split(frame, SplitConfig(seed=8), "t")
+    assert a.equals(b)
+    assert not a.equals(c)
+
+
+def test_split_files_are_identical_across_runs(tmp_path, file_config, make_rows, write_table):
+    cfg = file_config(write_table(make_rows(per_class=30)))
+    outputs = []
+    for name in ("one", "two"):
+        run = RunPaths(tmp_path / name)
+        build_corpus(cfg, run)
+        make_splits(cfg, run)
+        outputs.append([run.split_file(s).read_bytes() for s in ("train", "val", "test")])
+    assert outputs[0] == outputs[1]
+
+
+def test_given_split_is_taken_unchanged(tmp_path, file_config, make_rows, write_table):
+    frame = make_rows(per_class=10)
+    frame["split"] = (["train"] * 6 + ["val"] * 2 + ["test"] * 2) * 2
+    frame.loc[0, "split"] = " Validation "  # aliases and case are understood
+    cfg = file_config(write_table(frame))
+    run = RunPaths(tmp_path / "run")
+    build_corpus(cfg, run)
+    splits = make_splits(cfg, run)
+    assert splits.given
+    expected = frame.assign(
+        split=frame["split"].str.strip().str.lower().replace({"validation": "val"})
+    )
+    for name in ("train", "val", "test"):
+        assert (
+            read_split(run, name)["id"].tolist()
+            == expected.loc[expected["split"] == name, "id"].tolist()
+        )
+
+
+def test_exact_leakage_in_a_given_split_fails_and_writes_no_split(
+    tmp_path, file_config, make_rows, write_table
+):
+    frame = make_rows(per_class=10)
+    frame["split"] = (["train"] * 6 + ["val"] * 2 + ["test"] * 2) * 2
+    frame.loc[9, "text"] = frame.loc[0, "text"]  # a training text again in test
+    cfg = file_config(write_table(frame))
+    run = RunPaths(tmp_path / "run")
+    build_corpus(cfg, run)
+    with pytest.raises(LeakageError, match=r"1 exact and 0 near-duplicate") as exc:
+        make_splits(cfg, run)
+    assert "A-0" in str(exc.value) and "A-9" in str(exc.value)
+    assert not run.split_file("train").exists()
+    assert run.leakage.exists()
+
+
+def test_near_leakage_is_found_and_warn_policy_goes_on(
+    tmp_path, file_config, make_rows, write_table
+):
+    frame = make_rows(per_class=10)
+    frame["split"] = (["train"] * 6 + ["val"] * 2 + ["test"] * 2) * 2
+    words = frame.loc[0, "text"].split()
+    frame.loc[8, "text"] = " ".join(words[:-1] + ["changed"])  # one word edited
+    cfg = file_config(write_table(frame))
+    run = RunPaths(tmp_path / "run")
+    build_corpus(cfg, run)
+    with pytest.raises(LeakageError, match="0 exact and 1 near-duplicate"):
+        make_splits(cfg, run)
+    cfg.split.on_leakage = "warn"
+    splits = make_splits(cfg, run)
+    assert not splits.leakage.clean
+    summary = splits.leakage.summary().set_index("splits")
+    assert summary.loc["train / test", "near"] == 1 and summary["exact"].sum() == 0
+
+
+def test_drawn_split_has_no_leakage_on_clean_data(tmp_path, file_config, make_rows, write_table):
+    cfg = file_config(write_table(make_rows(per_class=30)))
+    run = RunPaths(tmp_path / "run")
+    build_corpus(cfg, run)
+    splits = make_splits(cfg, run)
+    assert splits.leakage.clean
+    sizes = {s: len(read_split(run, s)) for s in ("train", "val", "test")}
+    assert sizes == {"train": 48, "val": 6, "test": 6}
+    assert pd.read_csv(run.split_counts).set_index("label").loc["total", "total"] == 60
