@@ -76,3 +76,69 @@ def file_config():
         return build_config({}, "test", sets)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer Llama with the embedded SmolLM2 tokenizer, saved like a user's model folder."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from loralab.config import ModelConfig
+    from loralab.models import load_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    tok = load_tokenizer(ModelConfig())
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def tiny_config(tiny_model_dir):
+    """A Config for the tiny model on labels A and B, overridable with dotted keys."""
+
+    def make(**overrides) -> Config:
+        sets = {
+            "model.name_or_path": str(tiny_model_dir),
+            "data.labels": ["A", "B"],
+            "data.verbalizers": {"A": ["alpha", "first class"], "B": ["beta"]},
+            "lora.ranks": [2, 4],
+            "lora.target_modules": ["q_proj", "v_proj", "up_proj"],
+            "train.seq_len": 64,
+            "train.epochs": 2,
+            "train.batch_size": 4,
+            "train.grad_accum": 1,
+            "train.lr": 1e-2,
+            "train.max_train_items": None,
+            "train.dtype": "float32",
+            "train.device": "cpu",
+        }
+        sets.update({k.replace("__", "."): v for k, v in overrides.items()})
+        return build_config({}, "test", sets)
+
+    return make
+
+
+@pytest.fixture
+def make_texts():
+    """`n` random texts of 3 to 60 words."""
+
+    def make(n: int, seed: int = 0) -> list[str]:
+        rng = random.Random(seed)
+        return [random_text(rng, words=rng.randint(3, 60)) for _ in range(n)]
+
+    return make

@@ -68,3 +68,31 @@ def split_counts(counts: pd.DataFrame) -> plt.Figure:
     ax.set(xlabel="split", ylabel="items", title="Items per split and label")
     ax.legend(title="label", fontsize="small")
     return fig
+
+
+def training_curves(history: pd.DataFrame, rank: int) -> plt.Figure:
+    """Loss (train and validation) and validation metrics per epoch for one rank."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=FIGSIZE)
+    left.plot(history["epoch"], history["train_loss"], marker="o", label="train")
+    left.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
+    left.set(title=f"Answer-token loss, r={rank}", xlabel="epoch", ylabel="cross-entropy")
+    left.legend()
+    right.plot(history["epoch"], history["val_macro_f1"], marker="o", label="macro-F1")
+    right.plot(history["epoch"], history["val_accuracy"], marker="s", label="accuracy")
+    right.set(title=f"Validation, r={rank}", xlabel="epoch", ylim=(0, 1.02))
+    right.legend()
+    for ax in (left, right):
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.tight_layout()
+    return fig
+
+
+def validation_curves(histories: dict[int, pd.DataFrame]) -> plt.Figure:
+    """Validation macro-F1 per epoch, one line per rank: the curve rank selection reads."""
+    fig, ax = plt.subplots(figsize=(FIGSIZE[0] * 0.6, FIGSIZE[1]))
+    for rank, history in sorted(histories.items()):
+        ax.plot(history["epoch"], history["val_macro_f1"], marker="o", label=f"r={rank}")
+    ax.set(title="Validation macro-F1 per epoch", xlabel="epoch", ylabel="macro-F1", ylim=(0, 1.02))
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(title="LoRA rank")
+    return fig

@@ -76,6 +76,27 @@ class RunPaths:
     def leakage(self) -> Path:
         return self.root / "split" / "leakage.json"
 
+    # training step, one folder per rank
+    def train_dir(self, rank: int) -> Path:
+        return self.root / "train" / f"r{rank}"
+
+    def history(self, rank: int) -> Path:
+        return self.train_dir(rank) / "history.csv"
+
+    def train_summary(self, rank: int) -> Path:
+        return self.train_dir(rank) / "summary.json"
+
+    def val_predictions(self, rank: int) -> Path:
+        return self.train_dir(rank) / "val_predictions.csv"
+
+    def adapter(self, rank: int) -> Path:
+        return self.train_dir(rank) / "adapter"
+
+    def trained_ranks(self) -> list[int]:
+        """Ranks whose training finished (their summary, written last, exists)."""
+        found = self.root.glob("train/r*/summary.json")
+        return sorted(int(p.parent.name[1:]) for p in found if p.parent.name[1:].isdigit())
+
     def figure(self, name: str) -> Path:
         return self.figures / f"{name}.png"
 

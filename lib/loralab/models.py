@@ -8,9 +8,13 @@ instead of hanging on a network call.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from .config import EMBEDDED_MODEL, ModelConfig
 from .errors import ModelNotFoundError
@@ -94,3 +98,71 @@ def load_tokenizer(cfg: ModelConfig):
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How a model is held and run: weights dtype, plus an autocast dtype for compute (or None).
+
+    On a CPU the frozen base stays float32 and bf16 autocast runs the matmuls where the CPU has
+    native bf16 (AVX512-BF16 or AMX); on CUDA the weights themselves are bf16 (a 7B model in
+    float32 would not fit most cards). LoRA weights stay float32 either way.
+    """
+
+    device: str
+    weights: torch.dtype
+    autocast: torch.dtype | None
+
+    def describe(self) -> str:
+        compute = self.autocast or self.weights
+        return f"{self.device}, weights {self.weights}, compute {compute}".replace("torch.", "")
+
+
+def cpu_has_native_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags for f in (" avx512_bf16", " amx_bf16"))
+
+
+def resolve_precision(dtype: str, device: str) -> Precision:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelNotFoundError(
+            "train.device=cuda but torch sees no CUDA device; set train.device=cpu or auto"
+        )
+    if dtype == "float32":
+        return Precision(device, torch.float32, None)
+    if device == "cuda":
+        if dtype == "auto":
+            dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        return Precision(device, getattr(torch, dtype), None)
+    if dtype == "auto":
+        return Precision(device, torch.float32, torch.bfloat16 if cpu_has_native_bf16() else None)
+    return Precision(device, torch.float32, getattr(torch, dtype))
+
+
+def load_model(cfg: ModelConfig, precision: Precision, tokenizer=None):
+    """The base causal LM, frozen-ready, on its device, with the pad token id set."""
+    from transformers import AutoModelForCausalLM
+
+    source = resolve_model(cfg)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            source.name_or_path, dtype=precision.weights, **_hub_kwargs(cfg, source)
+        )
+    except OSError as exc:
+        raise _not_found(cfg, source, exc) from None
+    if tokenizer is not None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model.to(precision.device)
+
+
+@contextlib.contextmanager
+def quiet_peft():
+    """Silence the deprecation peft (0.21) triggers in transformers 5 on every wrap and load."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+        yield

@@ -15,19 +15,29 @@ import pandas as pd
 
 from .artifacts import read_json, write_text
 from .environment import git_commit, machine, package_versions
+from .figures import save_figure, validation_curves
 from .layout import RunPaths
+from .selection import SELECTION_RULE, select_rank
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FIGURE_CAPTIONS = {
     "class_balance": "Items per label after preprocessing.",
     "lengths": "Text length per label, in words and in the model's tokens.",
     "split_counts": "Items per split, stacked by label.",
+    "validation_curves": "Validation macro-F1 per epoch for every LoRA rank.",
 }
+
+
+def _caption(stem: str) -> str:
+    if stem.startswith("training_r"):
+        return f"Loss and validation metrics per epoch, LoRA rank {stem[len('training_r') :]}."
+    return FIGURE_CAPTIONS.get(stem, stem.replace("_", " "))
 
 
 def _table(frame: pd.DataFrame, index: bool = False) -> str:
     """An HTML table; pandas escapes cell text, so dataset text cannot inject markup."""
-    return frame.to_html(index=index, classes="table", border=0, escape=True, na_rep="")
+    html = frame.to_html(index=index, classes="table", border=0, escape=True, na_rep="")
+    return f'<div class="scroll">{html}</div>'
 
 
 def _data_section(run: RunPaths) -> dict:
@@ -53,16 +63,50 @@ def _data_section(run: RunPaths) -> dict:
     return section
 
 
+def _training_section(run: RunPaths, out_dir: Path) -> dict:
+    """Rank selection and cost per rank, from the summaries each training step wrote."""
+    ranks = run.trained_ranks()
+    if not ranks:
+        return {}
+    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+    summaries = [read_json(run.train_summary(r)) for r in ranks]
+    selected, table = select_rank(summaries)
+    cost = pd.DataFrame(summaries).assign(adapter_mb=lambda f: f["adapter_bytes"] / 2**20)[
+        [
+            "rank",
+            "trainable_params",
+            "trainable_mb",
+            "adapter_mb",
+            "best_epoch",
+            "epochs_run",
+            "time_to_best_s",
+            "train_time_s",
+            "train_tokens_per_s",
+            "peak_memory_mb",
+        ]
+    ]
+    histories = {r: pd.read_csv(run.history(r)) for r in ranks}
+    save_figure(validation_curves(histories), out_dir / "figures" / "validation_curves.png")
+    return {
+        "selected": selected,
+        "rule": SELECTION_RULE,
+        "selection": _table(table.round(4)),
+        "cost": _table(cost.round(2)),
+        "precision": summaries[0]["precision"],
+    }
+
+
 def _copy_figures(run: RunPaths, out_dir: Path) -> list[dict]:
-    figures = []
+    """Copy the steps' figures beside the page; list every figure the page shows."""
+    target = out_dir / "figures"
+    target.mkdir(parents=True, exist_ok=True)
     if run.figures.is_dir():
-        (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-        for png in sorted(run.figures.glob("*.png")):
-            shutil.copy2(png, out_dir / "figures" / png.name)
-            figures.append(
-                {"src": f"figures/{png.name}", "caption": FIGURE_CAPTIONS.get(png.stem, png.stem)}
-            )
-    return figures
+        for png in run.figures.glob("*.png"):
+            shutil.copy2(png, target / png.name)
+    return [
+        {"src": f"figures/{png.name}", "caption": _caption(png.stem)}
+        for png in sorted(target.glob("*.png"))
+    ]
 
 
 def write_report(run: RunPaths, out_dir: Path, steps: list) -> Path:
@@ -71,6 +115,8 @@ def write_report(run: RunPaths, out_dir: Path, steps: list) -> Path:
         autoescape=jinja2.select_autoescape(["html", "j2"]),
     )
     failed = [s for s in steps if s.status == "failed"]
+    training = _training_section(run, out_dir)  # draws a figure that the list below includes
+    figures = _copy_figures(run, out_dir)
     page = env.get_template("index.html.j2").render(
         run_id=run.run_id,
         created=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
@@ -79,7 +125,8 @@ def write_report(run: RunPaths, out_dir: Path, steps: list) -> Path:
         else ("complete" if all(s.status == "ok" for s in steps) else "incomplete"),
         steps=steps,
         data=_data_section(run),
-        figures=_copy_figures(run, out_dir),
+        training=training,
+        figures=figures,
         params=run.params.read_text(encoding="utf-8") if run.params.is_file() else "",
         packages=package_versions(),
         machine=machine(),

@@ -44,10 +44,14 @@ class Step:
 
 
 def series(cfg: Config) -> list[Step]:
-    """The steps of a study in order; later issues add training, evaluation and statistics."""
+    """The steps of a study in order: data, split, one training run per LoRA rank."""
     return [
         Step("01_eda", "Data: source, cleaning, class balance, lengths"),
         Step("02_split", "Data: train/val/test split and leakage check"),
+        *(
+            Step("03_train", f"LoRA training, rank {r}: curves, cost, adapter card", {"rank": r})
+            for r in cfg.lora.ranks
+        ),
     ]
 
 

@@ -1,0 +1,108 @@
+"""Saved LoRA adapters: safetensors only, a model card that says how they were made, reload.
+
+An adapter folder is written to a temporary sibling and renamed into place, so a folder named
+`adapter/` is always complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from .artifacts import write_text
+from .models import quiet_peft
+
+CARD = """# LoRA adapter: rank {rank}
+
+Trained by loralab on `{base}` to classify text as {labels}.
+
+| | |
+|---|---|
+| best epoch | {best_epoch} of {epochs_run} run (early stopping on validation macro-F1) |
+| validation macro-F1 | {val_macro_f1:.3f} |
+| validation accuracy | {val_accuracy:.3f} |
+| validation loss (answer tokens) | {val_loss:.3f} |
+| trainable parameters | {trainable_params:,} ({trainable_mb:.2f} MB) |
+| training items / validation items | {train_items} / {val_items} |
+| time to best epoch | {time_to_best_s:.0f} s |
+| precision | {precision} |
+| data | {source}, corpus hash `{corpus_hash}` |
+
+The adapter answers with the first verbalizer of each label ({answers}); the scorer compares the
+summed log-probabilities of every verbalizer after the prompt.
+
+## Load it
+
+```python
+from loralab.config import load_config
+from loralab.models import load_model, load_tokenizer, resolve_precision
+from loralab.adapters import load_adapter
+
+cfg = load_config("params.yaml")  # the params.yaml of the run, one folder up from train/
+tok = load_tokenizer(cfg.model)
+base = load_model(cfg.model, resolve_precision(cfg.train.dtype, cfg.train.device), tok)
+model = load_adapter(base, "{folder}")
+```
+
+Plain PEFT works too: `PeftModel.from_pretrained(base_model, "{folder}")`.
+
+## Parameters
+
+```yaml
+{params}
+```
+"""
+
+
+def model_card(summary: dict, cfg, provenance: dict, folder: Path) -> str:
+    answers = ", ".join(
+        f'{label} → "{cfg.data.verbalizers_for(label)[0]}"' for label in cfg.data.labels
+    )
+    params = {
+        "lora": cfg.lora.model_dump(),
+        "train": cfg.train.model_dump(),
+        "prompt": cfg.prompt.model_dump(),
+    }
+    return CARD.format(
+        **summary,
+        base=cfg.model.name_or_path,
+        labels=" / ".join(cfg.data.labels),
+        source=provenance.get("source", "?"),
+        corpus_hash=provenance.get("corpus_hash", "?"),
+        answers=answers,
+        folder=folder,
+        params=yaml.safe_dump(params, sort_keys=False).strip(),
+    )
+
+
+def save_adapter(model, folder: Path, card: str) -> int:
+    """Write adapter weights (safetensors) and config plus our card; returns bytes on disk."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".tmp-{folder.name}."))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True, save_embedding_layers=False)
+        write_text(tmp / "README.md", card)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return adapter_bytes(folder)
+
+
+def adapter_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in Path(folder).glob("*.safetensors"))
+
+
+def load_adapter(base, folder: str | Path):
+    """`base` with the saved adapter attached, ready for scoring."""
+    from peft import PeftModel
+
+    with quiet_peft():
+        return PeftModel.from_pretrained(base, str(folder)).eval()

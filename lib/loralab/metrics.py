@@ -1,0 +1,25 @@
+"""Classification metrics on gold and predicted labels, with the label set fixed by the task.
+
+Passing the task's labels explicitly matters: a model that never predicts one class must still
+get F1 = 0 for it, not have the class silently left out of the macro average.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sklearn.metrics import accuracy_score, f1_score
+
+
+def classification_metrics(
+    gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]
+) -> dict[str, float]:
+    per_class = f1_score(gold, pred, labels=list(labels), average=None, zero_division=0)
+    out = {
+        "macro_f1": float(
+            f1_score(gold, pred, labels=list(labels), average="macro", zero_division=0)
+        ),
+        "accuracy": float(accuracy_score(gold, pred)),
+    }
+    out.update({f"f1_{label}": float(v) for label, v in zip(labels, per_class, strict=True)})
+    return out

@@ -1,0 +1,337 @@
+"""LoRA training for one rank: a loop you can read in one sitting.
+
+Every rank starts from a clean copy of the base model (the reference wrapped the same base twice,
+so its r=16 run trained on top of r=8's layers). The loss covers the answer tokens only, and the
+LM head is applied only at the positions that predict them. Batches are drawn class-balanced and
+then bucketed by length so they carry little padding. Early stopping watches validation macro-F1;
+the best epoch's adapter is the one saved.
+"""
+
+from __future__ import annotations
+
+import copy
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .adapters import model_card, save_adapter
+from .artifacts import read_json, write_csv, write_json
+from .config import Config
+from .layout import RunPaths
+from .metrics import classification_metrics
+from .models import Precision, load_model, load_tokenizer, quiet_peft, resolve_precision
+from .prompts import PromptBuilder
+from .scoring import score_texts
+from .splits import read_split
+
+BUCKET_BATCHES = 16  # batches per length-sorted bucket: little padding, still random order
+
+
+@dataclass
+class Encoded:
+    """Token ids of prompt + answer per item, and how many trailing tokens are the answer."""
+
+    ids: list[list[int]]
+    answer_len: list[int]
+    labels: np.ndarray
+
+    @classmethod
+    def build(cls, builder: PromptBuilder, frame: pd.DataFrame) -> Encoded:
+        ids, answer = [], []
+        for text, label in zip(frame["text"], frame["label"], strict=True):
+            a = builder.answer_ids(label)
+            ids.append(builder.prompt_ids(text) + a)
+            answer.append(len(a))
+        return cls(ids, answer, frame["label"].to_numpy())
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.array([len(x) for x in self.ids])
+
+
+def balanced_order(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` item indices with every class drawn equally often; small classes cycle through all
+    of their items before any repeats."""
+    classes = sorted(set(labels))
+    picks = []
+    for i, c in enumerate(classes):
+        members = np.flatnonzero(labels == c)
+        want = n // len(classes) + (1 if i < n % len(classes) else 0)
+        rounds = -(-want // len(members))
+        cycled = np.concatenate([rng.permutation(members) for _ in range(rounds)])
+        picks.append(cycled[:want])
+    return rng.permutation(np.concatenate(picks))
+
+
+def make_batches(
+    order: np.ndarray,
+    lengths: np.ndarray,
+    batch_size: int,
+    batch_tokens: int | None,
+    rng: np.random.Generator,
+) -> list[np.ndarray]:
+    """Cut `order` into batches of similar lengths: sort within buckets, then shuffle batches."""
+    batches = []
+    bucket = batch_size * BUCKET_BATCHES
+    for start in range(0, len(order), bucket):
+        chunk = order[start : start + bucket]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        current: list[int] = []
+        for idx in chunk:
+            longest = max([lengths[idx]] + [lengths[i] for i in current])
+            too_many = len(current) >= batch_size
+            too_long = (
+                batch_tokens is not None and current and longest * (len(current) + 1) > batch_tokens
+            )
+            if current and (too_many or too_long):
+                batches.append(np.array(current))
+                current = []
+            current.append(idx)
+        if current:
+            batches.append(np.array(current))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def collate(enc: Encoded, batch: np.ndarray, pad_id: int):
+    """Right-padded ids and mask, the positions whose next token is an answer token, targets."""
+    rows = [enc.ids[i] for i in batch]
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    keep = torch.zeros((len(rows), width), dtype=torch.bool)
+    for r, (row, i) in enumerate(zip(rows, batch, strict=True)):
+        ids[r, : len(row)] = torch.tensor(row)
+        mask[r, : len(row)] = 1
+        keep[r, len(row) - enc.answer_len[i] - 1 : len(row) - 1] = True
+    targets = ids[:, 1:][keep[:, :-1]]
+    return ids, mask, keep, targets
+
+
+def answer_loss(model, ids, mask, keep, targets) -> torch.Tensor:
+    """Mean cross-entropy over answer tokens; logits are computed at those positions only."""
+    logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets)
+
+
+@torch.no_grad()
+def mean_answer_loss(
+    model, enc: Encoded, pad_id: int, batch_size: int, precision: Precision
+) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    order = np.argsort(enc.lengths, kind="stable")
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        ids, mask, keep, targets = (t.to(precision.device) for t in collate(enc, batch, pad_id))
+        with _autocast(precision):
+            loss = answer_loss(model, ids, mask, keep, targets)
+        total += float(loss) * len(targets)
+        count += len(targets)
+    return total / count
+
+
+def _autocast(precision: Precision):
+    return torch.autocast(
+        precision.device,
+        dtype=precision.autocast or torch.float32,
+        enabled=precision.autocast is not None,
+    )
+
+
+def peak_memory_mb(device: str) -> float:
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def wrap_with_lora(base, cfg: Config, rank: int):
+    """A fresh copy of `base` with new adapters of `rank`; `base` itself is never touched."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(cfg.train.seed)
+    lora = LoraConfig(
+        r=rank,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=list(cfg.lora.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    with quiet_peft():
+        return get_peft_model(copy.deepcopy(base), lora)
+
+
+@dataclass
+class EarlyStopping:
+    """Best epoch by validation macro-F1, ties broken by lower validation loss."""
+
+    patience: int
+    best: tuple[float, float] | None = None
+    since_best: int = 0
+
+    def improved(self, macro_f1: float, loss: float) -> bool:
+        key = (macro_f1, -loss)
+        if self.best is None or key > self.best:
+            self.best, self.since_best = key, 0
+            return True
+        self.since_best += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.since_best > self.patience
+
+
+@dataclass
+class TrainResult:
+    model: object  # the PEFT model, holding the best epoch's adapter weights
+    history: pd.DataFrame
+    summary: dict
+    val_predictions: pd.DataFrame
+
+
+def train_lora(
+    base,
+    builder: PromptBuilder,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    cfg: Config,
+    rank: int,
+    precision: Precision,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train one rank; keep the adapter of the epoch with the best validation macro-F1."""
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+    from tqdm.auto import tqdm
+
+    t = cfg.train
+    model = wrap_with_lora(base, cfg, rank)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    n_trainable = sum(p.numel() for p in trainable)
+    trainable_mb = sum(p.numel() * p.element_size() for p in trainable) / 2**20
+    optimizer = torch.optim.AdamW(
+        trainable, lr=t.lr, weight_decay=t.weight_decay, fused=precision.device == "cuda"
+    )
+    pad = builder.tokenizer.pad_token_id
+    enc_train, enc_val = Encoded.build(builder, train), Encoded.build(builder, val)
+    rng = np.random.default_rng(t.seed)
+    history, stopper = [], EarlyStopping(t.patience)
+    t_start = time.perf_counter()
+    for epoch in range(1, t.epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        order = (
+            balanced_order(enc_train.labels, len(train), rng)
+            if t.balanced_sampling
+            else rng.permutation(len(train))
+        )
+        batches = make_batches(order, enc_train.lengths, t.batch_size, t.batch_tokens, rng)
+        losses, tokens = [], 0
+        optimizer.zero_grad(set_to_none=True)
+        bar = tqdm(batches, desc=f"r={rank} epoch {epoch}", mininterval=10, leave=False)
+        for step, batch in enumerate(bar, start=1):
+            ids, mask, keep, targets = (
+                x.to(precision.device) for x in collate(enc_train, batch, pad)
+            )
+            with _autocast(precision):
+                loss = answer_loss(model, ids, mask, keep, targets)
+            (loss / t.grad_accum).backward()
+            losses.append(loss.detach().item())
+            tokens += int(mask.sum())
+            if step % t.grad_accum == 0 or step == len(batches):
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+        train_s = time.perf_counter() - t0
+        scores = score_texts(
+            model, builder, val["text"].tolist(), cfg.eval.batch_size, precision.autocast
+        )
+        metrics = classification_metrics(val["label"], scores.predictions, builder.labels)
+        val_loss = mean_answer_loss(model, enc_val, pad, t.batch_size, precision)
+        row = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            "val_macro_f1": metrics["macro_f1"],
+            "val_accuracy": metrics["accuracy"],
+            "val_loss": val_loss,
+            "train_seconds": train_s,
+            "train_tokens_per_s": tokens / train_s,
+            "elapsed_seconds": time.perf_counter() - t_start,
+        }
+        history.append(row)
+        log(
+            f"r={rank} epoch {epoch}: train loss {row['train_loss']:.3f}, val macro-F1 "
+            f"{row['val_macro_f1']:.3f}, val loss {val_loss:.3f}, "
+            f"{row['train_tokens_per_s']:.0f} tok/s"
+        )
+        if stopper.improved(row["val_macro_f1"], val_loss):
+            best_row, val_pred = row, scores.frame(val["id"].tolist(), builder.labels)
+            best_state = {
+                k: v.detach().clone()
+                for k, v in get_peft_model_state_dict(model, save_embedding_layers=False).items()
+            }
+        elif stopper.should_stop:
+            log(
+                f"r={rank}: early stop, no better validation macro-F1 for "
+                f"{stopper.since_best} epochs"
+            )
+            break
+    set_peft_model_state_dict(model, best_state)
+    model.eval()
+    val_pred.insert(1, "gold", val["label"].to_numpy())
+    summary = {
+        "rank": rank,
+        "best_epoch": best_row["epoch"],
+        "epochs_run": len(history),
+        "val_macro_f1": best_row["val_macro_f1"],
+        "val_accuracy": best_row["val_accuracy"],
+        "val_loss": best_row["val_loss"],
+        "trainable_params": n_trainable,
+        "trainable_mb": trainable_mb,
+        "time_to_best_s": best_row["elapsed_seconds"],
+        "train_time_s": time.perf_counter() - t_start,
+        "train_tokens_per_s": float(np.mean([h["train_tokens_per_s"] for h in history])),
+        "peak_memory_mb": peak_memory_mb(precision.device),
+        "precision": precision.describe(),
+        "train_items": len(train),
+        "val_items": len(val),
+    }
+    return TrainResult(model, pd.DataFrame(history), summary, val_pred)
+
+
+def train_rank(
+    cfg: Config, run: RunPaths, rank: int, log: Callable[[str], None] = print
+) -> TrainResult:
+    """The training step for one rank: load data and base, train, write everything it made."""
+    if rank not in cfg.lora.ranks:
+        raise ValueError(f"rank {rank} is not in lora.ranks {cfg.lora.ranks}")
+    precision = resolve_precision(cfg.train.dtype, cfg.train.device)
+    tokenizer = load_tokenizer(cfg.model)
+    base = load_model(cfg.model, precision, tokenizer)
+    builder = PromptBuilder(tokenizer, cfg.prompt, cfg.data, cfg.train.seq_len)
+    train = read_split(run, "train")
+    if cfg.train.max_train_items and cfg.train.max_train_items < len(train):
+        train = stratified_subset(train, cfg.train.max_train_items, cfg.train.seed)
+    result = train_lora(base, builder, train, read_split(run, "val"), cfg, rank, precision, log)
+    folder = run.adapter(rank)
+    card = model_card(result.summary, cfg, read_json(run.provenance), folder)
+    result.summary["adapter_bytes"] = save_adapter(result.model, folder, card)
+    write_csv(run.history(rank), result.history)
+    write_csv(run.val_predictions(rank), result.val_predictions)
+    write_json(run.train_summary(rank), result.summary)  # last: marks the rank as done
+    return result
+
+
+def stratified_subset(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """`n` rows keeping the class proportions, the same rows for the same seed."""
+    share = n / len(frame)
+    parts = [
+        g.sample(n=max(1, round(len(g) * share)), random_state=seed)
+        for _, g in frame.groupby("label", sort=True)
+    ]
+    return pd.concat(parts).sort_values("id").reset_index(drop=True)

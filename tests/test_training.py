@@ -1,0 +1,183 @@
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from loralab.adapters import load_adapter
+from loralab.corpus import build_corpus
+from loralab.layout import RunPaths
+from loralab.models import load_model, load_tokenizer, resolve_precision
+from loralab.prompts import PromptBuilder
+from loralab.scoring import score_texts
+from loralab.selection import select_rank
+from loralab.splits import make_splits, read_split
+from loralab.training import (
+    EarlyStopping,
+    Encoded,
+    balanced_order,
+    collate,
+    make_batches,
+    stratified_subset,
+    train_lora,
+    train_rank,
+)
+
+
+@pytest.fixture
+def prepared_run(tmp_path, tiny_config, make_rows, write_table):
+    """A run folder with a corpus and splits of 24 items per label."""
+
+    def make(name: str = "run", **overrides):
+        cfg = tiny_config(**{"data.path": str(write_table(make_rows(per_class=24))), **overrides})
+        run = RunPaths(tmp_path / name)
+        build_corpus(cfg, run)
+        make_splits(cfg, run)
+        return cfg, run
+
+    return make
+
+
+def test_balanced_order_draws_each_class_equally():
+    labels = np.array(["A"] * 30 + ["B"] * 6)
+    order = balanced_order(labels, 36, np.random.default_rng(0))
+    assert (labels[order] == "A").sum() == 18 and (labels[order] == "B").sum() == 18
+    # small classes cycle through all of their items: each B item exactly 3 times
+    assert np.bincount(order, minlength=36)[30:].tolist() == [3] * 6
+    assert np.bincount(order, minlength=36)[:30].max() == 1
+
+
+def test_batches_cover_the_order_once_and_respect_the_token_cap():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(10, 100, size=50)
+    order = rng.permutation(50)
+    batches = make_batches(order, lengths, batch_size=8, batch_tokens=300, rng=rng)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(50))
+    for b in batches:
+        assert len(b) <= 8 and (len(b) == 1 or lengths[b].max() * len(b) <= 300)
+
+
+def test_loss_targets_are_exactly_the_answer_tokens(tiny_config):
+    cfg = tiny_config()
+    tok = load_tokenizer(cfg.model)
+    builder = PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len)
+    frame = pd.DataFrame(
+        {"text": ["short text", "a somewhat longer text here"], "label": ["A", "B"]}
+    )
+    enc = Encoded.build(builder, frame)
+    ids, mask, keep, targets = collate(enc, np.array([0, 1]), tok.pad_token_id)
+    assert targets.tolist() == builder.answer_ids("A") + builder.answer_ids("B")
+    assert keep.sum() == len(targets) and mask[0].sum() == len(enc.ids[0])
+
+
+def test_early_stopping_keeps_the_best_epoch_and_breaks_ties_by_loss():
+    stop = EarlyStopping(patience=1)
+    assert stop.improved(0.5, 1.0)
+    assert stop.improved(0.5, 0.9)  # same F1, lower loss: better
+    assert not stop.improved(0.5, 0.95) and not stop.should_stop
+    assert not stop.improved(0.4, 0.1) and stop.should_stop
+
+
+def test_rank_selection_breaks_ties_by_loss_then_rank():
+    rows = [
+        {
+            "rank": r,
+            "val_macro_f1": f1,
+            "val_loss": loss,
+            "val_accuracy": 1.0,
+            "best_epoch": 1,
+            "trainable_mb": 1.0,
+            "time_to_best_s": 1.0,
+        }
+        for r, f1, loss in [(16, 1.0, 0.20), (8, 1.0, 0.20), (4, 0.9, 0.01)]
+    ]
+    rank, table = select_rank(rows)
+    assert rank == 8 and table["rank"].tolist() == [8, 16, 4]
+    rows[0]["val_loss"] = 0.1
+    assert select_rank(rows)[0] == 16
+
+
+def test_stratified_subset_is_proportional_and_reproducible(make_rows):
+    frame = pd.concat(
+        [make_rows(labels=("A",), per_class=30), make_rows(labels=("B",), per_class=10, seed=1)]
+    )
+    sub = stratified_subset(frame, 20, seed=3)
+    assert sub["label"].value_counts().to_dict() == {"A": 15, "B": 5}
+    assert sub.equals(stratified_subset(frame, 20, seed=3))
+
+
+def test_training_leaves_the_base_model_untouched(prepared_run):
+    cfg, run = prepared_run()
+    precision = resolve_precision("float32", "cpu")
+    tok = load_tokenizer(cfg.model)
+    base = load_model(cfg.model, precision, tok)
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    builder = PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len)
+    result = train_lora(
+        base,
+        builder,
+        read_split(run, "train"),
+        read_split(run, "val"),
+        cfg,
+        2,
+        precision,
+        log=lambda _: None,
+    )
+    assert not any("lora" in name for name, _ in base.named_modules())
+    after = base.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert len(result.history) >= 1 and result.summary["trainable_params"] > 0
+
+
+def test_two_ranks_in_one_process_equal_each_rank_in_its_own_process(prepared_run, tmp_path):
+    cfg, run = prepared_run("together")
+    for rank in (2, 4):
+        train_rank(cfg, run, rank, log=lambda _: None)
+    cfg2, alone = prepared_run("alone")
+    params = tmp_path / "params.yaml"
+    from loralab.config import save_config
+
+    save_config(cfg2, params)
+    code = (
+        "from loralab.config import load_config; from loralab.layout import RunPaths; "
+        "from loralab.training import train_rank; "
+        f"train_rank(load_config({str(params)!r}), RunPaths({str(alone.root)!r}), 4, "
+        "log=lambda _: None)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    together = load_file(run.adapter(4) / "adapter_model.safetensors")
+    separate = load_file(alone.adapter(4) / "adapter_model.safetensors")
+    assert together.keys() == separate.keys()
+    for key in together:
+        torch.testing.assert_close(together[key], separate[key], rtol=0, atol=1e-6)
+
+
+def test_a_saved_adapter_reloads_onto_a_fresh_base_with_identical_predictions(prepared_run):
+    cfg, run = prepared_run()
+    result = train_rank(cfg, run, 2, log=lambda _: None)
+    files = {p.name for p in run.adapter(2).iterdir()}
+    assert files == {"adapter_model.safetensors", "adapter_config.json", "README.md"}
+    card = (run.adapter(2) / "README.md").read_text()
+    assert "validation macro-F1" in card and "PeftModel.from_pretrained" in card
+    precision = resolve_precision("float32", "cpu")
+    tok = load_tokenizer(cfg.model)
+    builder = PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len)
+    texts = read_split(run, "test")["text"].tolist()
+    trained = score_texts(result.model, builder, texts)
+    reloaded = score_texts(
+        load_adapter(load_model(cfg.model, precision, tok), run.adapter(2)), builder, texts
+    )
+    assert trained.predictions == reloaded.predictions
+    np.testing.assert_allclose(trained.verbalizer_scores, reloaded.verbalizer_scores, atol=1e-5)
+    history = pd.read_csv(run.history(2))
+    assert list(history.columns[:5]) == [
+        "epoch",
+        "train_loss",
+        "val_macro_f1",
+        "val_accuracy",
+        "val_loss",
+    ]
+    assert run.trained_ranks() == [2]
