@@ -23,9 +23,16 @@ from loralab.scoring import score_full_forward, score_texts
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params/default.yaml")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a params field, as in `loralab run`",
+    )
     parser.add_argument("--items", type=int, default=24)
     args = parser.parse_args()
-    cfg = load_config(args.params)
+    cfg = load_config(args.params, args.set)
     raw = load_raw(cfg.data).frame
     items = raw[raw["label"].isin(cfg.data.labels)].sample(args.items, random_state=0)
     texts = items["text"].tolist()

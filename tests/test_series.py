@@ -58,11 +58,13 @@ def test_smoke_series_writes_a_self_contained_report(smoke_run, tmp_path):
     root, index = smoke_run
     run = RunPaths(root / "executed/smoke")
     record = json.loads(run.run_record.read_text())
-    assert [s["status"] for s in record["steps"]] == ["ok", "ok"]
+    assert [s["status"] for s in record["steps"]] == ["ok"] * 4
     assert {p.name for p in index.parent.glob("*.html")} == {
         "index.html",
         "01_eda.html",
         "02_split.html",
+        "03_train_rank2.html",
+        "03_train_rank4.html",
     }
     assert_bundle_self_contained(index.parent)
     moved = tmp_path / "mailed"
@@ -87,6 +89,22 @@ def test_report_pages_show_the_counts_of_the_artifacts(smoke_run):
         ), label
     eda_page = (index.parent / "01_eda.html").read_text()
     assert "Labelling rule" in eda_page and "near-duplicate pairs" in eda_page
+
+
+def test_report_shows_training_curves_cost_and_the_selected_rank(smoke_run):
+    root, index = smoke_run
+    run = RunPaths(root / "executed/smoke")
+    summaries = {r: json.loads(run.train_summary(r).read_text()) for r in (2, 4)}
+    page = index.read_text()
+    assert "Selected rank: <strong>r=" in page and "ties are broken" in page
+    assert (index.parent / "figures/validation_curves.png").is_file()
+    assert (index.parent / "figures/training_r4.png").is_file()
+    assert summaries[4]["trainable_params"] == 2 * summaries[2]["trainable_params"]
+    for r in (2, 4):
+        assert f"{summaries[r]['trainable_params']}" in page
+        train_page = (index.parent / f"03_train_rank{r}.html").read_text()
+        assert f"LoRA adapter: rank {r}" in train_page  # the model card is shown
+        assert run.adapter(r).joinpath("adapter_model.safetensors").is_file()
 
 
 def test_a_given_split_comes_through_unchanged(tmp_path, repo, make_rows, write_table):

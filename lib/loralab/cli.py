@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("reports"),
         help="folder of report bundles (default: reports)",
     )
+    run.add_argument(
+        "--only",
+        type=lambda v: v.split(","),
+        metavar="NB[,NB...]",
+        help="run only these notebooks, e.g. --only 01_eda,02_split",
+    )
     run.set_defaults(func=_cmd_run)
 
     params = sub.add_parser(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .artifacts import write_json, write_text
 from .config import Config, load_config, save_config
-from .errors import StepFailedError
+from .errors import ConfigError, StepFailedError
 from .layout import RunPaths, report_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -101,8 +101,9 @@ def run_series(
     reports_root: str | Path = "reports",
     notebooks_dir: str | Path = NOTEBOOKS,
     log: Callable[[str], None] = print,
+    only: list[str] | None = None,
 ) -> Path:
-    """Run every step, write `reports/<run-id>/index.html`, and return its path."""
+    """Run the steps (all, or those whose notebook is in `only`), write the report, return it."""
     from .report import write_report
 
     params_path = Path(params_path)
@@ -110,7 +111,10 @@ def run_series(
     run = RunPaths(Path(executed_root) / (run_id or new_run_id(params_path)))
     out_dir = report_dir(run, Path(reports_root))
     save_config(cfg, run.params)
-    steps = series(cfg)
+    steps = [s for s in series(cfg) if not only or s.notebook in only]
+    if not steps:
+        known = sorted({s.notebook for s in series(cfg)})
+        raise ConfigError(f"--only {only}: no such step; the steps are {known}")
     record = {
         "run_id": run.run_id,
         "params": str(params_path),

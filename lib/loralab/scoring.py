@@ -140,9 +140,12 @@ def score_batch(
     ids, allowed, positions, tail = _tree_inputs(prompts, continuations, pad_id, offset)
     width = ids.shape[1] - len(tail)
     keep = torch.arange(width - 1, ids.shape[1], device=device)  # last prompt token + tail
+    # An additive float mask: the one format both eager and SDPA attention read the same way.
+    dtype = next(model.parameters()).dtype
+    additive = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
     logits = model(
         input_ids=ids.to(device),
-        attention_mask=allowed.to(device),
+        attention_mask=additive.to(device),
         position_ids=positions.to(device),
         logits_to_keep=keep,
         cache=prefix.for_batch(len(prompts)) if prefix else None,

@@ -1,0 +1,113 @@
+"""Training throughput of the default model against this machine's matmul peak, in one run.
+
+1. Peak: the best FLOP/s of torch.matmul over square sizes, in float32 and in bfloat16.
+2. Training: a few LoRA steps of the default model and params (after warm-up), with the FLOPs
+   of each step counted by torch's FlopCounterMode (forward and backward, as executed).
+Prints tokens/s, achieved FLOP/s and, as its last line, achieved FLOP/s as a percentage of the
+peak of the precision that training computes in. Goal: >= 50 %.
+Run: `.venv/bin/python bench/train_throughput.py [--steps 6] [--params params/default.yaml]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from loralab.config import load_config
+from loralab.datasets import load_raw
+from loralab.models import load_model, load_tokenizer, resolve_precision
+from loralab.prompts import PromptBuilder
+from loralab.training import Encoded, answer_loss, collate, make_batches, wrap_with_lora
+
+
+def matmul_peak(dtype: torch.dtype, sizes=(512, 1024, 2048), repeats: int = 5) -> float:
+    best = 0.0
+    for n in sizes:
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        a @ b  # warm-up
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = max(best, 2 * n**3 * repeats / (time.perf_counter() - t0))
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params/default.yaml")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a params field, as in `loralab run`",
+    )
+    parser.add_argument("--steps", type=int, default=6)
+    args = parser.parse_args()
+    peaks = {torch.float32: matmul_peak(torch.float32), torch.bfloat16: matmul_peak(torch.bfloat16)}
+
+    cfg = load_config(args.params, args.set)
+    precision = resolve_precision(cfg.train.dtype, cfg.train.device)
+    tok = load_tokenizer(cfg.model)
+    base = load_model(cfg.model, precision, tok)
+    builder = PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len)
+    raw = load_raw(cfg.data).frame
+    items = raw[raw["label"].isin(cfg.data.labels)].sample(
+        cfg.train.batch_size * (args.steps + 2), random_state=0
+    )
+    model = wrap_with_lora(base, cfg, cfg.lora.ranks[0]).train()
+
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.train.lr)
+    enc = Encoded.build(builder, items)
+    rng = np.random.default_rng(0)
+    batches = make_batches(
+        np.arange(len(items)), enc.lengths, cfg.train.batch_size, cfg.train.batch_tokens, rng
+    )
+    compute = precision.autocast or precision.weights
+
+    def step(batch) -> int:
+        ids, mask, keep, targets = collate(enc, batch, tok.pad_token_id)
+        with torch.autocast("cpu", dtype=compute, enabled=precision.autocast is not None):
+            loss = answer_loss(model, ids, mask, keep, targets)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return int(mask.sum())
+
+    for batch in batches[:2]:  # warm-up
+        step(batch)
+    timed = batches[2 : 2 + args.steps]
+    counter = FlopCounterMode(display=False)
+    with counter:  # FLOPs do not depend on the weights: count on one pass, time another
+        for batch in timed:
+            step(batch)
+    flops = counter.get_total_flops()
+    tokens, t0 = 0, time.perf_counter()
+    for batch in timed:
+        tokens += step(batch)
+    seconds = time.perf_counter() - t0
+    achieved = flops / seconds
+    peak = peaks[compute]
+    print(
+        f"matmul peak: float32 {peaks[torch.float32] / 1e9:.0f} GFLOP/s, "
+        f"bfloat16 {peaks[torch.bfloat16] / 1e9:.0f} GFLOP/s "
+        f"({torch.get_num_threads()} threads)"
+    )
+    print(
+        f"training: {precision.describe()}, batch {cfg.train.batch_size}, "
+        f"seq_len {cfg.train.seq_len}, {len(timed)} steps, {tokens} tokens in {seconds:.1f} s "
+        f"= {tokens / seconds:.0f} tok/s"
+    )
+    print(f"counted FLOPs per token (forward + backward): {flops / tokens / 1e6:.0f} M")
+    print(
+        f"achieved: {achieved / 1e9:.0f} GFLOP/s = {100 * achieved / peak:.0f}% of the "
+        f"{str(compute).replace('torch.', '')} matmul peak"
+    )
+
+
+if __name__ == "__main__":
+    main()
