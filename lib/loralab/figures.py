@@ -96,3 +96,55 @@ def validation_curves(histories: dict[int, pd.DataFrame]) -> plt.Figure:
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(title="LoRA rank")
     return fig
+
+
+def method_bars(results: pd.DataFrame) -> plt.Figure:
+    """Macro-F1 and accuracy per method with their bootstrap confidence intervals."""
+    fig, axes = plt.subplots(1, 2, figsize=FIGSIZE, sharey=True)
+    names = results["name"] + results["selected"].map({True: " *", False: ""})
+    for ax, metric, title in zip(
+        axes, ("macro_f1", "accuracy"), ("Macro-F1", "Accuracy"), strict=True
+    ):
+        values = results[metric].to_numpy()
+        err = [
+            values - results[f"{metric}_low"].to_numpy(),
+            results[f"{metric}_high"].to_numpy() - values,
+        ]
+        colors = sns.color_palette("colorblind", len(results))
+        ax.barh(names, values, xerr=err, color=colors, capsize=3)
+        for y, v in enumerate(values):
+            ax.text(0.02, y, f"{v:.3f}", va="center", color="white", fontweight="bold")
+        ax.set(title=title, xlim=(0, 1))
+        ax.invert_yaxis()
+    fig.suptitle("Test set, 95% bootstrap CIs (* selected rank)", fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_heatmaps(confusion: pd.DataFrame, title: str) -> plt.Figure:
+    """Counts and row-normalized shares (recall per gold label) side by side."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=FIGSIZE)
+    sns.heatmap(confusion, annot=True, fmt="d", cbar=False, cmap="Blues", ax=left)
+    shares = confusion.div(confusion.sum(axis=1).replace(0, 1), axis=0)
+    sns.heatmap(shares, annot=True, fmt=".2f", cbar=False, cmap="Blues", vmin=0, vmax=1, ax=right)
+    left.set(title=f"{title}: counts", xlabel="predicted", ylabel="gold")
+    right.set(title="row-normalized", xlabel="predicted", ylabel="")
+    fig.tight_layout()
+    return fig
+
+
+def efficiency_panel(results: pd.DataFrame) -> plt.Figure:
+    """What each method costs: trainable MB, time to train, and latency per item."""
+    fig, axes = plt.subplots(1, 3, figsize=(FIGSIZE[0] * 1.3, FIGSIZE[1]), sharey=True)
+    panels = [
+        ("trainable_mb", "Trainable parameters (MB)"),
+        ("train_time_s", "Train time to best (s)"),
+        ("latency_p50_ms", "Latency p50 per item (ms)"),
+    ]
+    colors = sns.color_palette("colorblind", len(results))
+    for ax, (column, title) in zip(axes, panels, strict=True):
+        ax.barh(results["name"], results[column].fillna(0), color=colors)
+        ax.set(title=title)
+    axes[0].invert_yaxis()  # shared y: once for all three
+    fig.tight_layout()
+    return fig

@@ -97,6 +97,35 @@ class RunPaths:
         found = self.root.glob("train/r*/summary.json")
         return sorted(int(p.parent.name[1:]) for p in found if p.parent.name[1:].isdigit())
 
+    # evaluation step
+    @property
+    def results(self) -> Path:
+        return self.root / "eval" / "results.csv"
+
+    @property
+    def results_markdown(self) -> Path:
+        return self.root / "eval" / "results_table.md"
+
+    @property
+    def paired_predictions(self) -> Path:
+        return self.root / "eval" / "paired_preds.csv"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / "eval" / "evaluation.json"
+
+    def confusion(self, method: str) -> Path:
+        return self.root / "eval" / f"confusion_{method}.csv"
+
+    # statistics step
+    @property
+    def stat_tests(self) -> Path:
+        return self.root / "stats" / "stat_tests.json"
+
+    @property
+    def stats_markdown(self) -> Path:
+        return self.root / "stats" / "stats_table.md"
+
     def figure(self, name: str) -> Path:
         return self.figures / f"{name}.png"
 

@@ -11,6 +11,7 @@ the end-of-turn token; the scorer scores that same verbalizer, so training and s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .config import DataConfig, PromptConfig
@@ -28,20 +29,43 @@ class Verbalizer:
 class PromptBuilder:
     """Token ids of prompts and answers for one tokenizer, prompt config and label set."""
 
-    def __init__(self, tokenizer, prompt: PromptConfig, data: DataConfig, seq_len: int):
+    def __init__(
+        self,
+        tokenizer,
+        prompt: PromptConfig,
+        data: DataConfig,
+        seq_len: int,
+        examples: Sequence[tuple[str, str]] = (),
+        example_tokens: int = 64,
+    ):
+        """`examples` (text, label) become earlier chat turns answered with their verbalizer:
+        a few-shot prompt. The text budget is then the zero-shot one, so the item itself is cut
+        exactly as in the zero-shot and LoRA prompts; only the prompt grows."""
         self.tokenizer = tokenizer
         self.labels = list(data.labels)
-        self.seq_len = seq_len
         phrases = {label: data.verbalizers_for(label) for label in self.labels}
         label_list = ", ".join(phrases[label][0] for label in self.labels)
-        user = prompt.user.replace("{labels}", label_list).replace("{text}", _SLOT)
-        messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": user}]
+        user = prompt.user.replace("{labels}", label_list)
+        messages = [{"role": "system", "content": prompt.system}]
+        for text, label in examples:
+            shown = tokenizer.decode(self._encode(text)[:example_tokens]).strip()
+            messages += [
+                {"role": "user", "content": user.replace("{text}", shown)},
+                {"role": "assistant", "content": phrases[label][0]},
+            ]
+        messages.append({"role": "user", "content": user.replace("{text}", _SLOT)})
         if tokenizer.chat_template:
             rendered = tokenizer.apply_chat_template(
                 messages, tokenize=False, add_generation_prompt=True
             )
         else:  # a base model without a chat template: plain text turns
-            rendered = f"{prompt.system}\n\n{user}\n\nAnswer: "
+            rendered = (
+                "\n\n".join(
+                    m["content"] if m["role"] != "assistant" else f"Answer: {m['content']}"
+                    for m in messages
+                )
+                + "\n\nAnswer: "
+            )
         before, after = rendered.split(_SLOT)
         self.before = self._encode(before)
         self.after = self._encode(after)
@@ -52,6 +76,11 @@ class PromptBuilder:
             for phrase in phrases[label]
         ]
         self.max_answer = max(len(v.ids) for v in self.verbalizers) + len(self.end)
+        if examples:
+            self.text_budget = PromptBuilder(tokenizer, prompt, data, seq_len).text_budget
+            self.seq_len = len(self.before) + len(self.after) + self.max_answer + self.text_budget
+            return
+        self.seq_len = seq_len
         self.text_budget = seq_len - len(self.before) - len(self.after) - self.max_answer
         if self.text_budget < 8:
             raise ValueError(
@@ -77,6 +106,10 @@ class PromptBuilder:
         """What the adapter learns to say for `label`: its first verbalizer, then end of turn."""
         first = next(v for v in self.verbalizers if v.label == label)
         return list(first.ids) + self.end
+
+    def visible_text(self, text: str) -> str:
+        """The part of `text` a prompt shows: what a non-LLM baseline should see too."""
+        return self.tokenizer.decode(self._encode(text)[: self.text_budget])
 
     def label_index(self, label: str) -> int:
         return self.labels.index(label)

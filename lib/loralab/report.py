@@ -14,7 +14,10 @@ import jinja2
 import pandas as pd
 
 from .artifacts import read_json, write_text
+from .comparisons import format_stats
+from .config import load_config
 from .environment import git_commit, machine, package_versions
+from .evaluation import format_results
 from .figures import save_figure, validation_curves
 from .layout import RunPaths
 from .selection import SELECTION_RULE, select_rank
@@ -25,7 +28,12 @@ FIGURE_CAPTIONS = {
     "lengths": "Text length per label, in words and in the model's tokens.",
     "split_counts": "Items per split, stacked by label.",
     "validation_curves": "Validation macro-F1 per epoch for every LoRA rank.",
+    "method_bars": "Macro-F1 and accuracy per method on the test set, with 95% bootstrap CIs.",
+    "confusion_selected": "Confusion matrix of the selected LoRA rank on the test set.",
+    "efficiency": "Cost per method: trainable parameters, training time, latency per item.",
 }
+# The study's figures lead; the data and training figures follow.
+FIGURE_ORDER = ["method_bars", "confusion_selected", "efficiency", "validation_curves"]
 
 
 def _caption(stem: str) -> str:
@@ -96,6 +104,72 @@ def _training_section(run: RunPaths, out_dir: Path) -> dict:
     }
 
 
+def _study_section(run: RunPaths) -> dict:
+    """The headline and both tables, from results.csv and stat_tests.json."""
+    if not run.results.is_file():
+        return {}
+    results = pd.read_csv(run.results)
+    rows = results.set_index("method")
+    section = {"results": _table(format_results(results))}
+    selected = rows.index[rows["selected"]].tolist()
+    lead = selected[0] if selected else None
+    compared = pd.DataFrame()
+    if run.stat_tests.is_file():
+        tests = read_json(run.stat_tests)
+        compared = pd.DataFrame(tests["comparisons"])
+        shown, note = format_stats(compared, load_config(run.params))
+        section.update(stats=_table(shown), stats_note=note)
+    if lead is None:
+        return section
+
+    def metric(method: str) -> dict:
+        r = rows.loc[method]
+        return {
+            "name": r["name"],
+            "value": r["macro_f1"],
+            "low": r["macro_f1_low"],
+            "high": r["macro_f1_high"],
+            "accuracy": r["accuracy"],
+        }
+
+    def versus(baseline: str) -> dict | None:
+        if compared.empty:
+            return None
+        hit = compared[(compared["method"] == lead) & (compared["baseline"] == baseline)]
+        if hit.empty:
+            return None
+        c = hit.iloc[0]
+        return {
+            "name": rows.loc[baseline, "name"],
+            "delta": c["delta_macro_f1"],
+            "low": c["delta_low"],
+            "high": c["delta_high"],
+            "p": c.get("bootstrap_p_holm", c["bootstrap_p"]),
+            "b": int(c["mcnemar_b"]),
+            "c": int(c["mcnemar_c"]),
+            "mcnemar_p": c.get("mcnemar_p_holm", c["mcnemar_p"]),
+        }
+
+    lead_row = rows.loc[lead]
+    section["headline"] = {
+        "lead": metric(lead),
+        "others": [metric(m) for m in ("zero_shot", "tfidf") if m in rows.index],
+        "versus": [v for v in (versus("zero_shot"), versus("tfidf")) if v],
+        "adjusted": "bootstrap_p_holm" in compared,
+        "cost": {
+            "trainable_mb": lead_row["trainable_mb"],
+            "adapter_mb": lead_row.get("adapter_mb", float("nan")),
+            "train_time_s": lead_row["train_time_s"],
+            "latency_ms": lead_row["latency_p50_ms"],
+            "zero_shot_latency_ms": rows.loc["zero_shot", "latency_p50_ms"]
+            if "zero_shot" in rows.index
+            else None,
+        },
+        "n_test": int(lead_row["n_test"]),
+    }
+    return section
+
+
 def _copy_figures(run: RunPaths, out_dir: Path) -> list[dict]:
     """Copy the steps' figures beside the page; list every figure the page shows."""
     target = out_dir / "figures"
@@ -115,6 +189,7 @@ def write_report(run: RunPaths, out_dir: Path, steps: list) -> Path:
         autoescape=jinja2.select_autoescape(["html", "j2"]),
     )
     failed = [s for s in steps if s.status == "failed"]
+    study = _study_section(run)
     training = _training_section(run, out_dir)  # draws a figure that the list below includes
     figures = _copy_figures(run, out_dir)
     page = env.get_template("index.html.j2").render(
@@ -125,6 +200,7 @@ def write_report(run: RunPaths, out_dir: Path, steps: list) -> Path:
         else ("complete" if all(s.status == "ok" for s in steps) else "incomplete"),
         steps=steps,
         data=_data_section(run),
+        study=study,
         training=training,
         figures=figures,
         params=run.params.read_text(encoding="utf-8") if run.params.is_file() else "",

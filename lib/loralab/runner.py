@@ -44,7 +44,7 @@ class Step:
 
 
 def series(cfg: Config) -> list[Step]:
-    """The steps of a study in order: data, split, one training run per LoRA rank."""
+    """The steps of a study in order: data, split, a training run per rank, evaluation, stats."""
     return [
         Step("01_eda", "Data: source, cleaning, class balance, lengths"),
         Step("02_split", "Data: train/val/test split and leakage check"),
@@ -52,6 +52,8 @@ def series(cfg: Config) -> list[Step]:
             Step("03_train", f"LoRA training, rank {r}: curves, cost, adapter card", {"rank": r})
             for r in cfg.lora.ranks
         ),
+        Step("04_evaluate", "Evaluation: every method on the test set, errors"),
+        Step("05_statistics", "Paired statistics: McNemar, bootstrap, Holm; cost"),
     ]
 
 

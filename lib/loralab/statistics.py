@@ -5,7 +5,8 @@
   the reference study.
 - Paired bootstrap: the same resampled items for every method, so confidence intervals of each
   metric and of the difference in macro-F1 respect the pairing. The two-sided p of a difference
-  is twice the share of resamples on the far side of zero (capped at 1).
+  is twice the share of resamples on the far side of zero, counted as (1 + k) / (1 + B) so that
+  it is never 0, and capped at 1.
 - Holm's correction across the comparisons of one study (statsmodels).
 """
 
@@ -122,7 +123,9 @@ def paired_bootstrap_delta(
         point_metrics(gold, pred_a, labels)[metric] - point_metrics(gold, pred_b, labels)[metric]
     )
     tail = (1 - confidence) / 2 * 100
-    p = min(1.0, 2 * min(float(np.mean(delta <= 0)), float(np.mean(delta >= 0))))
+    # (1 + count) / (1 + B): a resampling p-value is never 0, its floor is 1 / (B + 1).
+    tail_share = [(1 + np.sum(side)) / (1 + len(delta)) for side in (delta <= 0, delta >= 0)]
+    p = min(1.0, 2 * float(min(tail_share)))
     return BootstrapDelta(
         observed,
         float(delta.mean()),

@@ -1,0 +1,129 @@
+"""The statistics step: which paired comparisons the study makes, their tests, and the table.
+
+Comparisons: every LoRA rank against zero-shot, and the selected rank against every baseline.
+Each gets McNemar's test (b, c, p) and a paired bootstrap of the macro-F1 difference (mean,
+CI, p); Holm's correction is applied across the comparisons, separately for each test.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .artifacts import read_json, write_json, write_text
+from .config import Config
+from .layout import RunPaths
+from .statistics import holm, mcnemar_test, paired_bootstrap_delta, resample_weights
+
+
+def planned_comparisons(methods: list[str], selected: str | None) -> list[tuple[str, str]]:
+    """(method, baseline) pairs, each once: ranks vs zero-shot, selected vs every baseline."""
+    ranks = [m for m in methods if m.startswith("lora_r")]
+    baselines = [m for m in methods if not m.startswith("lora_r")]
+    pairs = [(r, "zero_shot") for r in ranks if "zero_shot" in methods]
+    if selected:
+        pairs += [(selected, b) for b in baselines if (selected, b) not in pairs]
+    return pairs
+
+
+def compare_methods(cfg: Config, run: RunPaths) -> pd.DataFrame:
+    """Run every planned comparison on the paired predictions; write the JSON and the table."""
+    paired = pd.read_csv(run.paired_predictions, dtype={"id": str})
+    meta = read_json(run.evaluation)
+    names, labels = meta["methods"], meta["labels"]
+    selected = f"lora_r{meta['selected_rank']}" if meta["selected_rank"] is not None else None
+    weights = resample_weights(len(paired), cfg.stats.bootstrap_resamples, cfg.stats.seed)
+    gold = paired["gold"].to_numpy()
+    rows = []
+    for a, b in planned_comparisons(list(names), selected):
+        pred_a, pred_b = paired[f"pred_{a}"].to_numpy(), paired[f"pred_{b}"].to_numpy()
+        mc = mcnemar_test(pred_a == gold, pred_b == gold)
+        boot = paired_bootstrap_delta(gold, pred_a, pred_b, labels, weights, cfg.stats.confidence)
+        rows.append(
+            {
+                "method": a,
+                "baseline": b,
+                "comparison": f"{names[a]} vs {names[b]}",
+                "mcnemar_b": mc.b,
+                "mcnemar_c": mc.c,
+                "mcnemar_test": mc.method,
+                "mcnemar_statistic": mc.statistic,
+                "mcnemar_p": mc.p_value,
+                "delta_macro_f1": boot.observed,
+                "delta_mean": boot.mean,
+                "delta_low": boot.low,
+                "delta_high": boot.high,
+                "bootstrap_p": boot.p_value,
+            }
+        )
+    table = pd.DataFrame(rows)
+    if cfg.stats.correction == "holm" and not table.empty:
+        table["mcnemar_p_holm"] = holm(table["mcnemar_p"].tolist())
+        table["bootstrap_p_holm"] = holm(table["bootstrap_p"].tolist())
+    shown, note = format_stats(table, cfg)
+    write_text(run.stats_markdown, shown.to_markdown(index=False) + "\n\n" + note + "\n")
+    write_json(
+        run.stat_tests,
+        {
+            "comparisons": table.to_dict("records"),
+            "correction": cfg.stats.correction,
+            "bootstrap_resamples": cfg.stats.bootstrap_resamples,
+            "seed": cfg.stats.seed,
+            "confidence": cfg.stats.confidence,
+            "n_test": len(paired),
+            "b_means": "first method right, baseline wrong",
+            "c_means": "first method wrong, baseline right",
+        },
+    )
+    return table
+
+
+def format_stats(table: pd.DataFrame, cfg: Config) -> tuple[pd.DataFrame, str]:
+    """The comparisons as people read them, and the note that says how they were computed."""
+    if table.empty:
+        return table, "No comparisons: fewer than two methods were evaluated."
+    level = f"{cfg.stats.confidence:.0%}"
+    holm_on = "mcnemar_p_holm" in table
+    shown = pd.DataFrame(
+        {
+            "comparison": table["comparison"],
+            "b / c": [
+                f"{b} / {c}" for b, c in zip(table["mcnemar_b"], table["mcnemar_c"], strict=True)
+            ],
+            "McNemar p" + (" (Holm)" if holm_on else ""): [
+                _p(p, ph)
+                for p, ph in zip(
+                    table["mcnemar_p"], table.get("mcnemar_p_holm", table["mcnemar_p"]), strict=True
+                )
+            ],
+            f"Δ macro-F1 [{level} CI]": [
+                f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+                for d, lo, hi in zip(
+                    table["delta_macro_f1"], table["delta_low"], table["delta_high"], strict=True
+                )
+            ],
+            "bootstrap p" + (" (Holm)" if holm_on else ""): [
+                _p(p, ph)
+                for p, ph in zip(
+                    table["bootstrap_p"],
+                    table.get("bootstrap_p_holm", table["bootstrap_p"]),
+                    strict=True,
+                )
+            ],
+        }
+    )
+    note = (
+        f"b: the method right and the baseline wrong; c: the reverse. McNemar: exact "
+        f"binomial when b + c < 25, else chi-square with continuity correction. Bootstrap: "
+        f"B = {cfg.stats.bootstrap_resamples} paired resamples of the test items, seed "
+        f"{cfg.stats.seed}."
+        + (
+            f" p-values in parentheses are Holm-adjusted across the {len(table)} comparisons."
+            if holm_on
+            else ""
+        )
+    )
+    return shown, note
+
+
+def _p(p: float, adjusted: float) -> str:
+    return f"{p:.3g}" if p == adjusted else f"{p:.3g} ({adjusted:.3g})"
