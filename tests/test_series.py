@@ -58,13 +58,15 @@ def test_smoke_series_writes_a_self_contained_report(smoke_run, tmp_path):
     root, index = smoke_run
     run = RunPaths(root / "executed/smoke")
     record = json.loads(run.run_record.read_text())
-    assert [s["status"] for s in record["steps"]] == ["ok"] * 4
+    assert [s["status"] for s in record["steps"]] == ["ok"] * 6
     assert {p.name for p in index.parent.glob("*.html")} == {
         "index.html",
         "01_eda.html",
         "02_split.html",
         "03_train_rank2.html",
         "03_train_rank4.html",
+        "04_evaluate.html",
+        "05_statistics.html",
     }
     assert_bundle_self_contained(index.parent)
     moved = tmp_path / "mailed"
@@ -148,3 +150,17 @@ def test_a_failing_cell_fails_the_run_and_the_report_shows_it(
     assert "failed" in index and "Lung_Cancer" in index and "02_split" in index
     assert (tmp_path / "reports/bad/01_eda.html").is_file()
     assert not (tmp_path / "reports/bad/02_split.html").exists()
+
+
+def test_report_opens_with_the_headline_and_both_tables(smoke_run):
+    root, index = smoke_run
+    run = RunPaths(root / "executed/smoke")
+    results = pd.read_csv(run.results)
+    lead = results[results["selected"]].iloc[0]
+    page = index.read_text()
+    assert f"{lead['name']} reaches a test macro-F1 of" in page
+    assert f"<strong>{lead['macro_f1']:.3f}</strong>" in page
+    assert "Results on the test set" in page and "Paired statistics" in page
+    for name in ("method_bars", "confusion_selected", "efficiency"):
+        assert (index.parent / f"figures/{name}.png").is_file()
+    assert page.index("method_bars.png") < page.index("class_balance.png")

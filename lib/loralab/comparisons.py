@@ -60,7 +60,10 @@ def compare_methods(cfg: Config, run: RunPaths) -> pd.DataFrame:
         table["mcnemar_p_holm"] = holm(table["mcnemar_p"].tolist())
         table["bootstrap_p_holm"] = holm(table["bootstrap_p"].tolist())
     shown, note = format_stats(table, cfg)
-    write_text(run.stats_markdown, shown.to_markdown(index=False) + "\n\n" + note + "\n")
+    write_text(
+        run.stats_markdown,
+        shown.to_markdown(index=False, disable_numparse=True) + "\n\n" + note + "\n",
+    )
     write_json(
         run.stat_tests,
         {

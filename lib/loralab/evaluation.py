@@ -256,7 +256,10 @@ def evaluate(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     for method, frame in confusion.items():
         write_csv(run.confusion(method), frame.reset_index())
     write_csv(run.paired_predictions, paired)
-    write_text(run.results_markdown, format_results(table).to_markdown(index=False) + "\n")
+    write_text(
+        run.results_markdown,
+        format_results(table).to_markdown(index=False, disable_numparse=True) + "\n",
+    )
     write_json(
         run.evaluation,
         {

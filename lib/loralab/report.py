@@ -177,10 +177,13 @@ def _copy_figures(run: RunPaths, out_dir: Path) -> list[dict]:
     if run.figures.is_dir():
         for png in run.figures.glob("*.png"):
             shutil.copy2(png, target / png.name)
-    return [
-        {"src": f"figures/{png.name}", "caption": _caption(png.stem)}
-        for png in sorted(target.glob("*.png"))
-    ]
+
+    def order(png: Path) -> tuple[int, str]:
+        lead = FIGURE_ORDER.index(png.stem) if png.stem in FIGURE_ORDER else len(FIGURE_ORDER)
+        return lead, png.stem
+
+    pngs = sorted(target.glob("*.png"), key=order)
+    return [{"src": f"figures/{png.name}", "caption": _caption(png.stem)} for png in pngs]
 
 
 def write_report(run: RunPaths, out_dir: Path, steps: list) -> Path:
