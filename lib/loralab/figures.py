@@ -143,8 +143,10 @@ def efficiency_panel(results: pd.DataFrame) -> plt.Figure:
     ]
     colors = sns.color_palette("colorblind", len(results))
     for ax, (column, title) in zip(axes, panels, strict=True):
-        ax.barh(results["name"], results[column].fillna(0), color=colors)
+        bars = ax.barh(results["name"], results[column].fillna(0), color=colors)
+        ax.bar_label(bars, fmt="%.3g", padding=2, fontsize="small")
         ax.set(title=title)
+        ax.margins(x=0.25)
     axes[0].invert_yaxis()  # shared y: once for all three
     fig.tight_layout()
     return fig
