@@ -1,0 +1,37 @@
+import pytest
+import torch
+
+from loralab.config import ModelConfig
+from loralab.errors import ModelNotFoundError
+from loralab.models import load_tokenizer, resolve_model, resolve_precision
+
+
+def test_the_embedded_model_is_the_gguf_file_inside_the_wheel():
+    source = resolve_model(ModelConfig())
+    assert source.gguf_file == "SmolLM2-135M-Instruct.Q4_1.gguf" and source.local
+
+
+def test_a_local_folder_and_a_gguf_path_resolve(tiny_model_dir, tmp_path):
+    assert resolve_model(ModelConfig(name_or_path=str(tiny_model_dir))).local
+    with pytest.raises(ModelNotFoundError, match="GGUF file"):
+        resolve_model(ModelConfig(name_or_path=str(tmp_path / "missing.gguf")))
+    with pytest.raises(ModelNotFoundError, match="folder .* not found"):
+        resolve_model(ModelConfig(name_or_path=str(tmp_path / "no-such-folder")))
+
+
+def test_a_hub_id_is_never_downloaded_unless_allowed(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache
+    cfg = ModelConfig(name_or_path="someone/not-cached-model")
+    assert not resolve_model(cfg).local
+    with pytest.raises(ModelNotFoundError, match="allow_download"):
+        load_tokenizer(cfg)
+
+
+def test_precision_choices():
+    assert resolve_precision("float32", "cpu").autocast is None
+    half = resolve_precision("bfloat16", "cpu")
+    assert (half.weights, half.autocast) == (torch.bfloat16, torch.bfloat16)
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelNotFoundError, match="no CUDA device"):
+            resolve_precision("auto", "cuda")
+        assert resolve_precision("auto", "auto").device == "cpu"
