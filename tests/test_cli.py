@@ -34,7 +34,7 @@ def test_bad_params_exit_1_with_the_message_and_no_traceback(capsys, tmp_path):
 
 
 def test_every_command_has_help():
-    for args in ([], ["run"], ["params"]):
+    for args in ([], ["run"], ["params"], ["report"]):
         out = subprocess.run(
             [sys.executable, "-m", "loralab.cli", *args, "--help"],
             capture_output=True,
@@ -42,3 +42,8 @@ def test_every_command_has_help():
             check=True,
         ).stdout
         assert "usage: loralab" in out
+
+
+def test_report_of_a_folder_that_is_no_run_says_so(capsys, tmp_path):
+    assert main(["report", str(tmp_path)]) == 1
+    assert "no run.json" in capsys.readouterr().err

@@ -164,3 +164,13 @@ def test_report_opens_with_the_headline_and_both_tables(smoke_run):
     for name in ("method_bars", "confusion_selected", "efficiency"):
         assert (index.parent / f"figures/{name}.png").is_file()
     assert page.index("method_bars.png") < page.index("class_balance.png")
+
+
+def test_the_report_renders_again_from_the_artifacts_alone(smoke_run, tmp_path):
+    from loralab.runner import render_report
+
+    root, index = smoke_run
+    again = render_report(root / "executed/smoke", tmp_path)
+    assert again == tmp_path / "smoke" / "index.html"
+    strip = re.compile(r"written [0-9: -]+")
+    assert strip.sub("", again.read_text()) == strip.sub("", index.read_text())

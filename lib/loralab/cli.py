@@ -24,6 +24,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .runner import render_report
+
+    print(f"report: {render_report(args.run_dir, args.reports)}")
+    return 0
+
+
 def _cmd_params(args: argparse.Namespace) -> int:
     from .config import Config, config_to_yaml, load_config
 
@@ -79,6 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only these notebooks, e.g. --only 01_eda,02_split",
     )
     run.set_defaults(func=_cmd_run)
+
+    report = sub.add_parser(
+        "report",
+        help="write a run's HTML report again from its artifacts",
+        description="Render reports/<run-id>/ again from executed/<run-id>/ without running "
+        "any step (after an upgrade of loralab, say).",
+    )
+    report.add_argument("run_dir", type=Path, help="the run folder, e.g. executed/<run-id>")
+    report.add_argument(
+        "--reports",
+        type=Path,
+        default=Path("reports"),
+        help="folder of report bundles (default: reports)",
+    )
+    report.set_defaults(func=_cmd_report)
 
     params = sub.add_parser(
         "params",

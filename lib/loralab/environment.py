@@ -49,8 +49,18 @@ def git_commit(repo: Path) -> str:
             text=True,
             timeout=10,
         ).stdout.strip()
+        # Run outputs (executed/, reports/) change while a run writes them; only code counts.
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":!executed",
+                ":!reports",
+            ],
             cwd=repo,
             check=True,
             capture_output=True,

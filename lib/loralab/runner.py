@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .artifacts import write_json, write_text
+from .artifacts import read_json, write_json, write_text
 from .config import Config, load_config, save_config
 from .errors import ConfigError, StepFailedError
 from .layout import RunPaths, report_dir
@@ -147,3 +147,15 @@ def run_series(
     if failure:
         raise failure
     return index
+
+
+def render_report(run_dir: str | Path, reports_root: str | Path = "reports") -> Path:
+    """Write a run's report again from its artifacts and run.json, running nothing."""
+    from .report import write_report
+
+    run = RunPaths(Path(run_dir))
+    if not run.run_record.is_file():
+        raise ConfigError(f"{run.root}: no run.json; give a folder that `loralab run` wrote")
+    fields = ("notebook", "title", "parameters", "status", "seconds", "error")
+    steps = [Step(**{k: s.get(k) for k in fields}) for s in read_json(run.run_record)["steps"]]
+    return write_report(run, report_dir(run, Path(reports_root)), steps)
