@@ -47,3 +47,23 @@ def test_every_command_has_help():
 def test_report_of_a_folder_that_is_no_run_says_so(capsys, tmp_path):
     assert main(["report", str(tmp_path)]) == 1
     assert "no run.json" in capsys.readouterr().err
+
+
+def test_run_only_names_the_steps_there_are(capsys, repo, tmp_path):
+    assert (
+        main(
+            [
+                "run",
+                str(repo / "params/smoke.yaml"),
+                "--only",
+                "01_eda,99_nope",
+                "--executed",
+                str(tmp_path / "e"),
+                "--reports",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "99_nope" in err and "05_statistics" in err

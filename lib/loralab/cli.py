@@ -19,6 +19,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         executed_root=args.executed,
         reports_root=args.reports,
+        only=args.only,
+        jobs=args.jobs,
     )
     print(f"report: {index}")
     return 0
@@ -84,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=lambda v: v.split(","),
         metavar="NB[,NB...]",
         help="run only these notebooks, e.g. --only 01_eda,02_split",
+    )
+    run.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train up to N ranks at once, each in its own process with 1/N of "
+        "the CPU threads (and its own GPU on a multi-GPU machine)",
     )
     run.set_defaults(func=_cmd_run)
 

@@ -115,7 +115,7 @@ def method_bars(results: pd.DataFrame) -> plt.Figure:
         for y, v in enumerate(values):
             ax.text(0.02, y, f"{v:.3f}", va="center", color="white", fontweight="bold")
         ax.set(title=title, xlim=(0, 1))
-        ax.invert_yaxis()
+    axes[0].invert_yaxis()  # shared y: once for both, first method on top
     fig.suptitle("Test set, 95% bootstrap CIs (* selected rank)", fontsize="medium")
     fig.tight_layout()
     return fig

@@ -3,9 +3,13 @@
 executed/<run-id>/
   params.yaml              resolved parameters of the run
   run.json                 steps, their status and timings (written by the runner)
+  steps/<step>.json        a step's fingerprint and output hashes, written when it is done
   notebooks/NN_name.ipynb  executed notebooks
   data/                    corpus after preprocessing, drop counts, near-duplicates
   split/                   train/val/test JSONL, class counts, leakage report
+  train/r<rank>/           history.csv, summary.json, val_predictions.csv, adapter/
+  eval/                    results.csv, paired_preds.csv, confusion_<method>.csv, tables
+  stats/                   stat_tests.json, stats_table.md
   figures/                 PNGs the report page shows
 reports/<run-id>/          index.html, one HTML page per notebook, figures/
 """
@@ -36,6 +40,13 @@ class RunPaths:
     @property
     def run_record(self) -> Path:
         return self.root / "run.json"
+
+    def step_marker(self, name: str) -> Path:
+        return self.root / "steps" / f"{name}.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
 
     @property
     def notebooks(self) -> Path:

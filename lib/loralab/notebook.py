@@ -7,6 +7,7 @@ The notebooks' `parameters` cells carry `params_file`, `run_dir` and one dict pe
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,11 @@ def _flatten(sections: dict[str, Any]) -> dict[str, Any]:
 
 def start(params_file: str | Path, run_dir: str | Path, **sections: Any) -> tuple[Config, RunPaths]:
     """Resolve the config, save it into the run folder, and set the report's display style."""
+    threads = os.environ.get("LORALAB_THREADS")  # set by the runner for parallel jobs
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
     cfg = load_config(params_file, _flatten(sections))
     run = RunPaths(Path(run_dir))
     run.root.mkdir(parents=True, exist_ok=True)

@@ -200,7 +200,9 @@ def write_report(run: RunPaths, out_dir: Path, steps: list) -> Path:
         created=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         status="failed"
         if failed
-        else ("complete" if all(s.status == "ok" for s in steps) else "incomplete"),
+        else (
+            "complete" if all(s.status in ("ok", "done earlier") for s in steps) else "incomplete"
+        ),
         steps=steps,
         data=_data_section(run),
         study=study,

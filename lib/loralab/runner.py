@@ -1,60 +1,35 @@
 """Execute the notebook series headless with papermill, then render the HTML report bundle.
 
 The runner owns the order of steps and the record of what happened (`run.json`); the notebooks
-own what each step computes and shows. A failing cell stops the series, the executed notebook is
-kept with its error, and the report still gets written so the failure is visible there.
+own what each step computes and shows. It skips steps that are done for the same inputs (see
+`steps.py`), so `loralab run ... --run-id <same>` resumes a killed run. A failing cell stops the
+series, the executed notebook is kept with its error, and the report shows the failed step.
+Ranks can train in parallel processes (`jobs`), each with its own thread budget and GPU.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .artifacts import read_json, write_json, write_text
-from .config import Config, load_config, save_config
-from .errors import ConfigError, StepFailedError
+from .config import load_config, save_config
+from .errors import ConfigError, LoralabError, StepFailedError
 from .layout import RunPaths, report_dir
+from .steps import Step, fingerprint, is_done, mark_done, series, stages
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 KERNEL = "python3"
-
-
-@dataclass
-class Step:
-    notebook: str
-    title: str
-    parameters: dict = field(default_factory=dict)
-    status: str = "not run"
-    seconds: float | None = None
-    error: str | None = None
-
-    @property
-    def name(self) -> str:
-        suffix = "".join(f"_{k}{v}" for k, v in self.parameters.items())
-        return self.notebook + suffix
-
-    @property
-    def html(self) -> str:
-        return f"{self.name}.html"
-
-
-def series(cfg: Config) -> list[Step]:
-    """The steps of a study in order: data, split, a training run per rank, evaluation, stats."""
-    return [
-        Step("01_eda", "Data: source, cleaning, class balance, lengths"),
-        Step("02_split", "Data: train/val/test split and leakage check"),
-        *(
-            Step("03_train", f"LoRA training, rank {r}: curves, cost, adapter card", {"rank": r})
-            for r in cfg.lora.ranks
-        ),
-        Step("04_evaluate", "Evaluation: every method on the test set, errors"),
-        Step("05_statistics", "Paired statistics: McNemar, bootstrap, Holm; cost"),
-    ]
+RUN_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
 def new_run_id(params_path: Path) -> str:
@@ -79,10 +54,68 @@ def execute_step(step: Step, run: RunPaths, notebooks_dir: Path) -> Path:
             progress_bar=False,
         )
     except PapermillExecutionError as exc:
-        raise StepFailedError(
-            step.name, exc.exec_count, f"{exc.ename}: {exc.evalue}", str(output)
-        ) from None
+        reason = f"{exc.ename}: {exc.evalue}" if exc.evalue else _error_text(output, exc)
+        raise StepFailedError(step.name, exc.exec_count, reason, str(output)) from None
     return output
+
+
+def _error_text(output: Path, exc) -> str:
+    """What the failing cell printed, when the kernel's error carries no message (a magic that
+    fails prints its UsageError to stderr instead of raising)."""
+    import nbformat
+
+    cells = [
+        c
+        for c in nbformat.read(output, as_version=4).cells
+        if c.get("execution_count") == exc.exec_count
+    ]
+    outputs = cells[0].get("outputs", []) if cells else []
+    texts = [o.get("text", "") for o in outputs if o.get("name") == "stderr"]
+    last = "".join(texts).strip().splitlines()
+    return f"{exc.ename}: {last[-1]}" if last else exc.ename
+
+
+def _execute_in_process(step: Step, run: RunPaths, notebooks_dir: Path, env: dict) -> None:
+    """One step in its own Python process, so its thread budget and GPU are its own."""
+    job = json.dumps(
+        {
+            "notebook": step.notebook,
+            "title": step.title,
+            "parameters": step.parameters,
+            "run_dir": str(run.root),
+            "notebooks_dir": str(notebooks_dir),
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "loralab.runner", job], env=env, capture_output=True, text=True
+    )
+    if done.returncode == 0:
+        return
+    try:
+        failed = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        failed = {
+            "cell": None,
+            "reason": done.stderr.strip()[-2000:] or "worker died",
+            "executed_path": str(run.notebooks / f"{step.name}.ipynb"),
+        }
+    raise StepFailedError(step.name, failed["cell"], failed["reason"], failed["executed_path"])
+
+
+def _job_env(index: int, jobs: int) -> dict:
+    """Environment of the index-th parallel job: a share of the cores, one GPU of several."""
+    env = dict(os.environ)
+    env["LORALAB_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    env["OMP_NUM_THREADS"] = env["LORALAB_THREADS"]
+    try:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    except ImportError:
+        gpus = 0
+    if gpus > 1:
+        env["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
+    return env
 
 
 def render_html(notebook: Path, target: Path) -> Path:
@@ -95,6 +128,46 @@ def render_html(notebook: Path, target: Path) -> Path:
     return write_text(target, body)
 
 
+class _RunLock:
+    """One runner per run folder: a second one would interleave writes to the same files."""
+
+    def __init__(self, run: RunPaths):
+        self.path = run.lock
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            pid = int(self.path.read_text() or 0)
+            if _alive(pid):
+                raise ConfigError(
+                    f"{self.path.parent}: another loralab run (pid {pid}) is "
+                    "writing this run folder; wait for it or use another "
+                    "--run-id"
+                ) from None
+            self.path.unlink()  # left by a killed run
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return self
+
+    def __exit__(self, *_):
+        self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def run_series(
     params_path: str | Path,
     overrides: list[str] | None = None,
@@ -104,49 +177,100 @@ def run_series(
     notebooks_dir: str | Path = NOTEBOOKS,
     log: Callable[[str], None] = print,
     only: list[str] | None = None,
+    jobs: int = 1,
 ) -> Path:
-    """Run the steps (all, or those whose notebook is in `only`), write the report, return it."""
+    """Run the steps that are not done (all, or those in `only`), write the report, return it."""
     from .report import write_report
 
-    params_path = Path(params_path)
+    params_path, notebooks_dir = Path(params_path), Path(notebooks_dir)
     cfg = load_config(params_path, overrides)
-    run = RunPaths(Path(executed_root) / (run_id or new_run_id(params_path)))
+    run_id = run_id or new_run_id(params_path)
+    if not run_id or set(run_id) - RUN_ID_CHARS:
+        raise ConfigError(f"--run-id {run_id!r}: use letters, digits, '-', '_' and '.' only")
+    run = RunPaths(Path(executed_root) / run_id)
     out_dir = report_dir(run, Path(reports_root))
-    save_config(cfg, run.params)
-    steps = [s for s in series(cfg) if not only or s.notebook in only]
-    if not steps:
-        known = sorted({s.notebook for s in series(cfg)})
-        raise ConfigError(f"--only {only}: no such step; the steps are {known}")
-    record = {
-        "run_id": run.run_id,
-        "params": str(params_path),
-        "overrides": overrides or [],
-        "started": dt.datetime.now().isoformat(timespec="seconds"),
-        "steps": [],
-    }
-    log(f"loralab run {run.run_id}: {len(steps)} steps into {run.root}")
-    failure: StepFailedError | None = None
-    for number, step in enumerate(steps, start=1):
-        t0 = time.perf_counter()
-        executed = run.notebooks / f"{step.name}.ipynb"
-        try:
-            execute_step(step, run, Path(notebooks_dir))
-            step.status = "ok"
-        except StepFailedError as exc:
-            step.status, step.error, failure = "failed", str(exc), exc
-        step.seconds = round(time.perf_counter() - t0, 1)
-        if executed.is_file():
-            render_html(executed, out_dir / step.html)
-        log(f"[{number}/{len(steps)}] {step.name}: {step.status} in {step.seconds:.1f} s")
-        if failure:
-            break
-    record["steps"] = [vars(s) | {"name": s.name, "html": s.html} for s in steps]
-    record["finished"] = dt.datetime.now().isoformat(timespec="seconds")
-    write_json(run.run_record, record)
-    index = write_report(run, out_dir, steps)
+    steps = series(cfg)
+    if only:
+        unknown = sorted(set(only) - {s.notebook for s in steps})
+        if unknown:
+            raise ConfigError(
+                f"--only {unknown}: no such step; the steps are "
+                f"{sorted({s.notebook for s in steps})}"
+            )
+    with _RunLock(run):
+        save_config(cfg, run.params)
+        log(f"loralab run {run.run_id}: {len(steps)} steps into {run.root}")
+        failure = _run_stages(steps, cfg, run, out_dir, notebooks_dir, only, jobs, log)
+        write_json(
+            run.run_record,
+            {
+                "run_id": run.run_id,
+                "params": str(params_path),
+                "overrides": overrides or [],
+                "finished": dt.datetime.now().isoformat(timespec="seconds"),
+                "steps": [s.record() for s in steps],
+            },
+        )
+        index = write_report(run, out_dir, steps)
     if failure:
         raise failure
     return index
+
+
+def _run_stages(steps, cfg, run, out_dir, notebooks_dir, only, jobs, log):
+    counter = {s.name: i for i, s in enumerate(steps, start=1)}
+
+    def say(step: Step, what: str) -> None:
+        log(f"[{counter[step.name]}/{len(steps)}] {step.name}: {what}")
+
+    for stage in stages(steps):
+        todo = []
+        for step in stage:
+            fp = fingerprint(step, cfg, run, notebooks_dir)
+            executed = run.notebooks / f"{step.name}.ipynb"
+            if is_done(step, run, fp):
+                step.status = "done earlier"
+                if executed.is_file() and not (out_dir / step.html).is_file():
+                    render_html(executed, out_dir / step.html)
+                say(step, "done earlier with the same inputs, skipped")
+            elif only and step.notebook not in only:
+                say(step, "not selected (--only)")
+            else:
+                todo.append((step, fp))
+        failure = _execute(todo, run, out_dir, notebooks_dir, jobs, say)
+        if failure:
+            return failure
+    return None
+
+
+def _execute(todo, run, out_dir, notebooks_dir, jobs, say) -> StepFailedError | None:
+    """Run a stage's steps (in parallel processes when jobs > 1), mark the ones that finish."""
+
+    def one(index_step) -> StepFailedError | None:
+        index, (step, fp) = index_step
+        t0 = time.perf_counter()
+        say(step, "running" + (f" (job {index % jobs + 1} of {jobs})" if jobs > 1 else ""))
+        try:
+            if jobs > 1 and len(todo) > 1:
+                _execute_in_process(step, run, notebooks_dir, _job_env(index, jobs))
+            else:
+                execute_step(step, run, notebooks_dir)
+            step.status, failure = "ok", None
+        except StepFailedError as exc:
+            step.status, step.error, failure = "failed", str(exc), exc
+        step.seconds = round(time.perf_counter() - t0, 1)
+        executed = run.notebooks / f"{step.name}.ipynb"
+        if executed.is_file():
+            render_html(executed, out_dir / step.html)
+        if failure is None:
+            mark_done(step, run, fp)
+        say(step, f"{step.status} in {step.seconds:.1f} s")
+        return failure
+
+    workers = min(jobs, len(todo)) if todo else 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        failures = [f for f in pool.map(one, enumerate(todo)) if f]
+    return failures[0] if failures else None
 
 
 def render_report(run_dir: str | Path, reports_root: str | Path = "reports") -> Path:
@@ -159,3 +283,24 @@ def render_report(run_dir: str | Path, reports_root: str | Path = "reports") -> 
     fields = ("notebook", "title", "parameters", "status", "seconds", "error")
     steps = [Step(**{k: s.get(k) for k in fields}) for s in read_json(run.run_record)["steps"]]
     return write_report(run, report_dir(run, Path(reports_root)), steps)
+
+
+def _worker(job_json: str) -> int:
+    """`python -m loralab.runner JOB`: one step for a parallel run; failure as JSON on stdout."""
+    job = json.loads(job_json)
+    step = Step(job["notebook"], job["title"], job["parameters"])
+    try:
+        execute_step(step, RunPaths(Path(job["run_dir"])), Path(job["notebooks_dir"]))
+    except StepFailedError as exc:
+        print(
+            json.dumps({"cell": exc.cell, "reason": exc.reason, "executed_path": exc.executed_path})
+        )
+        return 3
+    except LoralabError as exc:
+        print(json.dumps({"cell": None, "reason": str(exc), "executed_path": ""}))
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker(sys.argv[1]))
