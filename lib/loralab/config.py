@@ -217,6 +217,12 @@ class TrainConfig(Section):
         "auto: bf16 on CUDA and on CPUs with native bf16, else float16 on CUDA, float32 on CPU.",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train.")
+    deterministic: bool = Field(
+        False,
+        description="Use only deterministic kernels (torch.use_deterministic_algorithms). On a "
+        "CPU runs repeat exactly without it; on CUDA some kernels vary run to run unless set, "
+        "at some cost in speed.",
+    )
     seed: int = Field(42, description="Seed of adapter initialisation and sampling.")
 
 

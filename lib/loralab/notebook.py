@@ -36,6 +36,11 @@ def start(params_file: str | Path, run_dir: str | Path, **sections: Any) -> tupl
 
         torch.set_num_threads(int(threads))
     cfg = load_config(params_file, _flatten(sections))
+    if cfg.train.deterministic:
+        import torch
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it first
+        torch.use_deterministic_algorithms(True)
     run = RunPaths(Path(run_dir))
     run.root.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run.params)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from uuid import uuid4
 
 from .artifacts import read_json, write_json, write_text
 from .config import load_config, save_config
@@ -52,11 +53,31 @@ def execute_step(step: Step, run: RunPaths, notebooks_dir: Path) -> Path:
             kernel_name=KERNEL,
             cwd=str(notebooks_dir),
             progress_bar=False,
+            kernel_manager_class=_local_kernel_manager(),
+            start_timeout=300,  # a loaded machine can take a while to start a kernel
         )
     except PapermillExecutionError as exc:
         reason = f"{exc.ename}: {exc.evalue}" if exc.evalue else _error_text(output, exc)
         raise StepFailedError(step.name, exc.exec_count, reason, str(output)) from None
     return output
+
+
+def _local_kernel_manager():
+    """Kernels that talk to the runner over local sockets (IPC), not TCP ports: nothing of a
+    run listens on the network, and ipykernel has no unencrypted-TCP warning to print."""
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    class LocalKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            # A socket path of its own: the default is relative to the working directory and
+            # shared by every kernel started there, so parallel kernels would collide.
+            Path(jupyter_runtime_dir()).mkdir(parents=True, exist_ok=True)
+            kwargs.setdefault("ip", str(Path(jupyter_runtime_dir()) / f"loralab-{uuid4().hex}"))
+            super().__init__(**kwargs)
+
+    return LocalKernelManager
 
 
 def _error_text(output: Path, exc) -> str:

@@ -15,7 +15,7 @@ import yaml
 
 from loralab.errors import ConfigError, StepFailedError
 from loralab.layout import RunPaths
-from loralab.runner import execute_step, run_series
+from loralab.runner import NOTEBOOKS, execute_step, run_series
 from loralab.steps import Step
 
 pytestmark = pytest.mark.slow
@@ -168,6 +168,8 @@ def test_a_run_killed_in_training_resumes_to_the_same_results(tiny_study, uninte
 def test_parallel_ranks_give_the_same_results_as_sequential(tiny_study, uninterrupted):
     _run(tiny_study, "parallel", jobs=2)
     run = RunPaths(tiny_study / "executed/parallel")
+    leftovers = [p.name for p in NOTEBOOKS.iterdir() if p.suffix != ".ipynb"]
+    assert not leftovers, f"kernels left files beside the notebooks: {leftovers}"
     pd.testing.assert_frame_equal(_metrics(run), _metrics(uninterrupted))
     for rank in (2, 4):
         assert pd.read_csv(run.history(rank))["val_loss"].tolist() == pytest.approx(

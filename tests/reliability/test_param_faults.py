@@ -1,0 +1,22 @@
+"""Bad parameters stop `loralab run` before anything is written, naming the file and the key."""
+
+import pytest
+
+from loralab.cli import main
+
+
+@pytest.mark.parametrize("sets, needles", [
+    (["train.epoch=3"], ["--set train.epoch", "did you mean 'train.epochs'"]),
+    (["train.lr=fast"], ["train.lr", "valid number", "'fast'"]),
+    (["split.test=0.5"], ["must sum to 1"]),
+    (["lora.ranks=[0]"], ["lora.ranks", "positive integer"]),
+])
+def test_bad_parameters_end_cleanly(capsys, repo, tmp_path, sets, needles):
+    args = ["run", str(repo / "params/smoke.yaml"), "--executed", str(tmp_path / "e"),
+            "--reports", str(tmp_path / "r")]
+    for s in sets:
+        args += ["--set", s]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "params/smoke.yaml" in err and all(n in err for n in needles), err
+    assert not (tmp_path / "e").exists() and not (tmp_path / "r").exists()
