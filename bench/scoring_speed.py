@@ -13,6 +13,7 @@ import time
 import numpy as np
 import torch
 
+from loralab.cli import params_options
 from loralab.config import load_config
 from loralab.datasets import load_raw
 from loralab.models import load_model, load_tokenizer, resolve_precision
@@ -21,15 +22,10 @@ from loralab.scoring import score_full_forward, score_texts
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params/default.yaml")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a params field, as in `loralab run`",
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], parents=[params_options()]
     )
+    parser.add_argument("--params", default="params/default.yaml")
     parser.add_argument("--items", type=int, default=24)
     args = parser.parse_args()
     cfg = load_config(args.params, args.set)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from loralab.cli import params_options
 from loralab.config import load_config
 from loralab.datasets import load_raw
 from loralab.models import load_model, load_tokenizer, resolve_precision
@@ -37,15 +38,10 @@ def matmul_peak(dtype: torch.dtype, sizes=(512, 1024, 2048), repeats: int = 5) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params/default.yaml")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a params field, as in `loralab run`",
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], parents=[params_options()]
     )
+    parser.add_argument("--params", default="params/default.yaml")
     parser.add_argument("--steps", type=int, default=6)
     args = parser.parse_args()
     peaks = {torch.float32: matmul_peak(torch.float32), torch.bfloat16: matmul_peak(torch.bfloat16)}

@@ -41,6 +41,20 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def params_options() -> argparse.ArgumentParser:
+    """A params file and `--set` overrides: the options of every command that reads params."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one field, e.g. --set train.epochs=3 (repeatable; the value "
+        "is read as YAML: 3 is an int, [8,16] a list, null empty)",
+    )
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loralab",
@@ -50,15 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"loralab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sets = argparse.ArgumentParser(add_help=False)
-    sets.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override one field, e.g. --set train.epochs=3 (repeatable; the value "
-        "is read as YAML: 3 is an int, [8,16] a list, null empty)",
-    )
+    sets = params_options()
 
     run = sub.add_parser(
         "run",

@@ -38,35 +38,28 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True, timeout=10
+    )
+    return done.stdout.strip()
+
+
 def git_commit(repo: Path) -> str:
     """Commit of the code that ran, marked '+dirty' when the tree had uncommitted changes."""
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=repo,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
+        sha = _git(repo, "rev-parse", "--short=12", "HEAD")
         # Run outputs (executed/, reports/) change while a run writes them; only code counts.
-        dirty = subprocess.run(
-            [
-                "git",
-                "status",
-                "--porcelain",
-                "--untracked-files=no",
-                "--",
-                ".",
-                ":!executed",
-                ":!reports",
-            ],
-            cwd=repo,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
+        dirty = _git(
+            repo,
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":!executed",
+            ":!reports",
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown (not a git checkout)"
     return sha + ("+dirty" if dirty else "")

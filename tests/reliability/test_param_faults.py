@@ -5,15 +5,24 @@ import pytest
 from loralab.cli import main
 
 
-@pytest.mark.parametrize("sets, needles", [
-    (["train.epoch=3"], ["--set train.epoch", "did you mean 'train.epochs'"]),
-    (["train.lr=fast"], ["train.lr", "valid number", "'fast'"]),
-    (["split.test=0.5"], ["must sum to 1"]),
-    (["lora.ranks=[0]"], ["lora.ranks", "positive integer"]),
-])
+@pytest.mark.parametrize(
+    "sets, needles",
+    [
+        (["train.epoch=3"], ["--set train.epoch", "did you mean 'train.epochs'"]),
+        (["train.lr=fast"], ["train.lr", "valid number", "'fast'"]),
+        (["split.test=0.5"], ["must sum to 1"]),
+        (["lora.ranks=[0]"], ["lora.ranks", "positive integer"]),
+    ],
+)
 def test_bad_parameters_end_cleanly(capsys, repo, tmp_path, sets, needles):
-    args = ["run", str(repo / "params/smoke.yaml"), "--executed", str(tmp_path / "e"),
-            "--reports", str(tmp_path / "r")]
+    args = [
+        "run",
+        str(repo / "params/smoke.yaml"),
+        "--executed",
+        str(tmp_path / "e"),
+        "--reports",
+        str(tmp_path / "r"),
+    ]
     for s in sets:
         args += ["--set", s]
     assert main(args) == 1
