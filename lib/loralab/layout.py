@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SPLIT_NAMES = ("train", "val", "test")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = PROJECT_ROOT / "notebooks"
 
 
 @dataclass(frozen=True)

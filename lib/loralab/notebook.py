@@ -15,7 +15,7 @@ import pandas as pd
 
 from .config import SECTIONS, Config, load_config, save_config
 from .figures import use_report_style
-from .layout import RunPaths
+from .layout import NOTEBOOKS, RunPaths
 
 
 def _flatten(sections: dict[str, Any]) -> dict[str, Any]:
@@ -28,6 +28,16 @@ def _flatten(sections: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def _params_path(params_file: str | Path) -> Path:
+    """The defaults cell says `../params/default.yaml`, relative to notebooks/ where Lab runs;
+    plain papermill runs from wherever it is called, so look beside the notebooks too."""
+    path = Path(params_file)
+    if path.is_absolute() or path.is_file():
+        return path
+    beside = NOTEBOOKS / path
+    return beside if beside.is_file() else path
+
+
 def start(params_file: str | Path, run_dir: str | Path, **sections: Any) -> tuple[Config, RunPaths]:
     """Resolve the config, save it into the run folder, and set the report's display style."""
     threads = os.environ.get("LORALAB_THREADS")  # set by the runner for parallel jobs
@@ -35,7 +45,7 @@ def start(params_file: str | Path, run_dir: str | Path, **sections: Any) -> tupl
         import torch
 
         torch.set_num_threads(int(threads))
-    cfg = load_config(params_file, _flatten(sections))
+    cfg = load_config(_params_path(params_file), _flatten(sections))
     if cfg.train.deterministic:
         import torch
 

@@ -19,7 +19,7 @@ from .config import load_config
 from .environment import git_commit, machine, package_versions
 from .evaluation import format_results
 from .figures import save_figure, validation_curves
-from .layout import RunPaths
+from .layout import PROJECT_ROOT, RunPaths
 from .selection import SELECTION_RULE, select_rank
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -211,6 +211,6 @@ def write_report(run: RunPaths, out_dir: Path, steps: list) -> Path:
         params=run.params.read_text(encoding="utf-8") if run.params.is_file() else "",
         packages=package_versions(),
         machine=machine(),
-        commit=git_commit(Path(__file__).resolve().parents[2]),
+        commit=git_commit(PROJECT_ROOT),
     )
     return write_text(out_dir / "index.html", page)

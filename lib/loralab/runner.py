@@ -23,11 +23,9 @@ from uuid import uuid4
 from .artifacts import read_json, write_json, write_text
 from .config import load_config, save_config
 from .errors import ConfigError, LoralabError, StepFailedError
-from .layout import RunPaths, report_dir
+from .layout import NOTEBOOKS, RunPaths, report_dir
 from .steps import Step, fingerprint, is_done, mark_done, series, stages
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = PROJECT_ROOT / "notebooks"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 KERNEL = "python3"
 RUN_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -295,7 +293,8 @@ def _execute(todo, run, out_dir, notebooks_dir, jobs, say) -> StepFailedError | 
 
 
 def render_report(run_dir: str | Path, reports_root: str | Path = "reports") -> Path:
-    """Write a run's report again from its artifacts and run.json, running nothing."""
+    """Write a run's report (index and notebook pages) again from its artifacts, running
+    nothing."""
     from .report import write_report
 
     run = RunPaths(Path(run_dir))
@@ -303,7 +302,12 @@ def render_report(run_dir: str | Path, reports_root: str | Path = "reports") -> 
         raise ConfigError(f"{run.root}: no run.json; give a folder that `loralab run` wrote")
     fields = ("notebook", "title", "parameters", "status", "seconds", "error")
     steps = [Step(**{k: s.get(k) for k in fields}) for s in read_json(run.run_record)["steps"]]
-    return write_report(run, report_dir(run, Path(reports_root)), steps)
+    out_dir = report_dir(run, Path(reports_root))
+    for step in steps:
+        executed = run.notebooks / f"{step.name}.ipynb"
+        if executed.is_file():
+            render_html(executed, out_dir / step.html)
+    return write_report(run, out_dir, steps)
 
 
 def _worker(job_json: str) -> int:
