@@ -267,3 +267,20 @@ def test_the_report_in_a_real_browser_from_disk_and_copied(smoke_run, tmp_path, 
         assert browser.save_screenshot(str(shots / "report-index.png"))
     finally:
         browser.quit()
+
+
+def test_compare_puts_runs_side_by_side_with_the_params_that_differ(smoke_run, tmp_path):
+    from loralab.cli import main
+
+    root, _ = smoke_run
+    other = tmp_path / "other"
+    shutil.copytree(root / "executed/smoke", other)
+    params = (other / "params.yaml").read_text().replace("few_shot_k: 1", "few_shot_k: 3")
+    (other / "params.yaml").write_text(params)
+    page = tmp_path / "compare.html"
+    assert main(["compare", str(root / "executed/smoke"), str(other), "--html", str(page)]) == 0
+    html = page.read_text()
+    assert "eval.few_shot_k" in html and "train.lr" not in html
+    results = pd.read_csv(root / "executed/smoke/eval/results.csv")
+    lead = results[results["selected"]].iloc[0]
+    assert f"{lead['macro_f1']:.3f} [{lead['macro_f1_low']:.3f}" in html

@@ -33,6 +33,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_runs, write_comparison
+
+    headlines, differ = compare_runs(args.runs)
+    print(headlines.to_string())
+    print("\nparameters that differ:" if len(differ) else "\nno parameter differs")
+    if len(differ):
+        print(differ.to_string())
+    if args.html:
+        print(f"page: {write_comparison(args.runs, args.html)}")
+    return 0
+
+
 def _cmd_params(args: argparse.Namespace) -> int:
     from .config import Config, config_to_yaml, load_config
 
@@ -117,6 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of report bundles (default: reports)",
     )
     report.set_defaults(func=_cmd_report)
+
+    compare = sub.add_parser(
+        "compare",
+        help="put several runs side by side",
+        description="Headline metrics, costs and the parameters that differ, for two or more "
+        "run folders; optionally as an HTML page.",
+    )
+    compare.add_argument("runs", nargs="+", type=Path, help="run folders (executed/<run-id>)")
+    compare.add_argument("--html", type=Path, help="also write the comparison page here")
+    compare.set_defaults(func=_cmd_compare)
 
     params = sub.add_parser(
         "params",
