@@ -67,7 +67,7 @@ def main() -> None:
 
     def step(batch) -> int:
         ids, mask, keep, targets = collate(enc, batch, tok.pad_token_id)
-        with torch.autocast("cpu", dtype=compute, enabled=precision.autocast is not None):
+        with precision.compute():
             loss = answer_loss(model, ids, mask, keep, targets)
         loss.backward()
         opt.step()

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jinja2
 import pandas as pd
 import yaml
 
 from .artifacts import read_json, write_text
 from .errors import ConfigError
 from .layout import RunPaths
-
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+from .report import html_table, render_template
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:
@@ -79,13 +77,10 @@ def compare_runs(run_dirs: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame
 
 def write_comparison(run_dirs: list[str | Path], target: str | Path) -> Path:
     headlines, differ = compare_runs(run_dirs)
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
-    )
-    page = env.get_template("compare.html.j2").render(
-        headlines=headlines.to_html(classes="table", border=0, escape=True),
-        differ=differ.to_html(classes="table", border=0, escape=True) if len(differ) else "",
+    page = render_template(
+        "compare.html.j2",
+        headlines=html_table(headlines, index=True),
+        differ=html_table(differ, index=True) if len(differ) else "",
         runs=[RunPaths(Path(d)).run_id for d in run_dirs],
     )
     return write_text(target, page)

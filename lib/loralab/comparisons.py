@@ -12,6 +12,7 @@ import pandas as pd
 from .artifacts import read_json, write_json, write_text
 from .config import Config
 from .layout import RunPaths
+from .selection import lora_method
 from .statistics import holm, mcnemar_test, paired_bootstrap_delta, resample_weights
 
 
@@ -30,7 +31,7 @@ def compare_methods(cfg: Config, run: RunPaths) -> pd.DataFrame:
     paired = pd.read_csv(run.paired_predictions, dtype={"id": str})
     meta = read_json(run.evaluation)
     names, labels = meta["methods"], meta["labels"]
-    selected = f"lora_r{meta['selected_rank']}" if meta["selected_rank"] is not None else None
+    selected = lora_method(meta["selected_rank"])
     weights = resample_weights(len(paired), cfg.stats.bootstrap_resamples, cfg.stats.seed)
     gold = paired["gold"].to_numpy()
     rows = []

@@ -16,9 +16,9 @@ import pandas as pd
 
 from .config import DataConfig
 from .errors import DataError
+from .layout import SPLITS
 from .pubmed import load_pubmed
 
-SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {
     "train": "train",
     "training": "train",

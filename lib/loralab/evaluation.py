@@ -21,15 +21,17 @@ from sklearn.metrics import confusion_matrix
 from sklearn.pipeline import make_pipeline
 
 from .adapters import load_adapter
-from .artifacts import read_json, write_csv, write_json, write_text
+from .artifacts import write_csv, write_json, write_text
 from .config import Config
 from .layout import RunPaths
 from .models import load_model, load_tokenizer, resolve_precision
 from .prompts import PromptBuilder
 from .scoring import Scores, score_texts
-from .selection import select_rank
+from .selection import lora_method, select_rank, trained_summaries
 from .splits import read_split
 from .statistics import bootstrap_metrics, resample_weights
+
+UNTRAINED = {"trainable_params": 0, "trainable_mb": 0.0, "train_time_s": 0.0}
 
 
 @dataclass
@@ -113,7 +115,7 @@ def run_methods(cfg: Config, run: RunPaths, log=print) -> tuple[list[MethodResul
             "Zero-shot",
             "prompting",
             score(base, builder),
-            {"trainable_params": 0, "trainable_mb": 0.0, "train_time_s": 0.0},
+            UNTRAINED,
         )
     ]
     log(f"zero-shot scored {len(texts)} test items")
@@ -127,18 +129,18 @@ def run_methods(cfg: Config, run: RunPaths, log=print) -> tuple[list[MethodResul
                 f"Few-shot (k={k})",
                 "prompting",
                 score(base, few),
-                {"trainable_params": 0, "trainable_mb": 0.0, "train_time_s": 0.0},
+                UNTRAINED,
             )
         )
         log(f"few-shot scored with {len(shots)} examples in the prompt")
     results.append(tfidf_baseline(train, texts, builder.labels, builder.visible_text))
-    summaries = [read_json(run.train_summary(r)) for r in run.trained_ranks()]
+    summaries = trained_summaries(run)
     for summary in summaries:
         rank = summary["rank"]
         model = load_adapter(copy.deepcopy(base), run.adapter(rank))
         results.append(
             _from_scores(
-                f"lora_r{rank}",
+                lora_method(rank),
                 f"LoRA r={rank}",
                 "lora",
                 score(model, builder),
@@ -171,7 +173,7 @@ def results_table(
             "method": r.method,
             "name": r.name,
             "kind": r.kind,
-            "selected": r.method == f"lora_r{selected}",
+            "selected": r.method == lora_method(selected),
             "n_test": len(gold),
         }
         for metric, (value, low, high) in bootstrap_metrics(

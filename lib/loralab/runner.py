@@ -26,7 +26,6 @@ from .errors import ConfigError, LoralabError, StepFailedError
 from .layout import NOTEBOOKS, RunPaths, report_dir
 from .steps import Step, fingerprint, is_done, mark_done, series, stages
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 KERNEL = "python3"
 RUN_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
@@ -140,6 +139,8 @@ def _job_env(index: int, jobs: int) -> dict:
 def render_html(notebook: Path, target: Path) -> Path:
     """The executed notebook as one self-contained HTML page (images inline, no CDN scripts)."""
     from nbconvert import HTMLExporter
+
+    from .report import TEMPLATES
 
     exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(TEMPLATES)])
     exporter.template_file = "notebook.html.j2"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .artifacts import read_json
+from .layout import RunPaths
+
 SELECTION_RULE = (
     "The rank with the highest validation macro-F1 is selected; ties are broken by the lower "
     "validation loss on answer tokens, then by the smaller rank. The test set plays no part."
@@ -30,3 +33,13 @@ def select_rank(summaries: list[dict]) -> tuple[int, pd.DataFrame]:
     ).reset_index(drop=True)
     table.insert(1, "selected", table.index == 0)
     return int(table.loc[0, "rank"]), table
+
+
+def trained_summaries(run: RunPaths) -> list[dict]:
+    """summary.json of every rank whose training finished, by rank."""
+    return [read_json(run.train_summary(r)) for r in run.trained_ranks()]
+
+
+def lora_method(rank: int | None) -> str | None:
+    """The method id of a rank in results.csv and paired_preds.csv (lora_r8, ...)."""
+    return None if rank is None else f"lora_r{rank}"

@@ -15,9 +15,8 @@ import pandas as pd
 
 from .artifacts import read_json, read_jsonl, write_csv, write_json, write_jsonl
 from .config import Config, SplitConfig
-from .datasets import SPLITS
 from .errors import DataError, LeakageError
-from .layout import RunPaths
+from .layout import SPLITS, RunPaths
 from .preprocess import near_duplicate_pairs, pair_table
 
 

@@ -129,19 +129,11 @@ def mean_answer_loss(
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
         ids, mask, keep, targets = (t.to(precision.device) for t in collate(enc, batch, pad_id))
-        with _autocast(precision):
+        with precision.compute():
             loss = answer_loss(model, ids, mask, keep, targets)
         total += float(loss) * len(targets)
         count += len(targets)
     return total / count
-
-
-def _autocast(precision: Precision):
-    return torch.autocast(
-        precision.device,
-        dtype=precision.autocast or torch.float32,
-        enabled=precision.autocast is not None,
-    )
 
 
 def peak_memory_mb(device: str) -> float:
@@ -239,7 +231,7 @@ def train_lora(
             ids, mask, keep, targets = (
                 x.to(precision.device) for x in collate(enc_train, batch, pad)
             )
-            with _autocast(precision):
+            with precision.compute():
                 loss = answer_loss(model, ids, mask, keep, targets)
             (loss / t.grad_accum).backward()
             losses.append(loss.detach().item())
