@@ -1,9 +1,10 @@
+import argparse
 import subprocess
 import sys
 
 import yaml
 
-from loralab.cli import main
+from loralab.cli import build_parser, main
 
 
 def test_params_prints_resolved_yaml_with_help(capsys, repo):
@@ -34,7 +35,9 @@ def test_bad_params_exit_1_with_the_message_and_no_traceback(capsys, tmp_path):
 
 
 def test_every_command_has_help():
-    for args in ([], ["run"], ["params"], ["report"]):
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for args in ([], *([c] for c in commands.choices)):
         out = subprocess.run(
             [sys.executable, "-m", "loralab.cli", *args, "--help"],
             capture_output=True,

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import LoralabError
+from .errors import ConfigError, LoralabError
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -23,6 +23,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
     )
     print(f"report: {index}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .layout import RunPaths
+    from .notebook import configure_torch
+    from .training import train_step
+
+    run = RunPaths(args.run_dir)
+    if not run.params.is_file():
+        raise ConfigError(
+            f"{run.root}: no params.yaml; train inside a run folder whose split is done, e.g. "
+            "`loralab run PARAMS --only 01_eda,02_split --run-id ID`, then "
+            "`loralab train executed/ID --rank R`"
+        )
+    cfg = load_config(run.params)
+    configure_torch(cfg)
+    train_step(cfg, run, args.rank)
     return 0
 
 
@@ -115,6 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
         "the CPU threads (and its own GPU on a multi-GPU machine)",
     )
     run.set_defaults(func=_cmd_run)
+
+    train = sub.add_parser(
+        "train",
+        help="train one rank of a run, in one process or under accelerate launch",
+        description="Train one LoRA rank on the split of a run folder with the run's "
+        "params.yaml and write train/r<rank>/ (what 03_train does). With train.processes > 1 "
+        "it starts `accelerate launch` itself; it also runs as is under `accelerate launch "
+        "--multi_gpu --num_processes N -m loralab train RUN --rank R`.",
+    )
+    train.add_argument("run_dir", type=Path, help="the run folder, e.g. executed/<run-id>")
+    train.add_argument("--rank", type=int, required=True, help="a value of lora.ranks")
+    train.set_defaults(func=_cmd_train)
 
     report = sub.add_parser(
         "report",

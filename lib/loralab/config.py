@@ -196,7 +196,19 @@ class TrainConfig(Section):
     batch_tokens: int | None = Field(
         None, ge=1, description="Cap on tokens per micro-batch (padding included); empty: none."
     )
-    grad_accum: int = Field(2, ge=1, description="Micro-batches per optimizer step.")
+    grad_accum: int = Field(
+        2,
+        ge=1,
+        description="Micro-batches per optimizer step, counted over all training processes, so "
+        "the result does not depend on train.processes; a multiple of it.",
+    )
+    processes: int = Field(
+        1,
+        ge=1,
+        description="Processes that share the training of each rank (data parallel, launched "
+        "with `accelerate launch`); one per GPU on a multi-GPU machine. 1: train in the "
+        "notebook's own process.",
+    )
     seq_len: int = Field(192, ge=32, description="Most tokens of a prompt plus its answer.")
     patience: int = Field(
         1, ge=0, description="Epochs without a better validation macro-F1 before stopping."
@@ -224,6 +236,17 @@ class TrainConfig(Section):
         "at some cost in speed.",
     )
     seed: int = Field(42, description="Seed of adapter initialisation and sampling.")
+
+    @model_validator(mode="after")
+    def _accumulation_splits_over_processes(self) -> TrainConfig:
+        if self.grad_accum % self.processes:
+            fit = -(-self.grad_accum // self.processes) * self.processes
+            raise ValueError(
+                f"train.grad_accum={self.grad_accum} counts micro-batches over all "
+                f"{self.processes} processes and must be a multiple of train.processes; "
+                f"set train.grad_accum={fit}"
+            )
+        return self
 
 
 class EvalConfig(Section):

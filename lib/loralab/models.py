@@ -133,13 +133,19 @@ def cpu_has_native_bf16() -> bool:
     return any(f in flags for f in (" avx512_bf16", " amx_bf16"))
 
 
-def resolve_precision(dtype: str, device: str) -> Precision:
+def resolve_device(device: str) -> str:
+    """`auto` made concrete, without touching a GPU (a launched process picks its own first)."""
     if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise ModelNotFoundError(
             "train.device=cuda but torch sees no CUDA device; set train.device=cpu or auto"
         )
+    return device
+
+
+def resolve_precision(dtype: str, device: str) -> Precision:
+    device = resolve_device(device)
     if dtype == "auto":
         native = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_has_native_bf16()
         dtype = "bfloat16" if native else ("float16" if device == "cuda" else "float32")

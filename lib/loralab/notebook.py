@@ -38,19 +38,22 @@ def _params_path(params_file: str | Path) -> Path:
     return beside if beside.is_file() else path
 
 
-def start(params_file: str | Path, run_dir: str | Path, **sections: Any) -> tuple[Config, RunPaths]:
-    """Resolve the config, save it into the run folder, and set the report's display style."""
+def configure_torch(cfg: Config) -> None:
+    """Threads and determinism, the same in a notebook kernel and in `loralab train`."""
+    import torch
+
     threads = os.environ.get("LORALAB_THREADS")  # set by the runner for parallel jobs
     if threads:
-        import torch
-
         torch.set_num_threads(int(threads))
-    cfg = load_config(_params_path(params_file), _flatten(sections))
     if cfg.train.deterministic:
-        import torch
-
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it first
         torch.use_deterministic_algorithms(True)
+
+
+def start(params_file: str | Path, run_dir: str | Path, **sections: Any) -> tuple[Config, RunPaths]:
+    """Resolve the config, save it into the run folder, and set the report's display style."""
+    cfg = load_config(_params_path(params_file), _flatten(sections))
+    configure_torch(cfg)
     run = RunPaths(Path(run_dir))
     run.root.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run.params)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import queue
 import subprocess
 import sys
 import time
@@ -49,7 +50,7 @@ def execute_step(step: Step, run: RunPaths, notebooks_dir: Path) -> Path:
             parameters=parameters,
             kernel_name=KERNEL,
             cwd=str(notebooks_dir),
-            progress_bar=False,
+            progress_bar=sys.stderr.isatty(),  # cells done of the step, in a terminal
             kernel_manager_class=_local_kernel_manager(),
             start_timeout=300,  # a loaded machine can take a while to start a kernel
         )
@@ -120,8 +121,9 @@ def _execute_in_process(step: Step, run: RunPaths, notebooks_dir: Path, env: dic
     raise StepFailedError(step.name, failed["cell"], failed["reason"], failed["executed_path"])
 
 
-def _job_env(index: int, jobs: int) -> dict:
-    """Environment of the index-th parallel job: a share of the cores, one GPU of several."""
+def _job_env(slot: int, jobs: int, processes: int) -> dict:
+    """Environment of a parallel job slot: a share of the cores, and on a machine with several
+    GPUs its own `processes` of them (one per training process)."""
     env = dict(os.environ)
     env["LORALAB_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
     env["OMP_NUM_THREADS"] = env["LORALAB_THREADS"]
@@ -132,7 +134,8 @@ def _job_env(index: int, jobs: int) -> dict:
     except ImportError:
         gpus = 0
     if gpus > 1:
-        env["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
+        first = slot * processes
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str((first + k) % gpus) for k in range(processes))
     return env
 
 
@@ -257,27 +260,30 @@ def _run_stages(steps, cfg, run, out_dir, notebooks_dir, only, jobs, log):
                 say(step, "not selected (--only)")
             else:
                 todo.append((step, fp))
-        failure = _execute(todo, run, out_dir, notebooks_dir, jobs, say)
+        failure = _execute(todo, run, out_dir, notebooks_dir, jobs, cfg.train.processes, say)
         if failure:
             return failure
     return None
 
 
-def _execute(todo, run, out_dir, notebooks_dir, jobs, say) -> StepFailedError | None:
+def _execute(todo, run, out_dir, notebooks_dir, jobs, processes, say) -> StepFailedError | None:
     """Run a stage's steps (in parallel processes when jobs > 1), mark the ones that finish."""
 
-    def one(index_step) -> StepFailedError | None:
-        index, (step, fp) = index_step
+    def one(step_fp) -> StepFailedError | None:
+        step, fp = step_fp
+        slot = slots.get()  # a job slot owns its GPUs until the step ends
         t0 = time.perf_counter()
-        say(step, "running" + (f" (job {index % jobs + 1} of {jobs})" if jobs > 1 else ""))
+        say(step, "running" + (f" (job {slot + 1} of {jobs})" if jobs > 1 else ""))
         try:
             if jobs > 1 and len(todo) > 1:
-                _execute_in_process(step, run, notebooks_dir, _job_env(index, jobs))
+                _execute_in_process(step, run, notebooks_dir, _job_env(slot, jobs, processes))
             else:
                 execute_step(step, run, notebooks_dir)
             step.status, failure = "ok", None
         except StepFailedError as exc:
             step.status, step.error, failure = "failed", str(exc), exc
+        finally:
+            slots.put(slot)
         step.seconds = round(time.perf_counter() - t0, 1)
         executed = run.notebooks / f"{step.name}.ipynb"
         if executed.is_file():
@@ -288,8 +294,11 @@ def _execute(todo, run, out_dir, notebooks_dir, jobs, say) -> StepFailedError | 
         return failure
 
     workers = min(jobs, len(todo)) if todo else 1
+    slots: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for slot in range(workers):
+        slots.put(slot)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        failures = [f for f in pool.map(one, enumerate(todo)) if f]
+        failures = [f for f in pool.map(one, todo) if f]
     return failures[0] if failures else None
 
 

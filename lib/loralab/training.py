@@ -5,10 +5,14 @@ so its r=16 run trained on top of r=8's layers). The loss covers the answer toke
 LM head is applied only at the positions that predict them. Batches are drawn class-balanced and
 then bucketed by length so they carry little padding. Early stopping watches validation macro-F1;
 the best epoch's adapter is the one saved.
+
+The same loop runs in one process or in several under `accelerate launch` (see distributed.py);
+accelerate's Accelerator is a no-op wrapper when there is one process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import resource
 import time
@@ -23,9 +27,18 @@ import torch.nn.functional as F
 from .adapters import model_card, save_adapter
 from .artifacts import read_json, write_csv, write_json
 from .config import Config
+from .distributed import launch_training, launched, share_of_batches
+from .errors import ConfigError
 from .layout import RunPaths
 from .metrics import classification_metrics
-from .models import Precision, load_model, load_tokenizer, quiet_peft, resolve_precision
+from .models import (
+    Precision,
+    load_model,
+    load_tokenizer,
+    quiet_peft,
+    resolve_device,
+    resolve_precision,
+)
 from .prompts import PromptBuilder
 from .scoring import score_texts
 from .splits import read_split
@@ -136,6 +149,10 @@ def mean_answer_loss(
     return total / count
 
 
+def _quiet(_: str) -> None:
+    """The log of processes other than the main one."""
+
+
 def peak_memory_mb(device: str) -> float:
     if device == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
@@ -199,10 +216,21 @@ def train_lora(
     log: Callable[[str], None] = print,
 ) -> TrainResult:
     """Train one rank; keep the adapter of the epoch with the best validation macro-F1."""
+    from accelerate import Accelerator
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
     from tqdm.auto import tqdm
 
     t = cfg.train
+    acc = Accelerator(device_placement=False)  # the model is already on its device
+    world = acc.num_processes
+    if not acc.is_main_process:
+        log = _quiet  # every process would print the same lines
+    if t.grad_accum % world:
+        raise ConfigError(
+            f"train.grad_accum={t.grad_accum} counts micro-batches over all {world} training "
+            f"processes and must be a multiple of {world}; set train.grad_accum accordingly"
+        )
+    accum = t.grad_accum // world
     model = wrap_with_lora(base, cfg, rank)
     trainable = [p for p in model.parameters() if p.requires_grad]
     n_trainable = sum(p.numel() for p in trainable)
@@ -210,6 +238,7 @@ def train_lora(
     optimizer = torch.optim.AdamW(
         trainable, lr=t.lr, weight_decay=t.weight_decay, fused=precision.device == "cuda"
     )
+    parallel = acc.prepare_model(model)  # DistributedDataParallel when launched, else `model`
     pad = builder.tokenizer.pad_token_id
     enc_train, enc_val = Encoded.build(builder, train), Encoded.build(builder, val)
     rng = np.random.default_rng(t.seed)
@@ -224,22 +253,30 @@ def train_lora(
             else rng.permutation(len(train))
         )
         batches = make_batches(order, enc_train.lengths, t.batch_size, t.batch_tokens, rng)
+        mine = share_of_batches(batches, world, acc.process_index)
         losses, tokens = [], 0
         optimizer.zero_grad(set_to_none=True)
-        bar = tqdm(batches, desc=f"r={rank} epoch {epoch}", mininterval=10, leave=False)
+        bar = tqdm(
+            mine, desc=f"r={rank} epoch {epoch}", mininterval=10, leave=False, disable=log is _quiet
+        )
         for step, batch in enumerate(bar, start=1):
             ids, mask, keep, targets = (
                 x.to(precision.device) for x in collate(enc_train, batch, pad)
             )
-            with precision.compute():
-                loss = answer_loss(model, ids, mask, keep, targets)
-            (loss / t.grad_accum).backward()
+            update = step % accum == 0 or step == len(mine)
+            # gradients are averaged over processes only at the micro-batch that updates
+            with contextlib.nullcontext() if update else acc.no_sync(parallel):
+                with precision.compute():
+                    loss = answer_loss(parallel, ids, mask, keep, targets)
+                (loss / accum).backward()
             losses.append(loss.detach().item())
             tokens += int(mask.sum())
-            if step % t.grad_accum == 0 or step == len(batches):
+            if update:
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
         train_s = time.perf_counter() - t0
+        losses = acc.gather(torch.tensor(losses, device=precision.device)).tolist()
+        tokens = int(acc.reduce(torch.tensor(tokens, device=precision.device), "sum"))
         scores = score_texts(
             model, builder, val["text"].tolist(), cfg.eval.batch_size, precision.autocast
         )
@@ -290,6 +327,7 @@ def train_lora(
         "train_tokens_per_s": float(np.mean([h["train_tokens_per_s"] for h in history])),
         "peak_memory_mb": peak_memory_mb(precision.device),
         "precision": precision.describe(),
+        "processes": world,
         "train_items": len(train),
         "val_items": len(val),
     }
@@ -299,9 +337,14 @@ def train_lora(
 def train_rank(
     cfg: Config, run: RunPaths, rank: int, log: Callable[[str], None] = print
 ) -> TrainResult:
-    """The training step for one rank: load data and base, train, write everything it made."""
+    """Train one rank in this process (or in each launched process): load data and base, train,
+    and write everything it made; only the main process writes."""
+    from accelerate import PartialState
+
     if rank not in cfg.lora.ranks:
         raise ValueError(f"rank {rank} is not in lora.ranks {cfg.lora.ranks}")
+    # first: a launched process picks its GPU (or gloo on a CPU) before anything touches one
+    state = PartialState(cpu=resolve_device(cfg.train.device) == "cpu")
     precision = resolve_precision(cfg.train.dtype, cfg.train.device)
     tokenizer = load_tokenizer(cfg.model)
     base = load_model(cfg.model, precision, tokenizer)
@@ -310,13 +353,44 @@ def train_rank(
     if cfg.train.max_train_items and cfg.train.max_train_items < len(train):
         train = stratified_subset(train, cfg.train.max_train_items, cfg.train.seed)
     result = train_lora(base, builder, train, read_split(run, "val"), cfg, rank, precision, log)
-    folder = run.adapter(rank)
-    card = model_card(result.summary, cfg, read_json(run.provenance), folder)
-    result.summary["adapter_bytes"] = save_adapter(result.model, folder, card)
-    write_csv(run.history(rank), result.history)
-    write_csv(run.val_predictions(rank), result.val_predictions)
-    write_json(run.train_summary(rank), result.summary)  # last: marks the rank as done
+    if state.is_main_process:
+        folder = run.adapter(rank)
+        card = model_card(result.summary, cfg, read_json(run.provenance), folder)
+        result.summary["adapter_bytes"] = save_adapter(result.model, folder, card)
+        write_csv(run.history(rank), result.history)
+        write_csv(run.val_predictions(rank), result.val_predictions)
+        write_json(run.train_summary(rank), result.summary)  # last: marks the rank as done
+        s = result.summary
+        log(
+            f"r={rank}: best epoch {s['best_epoch']} of {s['epochs_run']}, validation macro-F1 "
+            f"{s['val_macro_f1']:.3f}, {s['processes']} process(es); adapter in {folder}"
+        )
+    state.wait_for_everyone()
     return result
+
+
+@dataclass
+class TrainedRank:
+    """What training wrote for one rank, read back: all a notebook shows, wherever it trained."""
+
+    history: pd.DataFrame
+    summary: dict
+
+    @classmethod
+    def read(cls, run: RunPaths, rank: int) -> TrainedRank:
+        return cls(pd.read_csv(run.history(rank)), read_json(run.train_summary(rank)))
+
+
+def train_step(
+    cfg: Config, run: RunPaths, rank: int, log: Callable[[str], None] = print
+) -> TrainedRank:
+    """The training step as `03_train` and `loralab train` run it: in this process, or, with
+    train.processes > 1, in that many processes started through `accelerate launch`."""
+    if cfg.train.processes > 1 and not launched():
+        launch_training(run.root, rank, cfg.train.processes, resolve_device(cfg.train.device), log)
+    else:
+        train_rank(cfg, run, rank, log)
+    return TrainedRank.read(run, rank)
 
 
 def stratified_subset(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:

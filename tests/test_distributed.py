@@ -1,0 +1,114 @@
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from loralab.cli import main
+from loralab.config import load_config, save_config
+from loralab.corpus import build_corpus
+from loralab.distributed import launch_command, share_of_batches
+from loralab.errors import ConfigError
+from loralab.layout import RunPaths
+from loralab.runner import _job_env
+from loralab.splits import make_splits
+
+
+def groups_of_one_process(batches, grad_accum):
+    return [batches[i : i + grad_accum] for i in range(0, len(batches), grad_accum)]
+
+
+@pytest.mark.parametrize("n_batches", [8, 9, 13])
+@pytest.mark.parametrize(("world", "grad_accum"), [(2, 2), (2, 4), (4, 8), (3, 3)])
+def test_each_update_of_many_processes_sees_the_batches_one_process_accumulates(
+    n_batches, world, grad_accum
+):
+    batches = [np.array([i]) for i in range(n_batches)]
+    shares = [share_of_batches(batches, world, p) for p in range(world)]
+    assert len({len(s) for s in shares}) == 1  # same number of steps, nobody waits forever
+    per_process = grad_accum // world
+    updates = [
+        sorted(int(b[0]) for s in shares for b in s[u : u + per_process])
+        for u in range(0, len(shares[0]), per_process)
+    ]
+    every_item = sorted(int(b[0]) for s in shares for b in s)
+    assert set(every_item) == set(range(n_batches))  # nothing dropped
+    if n_batches % world == 0:
+        expected = [
+            sorted(int(b[0]) for b in g) for g in groups_of_one_process(batches, grad_accum)
+        ]
+        assert updates == expected
+    else:  # the short process repeats the first batches, as accelerate's even_batches does
+        assert len(every_item) == n_batches + (-n_batches % world)
+
+
+def test_accumulation_must_split_evenly_over_processes(repo):
+    with pytest.raises(ConfigError) as err:
+        load_config(repo / "params" / "default.yaml", {"train.processes": 4})
+    assert "train.grad_accum=2" in str(err.value) and "set train.grad_accum=4" in str(err.value)
+    assert (
+        load_config(repo / "params" / "default.yaml", {"train.processes": 2}).train.processes == 2
+    )
+
+
+def test_the_launch_runs_loralab_train_in_n_processes(tmp_path):
+    cmd = launch_command(tmp_path / "run", 8, 4, threads=2)
+    assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
+    assert cmd[cmd.index("--num_processes") + 1] == "4"
+    assert cmd[cmd.index("--num_cpu_threads_per_process") + 1] == "2"
+    assert cmd[-6:] == ["-m", "loralab", "train", str(tmp_path / "run"), "--rank", "8"]
+
+
+def test_each_parallel_job_gets_its_own_gpus(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    seen = [_job_env(slot, 2, 4)["CUDA_VISIBLE_DEVICES"] for slot in (0, 1)]
+    assert seen == ["0,1,2,3", "4,5,6,7"]
+    assert _job_env(1, 2, 1)["CUDA_VISIBLE_DEVICES"] == "1"
+
+
+def test_train_outside_a_run_folder_says_what_to_run_first(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "nowhere"), "--rank", "8"]) == 1
+    err = capsys.readouterr().err
+    assert "no params.yaml" in err and "--only 01_eda,02_split" in err
+
+
+def smoke_run(repo, folder, **overrides):
+    # 4 micro-batches of 2 items and grad_accum 2: two optimizer steps per epoch
+    fields = {"train.batch_size": 2, "train.epochs": 2, "train.patience": 2, **overrides}
+    cfg = load_config(repo / "params" / "smoke.yaml", fields)
+    run = RunPaths(folder)
+    build_corpus(cfg, run)
+    make_splits(cfg, run)
+    save_config(cfg, run.params)
+    return run
+
+
+@pytest.mark.slow
+def test_two_processes_under_accelerate_train_what_one_process_trains(repo, tmp_path):
+    one = smoke_run(repo, tmp_path / "one")
+    two = smoke_run(repo, tmp_path / "two", **{"train.processes": 2})
+    for run in (one, two):
+        subprocess.run(
+            [sys.executable, "-m", "loralab", "train", str(run.root), "--rank", "2"],
+            check=True,
+            timeout=600,
+        )
+    alone = pd.read_json(one.train_summary(2), typ="series")
+    shared = pd.read_json(two.train_summary(2), typ="series")
+    assert (alone["processes"], shared["processes"]) == (1, 2)
+    assert alone["epochs_run"] == shared["epochs_run"] == 2
+    a = load_file(one.adapter(2) / "adapter_model.safetensors")
+    b = load_file(two.adapter(2) / "adapter_model.safetensors")
+    assert a.keys() == b.keys()
+    trained = max(float(v.abs().max()) for k, v in a.items() if "lora_B" in k)
+    assert trained > 0  # lora_B starts at zero: training moved it
+    for key in a:  # within float noise of an all-reduce, far below what training moved
+        torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=trained * 1e-3)
+    cols = ["train_loss", "val_macro_f1", "val_loss"]
+    h1, h2 = pd.read_csv(one.history(2)), pd.read_csv(two.history(2))
+    np.testing.assert_allclose(h1[cols].to_numpy(), h2[cols].to_numpy(), rtol=1e-4)
+    p1, p2 = pd.read_csv(one.val_predictions(2)), pd.read_csv(two.val_predictions(2))
+    assert p1["prediction"].tolist() == p2["prediction"].tolist()
