@@ -80,6 +80,15 @@ def test_every_method_is_scored_on_the_same_test_items(evaluated):
         assert (ev.results[col] <= ev.results[f"{col}_high"]).all()
 
 
+def test_merged_adapters_score_what_the_unmerged_ones_scored(evaluated):
+    _, _, ev, _ = evaluated
+    lora = ev.results["kind"] == "lora"
+    # float32 weights: folding B @ A into W changes scores by rounding only
+    assert (ev.results.loc[lora, "merge_val_agreement"] == 1.0).all()
+    assert (ev.results.loc[lora, "merge_val_max_score_change"] < 1e-4).all()
+    assert ev.results.loc[~lora, "merge_val_agreement"].isna().all()
+
+
 def test_every_number_in_results_table_md_comes_from_results_csv(evaluated):
     _, run, _, _ = evaluated
     csv = pd.read_csv(run.results)

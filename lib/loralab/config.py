@@ -259,6 +259,13 @@ class EvalConfig(Section):
     few_shot_k: int = Field(
         1, ge=0, description="Examples per class from the training split in the few-shot prompt."
     )
+    merge_adapters: bool = Field(
+        True,
+        description="Fold each LoRA adapter into a copy of the base weights before scoring (PEFT "
+        "merge_and_unload), so LoRA latency is that of a deployed model rather than of adapters "
+        "run beside the base. Folding rounds to the weights' dtype; how far it moves the "
+        "validation scores is measured and reported.",
+    )
 
 
 class StatsConfig(Section):

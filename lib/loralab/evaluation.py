@@ -24,7 +24,7 @@ from .adapters import load_adapter
 from .artifacts import write_csv, write_json, write_text
 from .config import Config
 from .layout import RunPaths
-from .models import load_model, load_tokenizer, resolve_precision
+from .models import Precision, load_model, load_tokenizer, resolve_precision
 from .prompts import PromptBuilder
 from .scoring import Scores, score_texts
 from .selection import lora_method, select_rank, trained_summaries
@@ -97,6 +97,31 @@ def tfidf_baseline(
     )
 
 
+def merge_drift(
+    merged, builder: PromptBuilder, run: RunPaths, rank: int, cfg: Config, precision: Precision
+) -> dict:
+    """What folding the adapter into the base weights changed: the merged model scores the
+    validation split again, against the scores training saved for the same adapter unmerged.
+    The test split stays untouched by this check."""
+    saved = pd.read_csv(run.val_predictions(rank))
+    val = read_split(run, "val")
+    if saved["id"].astype(str).tolist() != val["id"].astype(str).tolist():
+        raise ValueError(f"{run.val_predictions(rank)} does not list the validation items in order")
+    now = score_texts(
+        merged, builder, val["text"].tolist(), cfg.eval.batch_size, precision.autocast
+    )
+    cols = [f"score_{label}" for label in builder.labels]
+    moved = (
+        now.frame(saved["id"].tolist(), builder.labels)[cols].to_numpy() - saved[cols].to_numpy()
+    )
+    return {
+        "merge_val_agreement": float(
+            np.mean(np.array(now.predictions) == saved["prediction"].to_numpy())
+        ),
+        "merge_val_max_score_change": float(np.abs(moved).max()),
+    }
+
+
 def run_methods(cfg: Config, run: RunPaths, log=print) -> tuple[list[MethodResult], int | None]:
     """Score every method on the test split; returns the results and the selected rank."""
     precision = resolve_precision(cfg.train.dtype, cfg.train.device)
@@ -138,21 +163,22 @@ def run_methods(cfg: Config, run: RunPaths, log=print) -> tuple[list[MethodResul
     for summary in summaries:
         rank = summary["rank"]
         model = load_adapter(copy.deepcopy(base), run.adapter(rank))
+        cost = {
+            "trainable_params": summary["trainable_params"],
+            "trainable_mb": summary["trainable_mb"],
+            "adapter_mb": summary["adapter_bytes"] / 2**20,
+            "train_time_s": summary["time_to_best_s"],
+        }
+        if cfg.eval.merge_adapters:
+            model = model.merge_and_unload()
+            cost.update(merge_drift(model, builder, run, rank, cfg, precision))
         results.append(
-            _from_scores(
-                lora_method(rank),
-                f"LoRA r={rank}",
-                "lora",
-                score(model, builder),
-                {
-                    "trainable_params": summary["trainable_params"],
-                    "trainable_mb": summary["trainable_mb"],
-                    "adapter_mb": summary["adapter_bytes"] / 2**20,
-                    "train_time_s": summary["time_to_best_s"],
-                },
-            )
+            _from_scores(lora_method(rank), f"LoRA r={rank}", "lora", score(model, builder), cost)
         )
-        log(f"LoRA r={rank} scored")
+        log(
+            f"LoRA r={rank} scored"
+            + (" with the adapter merged" if cfg.eval.merge_adapters else "")
+        )
         del model
     selected = select_rank(summaries)[0] if summaries else None
     return results, selected

@@ -1,0 +1,56 @@
+"""LoRA scoring latency with the adapter beside the base against folded into it (merge_and_unload).
+
+Needs a finished run folder (default: executed/sample, which `loralab run params/default.yaml
+--run-id sample` writes). Scores the run's test items with one adapter both ways in one process,
+in the run's precision, and prints p50/p95 per item, the ratio, and how far merging moved the
+scores. Run: `.venv/bin/python bench/merge_latency.py [--run executed/sample] [--rank 8]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+
+import numpy as np
+
+from loralab.adapters import load_adapter
+from loralab.config import load_config
+from loralab.layout import RunPaths
+from loralab.models import load_model, load_tokenizer, resolve_precision
+from loralab.prompts import PromptBuilder
+from loralab.scoring import score_texts
+from loralab.splits import read_split
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", default="executed/sample")
+    parser.add_argument("--rank", type=int, default=8)
+    args = parser.parse_args()
+    run = RunPaths(args.run)
+    cfg = load_config(run.params)
+    precision = resolve_precision(cfg.train.dtype, cfg.train.device)
+    tok = load_tokenizer(cfg.model)
+    base = load_model(cfg.model, precision, tok)
+    builder = PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len)
+    texts = read_split(run, "test")["text"].tolist()
+
+    def score(model):
+        score_texts(model, builder, texts[:2], 1, precision.autocast)  # warm-up
+        return score_texts(model, builder, texts, 1, precision.autocast)
+
+    beside = score(load_adapter(copy.deepcopy(base), run.adapter(args.rank)))
+    merged = score(load_adapter(copy.deepcopy(base), run.adapter(args.rank)).merge_and_unload())
+    print(f"items {len(texts)}, rank {args.rank}, {precision.describe()}")
+    for name, s in (("adapter beside the base", beside), ("adapter merged", merged)):
+        p50, p95 = np.percentile(s.latency_s, [50, 95]) * 1000
+        print(f"{name:>24}: p50 {p50:6.1f} ms, p95 {p95:6.1f} ms")
+    same = np.mean(np.array(beside.predictions) == np.array(merged.predictions))
+    moved = np.abs(beside.label_scores - merged.label_scores).max()
+    print(f"same predictions {same:.3f}, max label-score change {moved:.3f}")
+    ratio = np.median(merged.latency_s) / np.median(beside.latency_s)
+    print(f"merged p50 latency is {ratio:.2f}x that of the adapter beside the base")
+
+
+if __name__ == "__main__":
+    main()
