@@ -18,12 +18,14 @@ from loralab.splits import make_splits, read_split
 from loralab.training import (
     EarlyStopping,
     Encoded,
+    answer_loss,
     balanced_order,
     collate,
     make_batches,
     stratified_subset,
     train_lora,
     train_rank,
+    wrap_with_lora,
 )
 
 
@@ -71,6 +73,31 @@ def test_loss_targets_are_exactly_the_answer_tokens(tiny_config):
     ids, mask, keep, targets = collate(enc, np.array([0, 1]), tok.pad_token_id)
     assert targets.tolist() == builder.answer_ids("A") + builder.answer_ids("B")
     assert keep.sum() == len(targets) and mask[0].sum() == len(enc.ids[0])
+
+
+def test_the_lora_input_upcast_is_skipped_without_changing_a_number(tiny_config):
+    cfg = tiny_config(**{"lora.dropout": 0.0})
+    tok = load_tokenizer(cfg.model)
+    bf16 = resolve_precision("bfloat16", "cpu")
+    model = wrap_with_lora(load_model(cfg.model, bf16, tok), cfg, 4)
+    torch.nn.init.normal_(next(p for n, p in model.named_parameters() if "lora_B" in n))
+    builder = PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len)
+    frame = pd.DataFrame({"text": ["one short text", "and another one"], "label": ["A", "B"]})
+    batch = collate(Encoded.build(builder, frame), np.array([0, 1]), tok.pad_token_id)
+    runs = []
+    for context in (
+        lambda: torch.autocast("cpu", dtype=torch.bfloat16),
+        lambda: bf16.compute(model),
+    ):
+        with context():
+            loss = answer_loss(model, *batch)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+        model.zero_grad()
+        runs.append((loss.detach(), grads))
+    (loss_a, grads_a), (loss_b, grads_b) = runs
+    assert torch.equal(loss_a, loss_b)
+    assert all(torch.equal(grads_a[n], grads_b[n]) for n in grads_a)
 
 
 def test_early_stopping_keeps_the_best_epoch_and_breaks_ties_by_loss():

@@ -142,7 +142,7 @@ def mean_answer_loss(
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
         ids, mask, keep, targets = (t.to(precision.device) for t in collate(enc, batch, pad_id))
-        with precision.compute():
+        with precision.compute(model):
             loss = answer_loss(model, ids, mask, keep, targets)
         total += float(loss) * len(targets)
         count += len(targets)
@@ -266,7 +266,7 @@ def train_lora(
             update = step % accum == 0 or step == len(mine)
             # gradients are averaged over processes only at the micro-batch that updates
             with contextlib.nullcontext() if update else acc.no_sync(parallel):
-                with precision.compute():
+                with precision.compute(model):
                     loss = answer_loss(parallel, ids, mask, keep, targets)
                 (loss / accum).backward()
             losses.append(loss.detach().item())
