@@ -89,12 +89,12 @@ def launch_training(
     cmd = launch_command(run_dir, rank, processes, threads)
     log(f"training r={rank} in {processes} processes: accelerate launch ... loralab train")
     tail: list[str] = []
-    with subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as proc:
-        for line in proc.stdout:
-            tail = (tail + [line.rstrip()])[-40:]
-            log(line.rstrip())
+    # bytes, not text: text mode would turn each progress-bar redraw ("\r") into a line
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip().rsplit("\r", 1)[-1]  # bar's last state
+            tail = (tail + [line])[-40:]
+            log(line)
     if proc.returncode:
         raise TrainingLaunchError(
             f"training r={rank} in {processes} processes exited with {proc.returncode}; last "
