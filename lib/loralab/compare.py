@@ -13,6 +13,7 @@ import yaml
 
 from .artifacts import read_json, write_text
 from .errors import ConfigError
+from .evaluation import with_ci
 from .layout import RunPaths
 from .report import html_table, render_template
 
@@ -37,8 +38,7 @@ def _headline(run: RunPaths) -> dict:
     out = {
         "run": run.run_id,
         "selected": lead["name"],
-        "macro_f1": f"{lead['macro_f1']:.3f} [{lead['macro_f1_low']:.3f}, "
-        f"{lead['macro_f1_high']:.3f}]",
+        "macro_f1": with_ci(lead, "macro_f1"),
     }
     for method, column in (("zero_shot", "zero-shot macro-F1"), ("tfidf", "TF-IDF macro-F1")):
         if method in rows.index:

@@ -239,14 +239,22 @@ class TrainConfig(Section):
 
     @model_validator(mode="after")
     def _accumulation_splits_over_processes(self) -> TrainConfig:
-        if self.grad_accum % self.processes:
-            fit = -(-self.grad_accum // self.processes) * self.processes
-            raise ValueError(
-                f"train.grad_accum={self.grad_accum} counts micro-batches over all "
-                f"{self.processes} processes and must be a multiple of train.processes; "
-                f"set train.grad_accum={fit}"
-            )
+        problem = accumulation_problem(self.grad_accum, self.processes)
+        if problem:
+            raise ValueError(problem)
         return self
+
+
+def accumulation_problem(grad_accum: int, processes: int) -> str | None:
+    """Why `grad_accum` cannot be shared by `processes` training processes, or None. Checked
+    when params load and again in training, where a launcher may start another number."""
+    if grad_accum % processes == 0:
+        return None
+    fit = -(-grad_accum // processes) * processes
+    return (
+        f"train.grad_accum={grad_accum} counts micro-batches over all {processes} training "
+        f"processes and must be a multiple of {processes}; set train.grad_accum={fit}"
+    )
 
 
 class EvalConfig(Section):

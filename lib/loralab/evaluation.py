@@ -110,10 +110,7 @@ def merge_drift(
     now = score_texts(
         merged, builder, val["text"].tolist(), cfg.eval.batch_size, precision.autocast
     )
-    cols = [f"score_{label}" for label in builder.labels]
-    moved = (
-        now.frame(saved["id"].tolist(), builder.labels)[cols].to_numpy() - saved[cols].to_numpy()
-    )
+    moved = now.label_scores - saved[[f"score_{label}" for label in builder.labels]].to_numpy()
     return {
         "merge_val_agreement": float(
             np.mean(np.array(now.predictions) == saved["prediction"].to_numpy())
@@ -122,13 +119,15 @@ def merge_drift(
     }
 
 
-def run_methods(cfg: Config, run: RunPaths, log=print) -> tuple[list[MethodResult], int | None]:
+def run_methods(
+    cfg: Config, run: RunPaths, test: pd.DataFrame, log=print
+) -> tuple[list[MethodResult], int | None]:
     """Score every method on the test split; returns the results and the selected rank."""
     precision = resolve_precision(cfg.train.dtype, cfg.train.device)
     tokenizer = load_tokenizer(cfg.model)
     base = load_model(cfg.model, precision, tokenizer)
     builder = PromptBuilder(tokenizer, cfg.prompt, cfg.data, cfg.train.seq_len)
-    train, test = read_split(run, "train"), read_split(run, "test")
+    train = read_split(run, "train")
     texts = test["text"].tolist()
 
     def score(model, b: PromptBuilder) -> Scores:
@@ -230,23 +229,18 @@ def paired_predictions(
     return out
 
 
+def with_ci(row: pd.Series, metric: str) -> str:
+    """`0.934 [0.847, 1.000]` from a results.csv row's metric and its interval columns."""
+    return f"{row[metric]:.3f} [{row[f'{metric}_low']:.3f}, {row[f'{metric}_high']:.3f}]"
+
+
 def format_results(table: pd.DataFrame) -> pd.DataFrame:
     """The results as people read them; every number formatted from results.csv."""
     return pd.DataFrame(
         {
             "method": table["name"] + np.where(table["selected"], " (selected)", ""),
-            "macro-F1 [95% CI]": [
-                f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
-                for v, lo, hi in zip(
-                    table["macro_f1"], table["macro_f1_low"], table["macro_f1_high"], strict=True
-                )
-            ],
-            "accuracy [95% CI]": [
-                f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
-                for v, lo, hi in zip(
-                    table["accuracy"], table["accuracy_low"], table["accuracy_high"], strict=True
-                )
-            ],
+            "macro-F1 [95% CI]": table.apply(with_ci, axis=1, metric="macro_f1"),
+            "accuracy [95% CI]": table.apply(with_ci, axis=1, metric="accuracy"),
             "latency p50 / p95 (ms)": [
                 f"{a:.1f} / {b:.1f}"
                 for a, b in zip(table["latency_p50_ms"], table["latency_p95_ms"], strict=True)
@@ -269,7 +263,7 @@ def evaluate(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     """The evaluation step: score all methods, then write every table the report reads."""
     test = read_split(run, "test")
     labels = list(cfg.data.labels)
-    methods, selected = run_methods(cfg, run, log)
+    methods, selected = run_methods(cfg, run, test, log)
     gold = test["label"].tolist()
     table = results_table(methods, gold, labels, selected, cfg)
     paired = paired_predictions(test, methods, labels)

@@ -54,6 +54,9 @@ class RunPaths:
     def notebooks(self) -> Path:
         return self.root / "notebooks"
 
+    def executed_notebook(self, step: str) -> Path:
+        return self.notebooks / f"{step}.ipynb"
+
     @property
     def figures(self) -> Path:
         return self.root / "figures"

@@ -40,7 +40,7 @@ def execute_step(step: Step, run: RunPaths, notebooks_dir: Path) -> Path:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    output = run.notebooks / f"{step.name}.ipynb"
+    output = run.executed_notebook(step.name)
     output.parent.mkdir(parents=True, exist_ok=True)
     parameters = {"params_file": str(run.params), "run_dir": str(run.root), **step.parameters}
     try:
@@ -116,7 +116,7 @@ def _execute_in_process(step: Step, run: RunPaths, notebooks_dir: Path, env: dic
         failed = {
             "cell": None,
             "reason": done.stderr.strip()[-2000:] or "worker died",
-            "executed_path": str(run.notebooks / f"{step.name}.ipynb"),
+            "executed_path": str(run.executed_notebook(step.name)),
         }
     raise StepFailedError(step.name, failed["cell"], failed["reason"], failed["executed_path"])
 
@@ -149,6 +149,13 @@ def render_html(notebook: Path, target: Path) -> Path:
     exporter.template_file = "notebook.html.j2"
     body, _ = exporter.from_filename(str(notebook))
     return write_text(target, body)
+
+
+def render_step(step: Step, run: RunPaths, out_dir: Path) -> None:
+    """The step's page of the report, when its notebook was executed (even if it failed)."""
+    executed = run.executed_notebook(step.name)
+    if executed.is_file():
+        render_html(executed, out_dir / step.html)
 
 
 class _RunLock:
@@ -250,11 +257,10 @@ def _run_stages(steps, cfg, run, out_dir, notebooks_dir, only, jobs, log):
         todo = []
         for step in stage:
             fp = fingerprint(step, cfg, run, notebooks_dir)
-            executed = run.notebooks / f"{step.name}.ipynb"
             if is_done(step, run, fp):
                 step.status = "done earlier"
-                if executed.is_file() and not (out_dir / step.html).is_file():
-                    render_html(executed, out_dir / step.html)
+                if not (out_dir / step.html).is_file():
+                    render_step(step, run, out_dir)
                 say(step, "done earlier with the same inputs, skipped")
             elif only and step.notebook not in only:
                 say(step, "not selected (--only)")
@@ -285,9 +291,7 @@ def _execute(todo, run, out_dir, notebooks_dir, jobs, processes, say) -> StepFai
         finally:
             slots.put(slot)
         step.seconds = round(time.perf_counter() - t0, 1)
-        executed = run.notebooks / f"{step.name}.ipynb"
-        if executed.is_file():
-            render_html(executed, out_dir / step.html)
+        render_step(step, run, out_dir)
         if failure is None:
             mark_done(step, run, fp)
         say(step, f"{step.status} in {step.seconds:.1f} s")
@@ -314,9 +318,7 @@ def render_report(run_dir: str | Path, reports_root: str | Path = "reports") -> 
     steps = [Step(**{k: s.get(k) for k in fields}) for s in read_json(run.run_record)["steps"]]
     out_dir = report_dir(run, Path(reports_root))
     for step in steps:
-        executed = run.notebooks / f"{step.name}.ipynb"
-        if executed.is_file():
-            render_html(executed, out_dir / step.html)
+        render_step(step, run, out_dir)
     return write_report(run, out_dir, steps)
 
 

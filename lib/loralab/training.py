@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from .adapters import model_card, save_adapter
 from .artifacts import read_json, write_csv, write_json
-from .config import Config
+from .config import Config, accumulation_problem
 from .distributed import launch_training, launched, share_of_batches
 from .errors import ConfigError
 from .layout import RunPaths
@@ -225,11 +225,9 @@ def train_lora(
     world = acc.num_processes
     if not acc.is_main_process:
         log = _quiet  # every process would print the same lines
-    if t.grad_accum % world:
-        raise ConfigError(
-            f"train.grad_accum={t.grad_accum} counts micro-batches over all {world} training "
-            f"processes and must be a multiple of {world}; set train.grad_accum accordingly"
-        )
+    problem = accumulation_problem(t.grad_accum, world)
+    if problem:
+        raise ConfigError(problem)
     accum = t.grad_accum // world
     model = wrap_with_lora(base, cfg, rank)
     trainable = [p for p in model.parameters() if p.requires_grad]
