@@ -19,9 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import ConfigError
+
 SPLITS = ("train", "val", "test")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
+RUN_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,43 @@ class RunPaths:
 
     def figure(self, name: str) -> Path:
         return self.figures / f"{name}.png"
+
+
+def run_paths(run_id: str, executed_root: Path, reports_root: Path) -> RunPaths:
+    """The run folder of a `--run-id`, refused unless it is one folder right inside the executed
+    and reports roots: `..`, a path or a link out would write the run (and its notebooks) over
+    files elsewhere, such as the project's own notebooks/."""
+    roots = (Path(executed_root), Path(reports_root))
+    problem = _run_id_problem(run_id) or _link_problem(run_id, roots)
+    if problem:
+        raise ConfigError(
+            f"--run-id {run_id!r}: {problem}\n"
+            "  fix: name a folder of letters, digits, '-', '_' and '.', not starting with '.' and "
+            "not a link elsewhere, e.g. --run-id smoke-1"
+        )
+    return RunPaths(Path(executed_root) / run_id)
+
+
+def _run_id_problem(run_id: str) -> str | None:
+    """What makes a run id other than one plain folder name, or None."""
+    if not run_id:
+        return "the run id is empty"
+    if "/" in run_id or "\\" in run_id:
+        return "a run id is one folder name, not a path"
+    if run_id.startswith("."):
+        return "'.' and '..' name the root and its parent, other names starting with '.' hide"
+    if set(run_id) - RUN_ID_CHARS:
+        return f"{''.join(sorted(set(run_id) - RUN_ID_CHARS))!r} may not appear in a run id"
+    return None
+
+
+def _link_problem(run_id: str, roots: tuple[Path, ...]) -> str | None:
+    """Where a run id's folder, once links are followed, is not right inside its root, or None."""
+    for root in roots:
+        target = (root.resolve() / run_id).resolve()
+        if target.parent != root.resolve():
+            return f"{root / run_id} is a link to {target}, outside {root}"
+    return None
 
 
 def report_dir(run: RunPaths, reports_root: Path) -> Path:

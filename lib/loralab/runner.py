@@ -24,11 +24,10 @@ from uuid import uuid4
 from .artifacts import read_json, write_json, write_text
 from .config import load_config, save_config
 from .errors import ConfigError, LoralabError, StepFailedError
-from .layout import NOTEBOOKS, RunPaths, report_dir
+from .layout import NOTEBOOKS, RunPaths, report_dir, run_paths
 from .steps import Step, fingerprint, is_done, mark_done, series, stages
 
 KERNEL = "python3"
-RUN_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
 def new_run_id(params_path: Path) -> str:
@@ -41,6 +40,12 @@ def execute_step(step: Step, run: RunPaths, notebooks_dir: Path) -> Path:
     from papermill.exceptions import PapermillExecutionError
 
     output = run.executed_notebook(step.name)
+    for source in (NOTEBOOKS, notebooks_dir):  # an executed copy never replaces a source
+        if output.resolve().is_relative_to(Path(source).resolve()):
+            raise ConfigError(
+                f"{output}: an executed notebook may not be written into the notebooks folder "
+                f"{source}\n  fix: give --executed and --run-id that put the run outside it"
+            )
     output.parent.mkdir(parents=True, exist_ok=True)
     parameters = {"params_file": str(run.params), "run_dir": str(run.root), **step.parameters}
     try:
@@ -215,9 +220,7 @@ def run_series(
     params_path, notebooks_dir = Path(params_path), Path(notebooks_dir)
     cfg = load_config(params_path, overrides)
     run_id = run_id or new_run_id(params_path)
-    if not run_id or set(run_id) - RUN_ID_CHARS:
-        raise ConfigError(f"--run-id {run_id!r}: use letters, digits, '-', '_' and '.' only")
-    run = RunPaths(Path(executed_root) / run_id)
+    run = run_paths(run_id, Path(executed_root), Path(reports_root))
     out_dir = report_dir(run, Path(reports_root))
     steps = series(cfg)
     if only:
