@@ -360,12 +360,25 @@ def _merge(base: dict, extra: dict) -> dict:
 
 def load_tree(path: str | Path) -> dict:
     """Read a params file, following `extends: other.yaml` (relative to the file) first."""
-    path = Path(path)
+    return _load_chain((Path(path),))
+
+
+def _load_chain(chain: tuple[Path, ...]) -> dict:
+    """The last file of an `extends` chain merged over its parents; a file that comes back in
+    its own chain would be read forever, so the chain is reported instead."""
+    path = chain[-1]
     tree = _read_yaml(path)
     parent = tree.pop("extends", None)
     if parent is None:
         return tree
-    return _merge(load_tree(path.parent / parent), tree)
+    parent_path = path.parent / parent
+    if parent_path.resolve() in {p.resolve() for p in chain}:
+        cycle = " extends ".join(str(p) for p in (*chain, parent_path))
+        raise ConfigError(
+            f"{cycle}: params files that extend each other never end\n"
+            f"  fix: remove `extends: {parent}` from {path} or point it at a file outside the cycle"
+        )
+    return _merge(_load_chain((*chain, parent_path)), tree)
 
 
 def build_config(

@@ -29,3 +29,23 @@ def test_bad_parameters_end_cleanly(capsys, repo, tmp_path, sets, needles):
     err = capsys.readouterr().err
     assert "params/smoke.yaml" in err and all(n in err for n in needles), err
     assert not (tmp_path / "e").exists() and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "files, chain",
+    [
+        ({"a.yaml": "extends: a.yaml\n"}, ["a.yaml", "a.yaml"]),
+        (
+            {"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n"},
+            ["a.yaml", "b.yaml", "a.yaml"],
+        ),
+    ],
+)
+def test_params_files_that_extend_each_other_end_cleanly(capsys, tmp_path, files, chain):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    args = ["run", str(tmp_path / "a.yaml"), "--executed", str(tmp_path / "e")]
+    assert main([*args, "--reports", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert " extends ".join(str(tmp_path / n) for n in chain) in err and "fix:" in err, err
+    assert not (tmp_path / "e").exists() and not (tmp_path / "r").exists()
