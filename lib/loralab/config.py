@@ -405,7 +405,7 @@ def _explain(exc: ValidationError, source: str, overridden: dict[str, Any]) -> s
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
-        sets = [k for k in overridden if k == key or k.startswith(key + ".")]
+        sets = [k for k in overridden if _related(key, k)]
         origin = source + "".join(f" --set {k}={overridden[k]!r}" for k in sets)
         if err["type"] == "extra_forbidden":
             lines.append(f"{origin}: {_unknown_key_message(key)}")
@@ -419,6 +419,14 @@ def _explain(exc: ValidationError, source: str, overridden: dict[str, Any]) -> s
             f"{origin}: {key or 'params'}: {msg}" + (f"; {help_text}" if help_text else "")
         )
     return "invalid parameters:\n  " + "\n  ".join(lines)
+
+
+def _related(error_key: str, set_key: str) -> bool:
+    """Whether an error at `error_key` may come from `--set set_key`: it sits at or below the
+    key (an item of a list that was set, `data.labels.0`), or the key sits inside the section
+    whose own check failed (`split` for `split.test`)."""
+    at_or_below = error_key == set_key or error_key.startswith(set_key + ".")
+    return at_or_below or set_key.startswith(error_key + ".")
 
 
 def _field_help(key: str) -> str:

@@ -12,6 +12,7 @@ from loralab.cli import main
         (["train.lr=fast"], ["train.lr", "valid number", "'fast'"]),
         (["split.test=0.5"], ["must sum to 1"]),
         (["lora.ranks=[0]"], ["lora.ranks", "positive integer"]),
+        (["data.labels=[0,1]"], ["--set data.labels=[0, 1]: data.labels.0", "valid string"]),
     ],
 )
 def test_bad_parameters_end_cleanly(capsys, repo, tmp_path, sets, needles):
