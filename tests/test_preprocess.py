@@ -32,6 +32,13 @@ def test_other_labels_are_counted_and_dropped(make_rows):
     assert step["dropped"] == 4 and step["detail"] == "C: 4"
 
 
+def test_rows_with_an_empty_label_are_named_in_the_drop_detail(make_rows):
+    frame = make_rows(labels=("A", "B", "C"), per_class=4).replace({"label": {"C": ""}})
+    frame.loc[0, "label"] = "C"
+    step = preprocess(_loaded(frame), _cfg()).step_table().set_index("step")
+    assert step.loc["keep configured labels", "detail"] == "empty label: 4, C: 1"
+
+
 def test_near_duplicates_are_found_that_exact_dedupe_misses(make_rows):
     frame = make_rows(per_class=6)
     words = frame.loc[0, "text"].split()

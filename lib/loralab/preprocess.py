@@ -118,12 +118,8 @@ def preprocess(raw: LoadedData, cfg: DataConfig) -> Preprocessed:
             "set data.labels to labels that occur (spelling and case must match) "
             "or fix the label column",
         )
-    others = frame.loc[~frame["label"].isin(cfg.labels), "label"].value_counts().to_dict()
-    record(
-        "keep configured labels",
-        frame["label"].isin(cfg.labels),
-        ", ".join(f"{k}: {v}" for k, v in others.items()),
-    )
+    keep = frame["label"].isin(cfg.labels)
+    record("keep configured labels", keep, _label_counts(frame.loc[~keep, "label"]))
     record("drop empty texts", frame["text"].str.len() > 0)
     if frame.empty:
         raise DataError(
@@ -163,6 +159,13 @@ def preprocess(raw: LoadedData, cfg: DataConfig) -> Preprocessed:
             "labels; check data.labels and the label column",
         )
     return Preprocessed(frame, steps, near)
+
+
+def _label_counts(labels: pd.Series) -> str:
+    """`C: 4, empty label: 2`: rows per label, with an empty label named so the EDA's table
+    does not show a bare `: 2`."""
+    counts = labels.value_counts()
+    return ", ".join(f"{label or 'empty label'}: {n}" for label, n in counts.items())
 
 
 def pair_table(frame: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
