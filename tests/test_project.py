@@ -1,6 +1,7 @@
 """Promises about the project itself: environments agree, tests cannot be shadowed."""
 
 import re
+import subprocess
 import tomllib
 
 import yaml
@@ -47,3 +48,21 @@ def test_ci_runs_the_test_command_the_readme_gives(repo):
     ci = (repo / ".ci/run").read_text()
     assert "make test " in readme and "make report " in readme
     assert re.search(r"^make test$", ci, re.M) and re.search(r"^make report$", ci, re.M)
+
+
+def _install_commands(repo, tmp_path, *args) -> list[str]:
+    """The commands `make install` would run for a fresh virtualenv in tmp_path (none run)."""
+    done = subprocess.run(
+        ["make", "-n", "-C", str(repo), "install", f"VENV={tmp_path / 'venv'}", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [line for line in done.stdout.splitlines() if " pip install " in line]
+
+
+def test_torch_index_takes_the_pinned_torch_alone_from_that_index_first(repo, tmp_path):
+    pips = _install_commands(repo, tmp_path, "TORCH_INDEX=https://example.invalid/cpu")
+    assert pips[1].endswith("pip install -q torch==2.13.0 --index-url https://example.invalid/cpu")
+    assert "-e '.[dev]'" in pips[2]
+    assert not any("--index-url" in line for line in _install_commands(repo, tmp_path))
