@@ -16,8 +16,7 @@ import numpy as np
 from loralab.adapters import load_adapter
 from loralab.config import load_config
 from loralab.layout import RunPaths
-from loralab.models import load_model, load_tokenizer, resolve_precision
-from loralab.prompts import PromptBuilder
+from loralab.models import load_base
 from loralab.scoring import score_texts
 from loralab.splits import read_split
 
@@ -29,18 +28,18 @@ def main() -> None:
     args = parser.parse_args()
     run = RunPaths(args.run)
     cfg = load_config(run.params)
-    precision = resolve_precision(cfg.train.dtype, cfg.train.device)
-    tok = load_tokenizer(cfg.model)
-    base = load_model(cfg.model, precision, tok)
-    builder = PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len)
+    base = load_base(cfg)
+    precision, builder = base.precision, base.builder
     texts = read_split(run, "test")["text"].tolist()
 
     def score(model):
-        score_texts(model, builder, texts[:2], 1, precision.autocast)  # warm-up
-        return score_texts(model, builder, texts, 1, precision.autocast)
+        score_texts(model, builder, texts[:2], precision)  # warm-up
+        return score_texts(model, builder, texts, precision)
 
-    beside = score(load_adapter(copy.deepcopy(base), run.adapter(args.rank)))
-    merged = score(load_adapter(copy.deepcopy(base), run.adapter(args.rank)).merge_and_unload())
+    beside = score(load_adapter(copy.deepcopy(base.model), run.adapter(args.rank)))
+    merged = score(
+        load_adapter(copy.deepcopy(base.model), run.adapter(args.rank)).merge_and_unload()
+    )
     print(f"items {len(texts)}, rank {args.rank}, {precision.describe()}")
     for name, s in (("adapter beside the base", beside), ("adapter merged", merged)):
         p50, p95 = np.percentile(s.latency_s, [50, 95]) * 1000

@@ -16,8 +16,7 @@ import torch
 from loralab.cli import params_options
 from loralab.config import load_config
 from loralab.datasets import load_raw
-from loralab.models import load_model, load_tokenizer, resolve_precision
-from loralab.prompts import PromptBuilder
+from loralab.models import load_base
 from loralab.scoring import score_full_forward, score_texts
 
 
@@ -28,13 +27,12 @@ def main() -> None:
     parser.add_argument("--params", default="params/default.yaml")
     parser.add_argument("--items", type=int, default=24)
     args = parser.parse_args()
-    cfg = load_config(args.params, args.set)
+    cfg = load_config(args.params, ["train.dtype=float32", "train.device=cpu", *args.set])
     raw = load_raw(cfg.data).frame
     items = raw[raw["label"].isin(cfg.data.labels)].sample(args.items, random_state=0)
     texts = items["text"].tolist()
-    tok = load_tokenizer(cfg.model)
-    model = load_model(cfg.model, resolve_precision("float32", "cpu"), tok).eval()
-    builder = PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len)
+    base = load_base(cfg)
+    model, builder = base.model.eval(), base.builder
     score_texts(model, builder, texts[:2], batch_size=1)  # warm-up: kernels, allocator
 
     t0 = time.perf_counter()
@@ -45,7 +43,7 @@ def main() -> None:
         ]
     )
     ref_s = time.perf_counter() - t0
-    ours = score_texts(model, builder, texts, batch_size=cfg.eval.batch_size)
+    ours = score_texts(model, builder, texts, batch_size=cfg.evaluation.batch_size)
     ours_1 = score_texts(model, builder, texts, batch_size=1)
 
     owner = np.array([builder.label_index(v.label) for v in builder.verbalizers])
@@ -63,7 +61,7 @@ def main() -> None:
         f"({ref_s / ours_1.seconds:.1f}x)"
     )
     print(
-        f"loralab, batch {cfg.eval.batch_size}:                        "
+        f"loralab, batch {cfg.evaluation.batch_size}:                        "
         f"{ours.seconds / n * 1000:8.1f} ms/item"
     )
     print(f"speedup: {ref_s / ours.seconds:.1f}x")

@@ -22,8 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from loralab.cli import params_options
 from loralab.config import load_config
 from loralab.datasets import load_raw
-from loralab.models import load_model, load_tokenizer, resolve_precision
-from loralab.prompts import PromptBuilder
+from loralab.models import load_base
 from loralab.training import Encoded, answer_loss, collate, make_batches, wrap_with_lora
 
 
@@ -49,15 +48,13 @@ def main() -> None:
     peaks = {torch.float32: matmul_peak(torch.float32), torch.bfloat16: matmul_peak(torch.bfloat16)}
 
     cfg = load_config(args.params, args.set)
-    precision = resolve_precision(cfg.train.dtype, cfg.train.device)
-    tok = load_tokenizer(cfg.model)
-    base = load_model(cfg.model, precision, tok)
-    builder = PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len)
+    base = load_base(cfg)
+    precision, builder, tok = base.precision, base.builder, base.tokenizer
     raw = load_raw(cfg.data).frame
     items = raw[raw["label"].isin(cfg.data.labels)].sample(
         cfg.train.batch_size * (args.steps + 2), random_state=0
     )
-    model = wrap_with_lora(base, cfg, cfg.lora.ranks[0]).train()
+    model = wrap_with_lora(base.model, cfg, cfg.lora.ranks[0]).train()
 
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.train.lr)
     enc = Encoded.build(builder, items)

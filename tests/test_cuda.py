@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from loralab.corpus import build_corpus
+from loralab.corpus import corpus_step
 from loralab.layout import RunPaths
-from loralab.models import load_model, load_tokenizer, resolve_precision
-from loralab.prompts import PromptBuilder
+from loralab.models import load_base
 from loralab.scoring import score_full_forward, score_texts
-from loralab.splits import make_splits
+from loralab.splits import split_step
 from loralab.training import train_rank
 
 pytestmark = [
@@ -26,13 +25,11 @@ pytestmark = [
 @pytest.mark.parametrize("dtype, atol", [("auto", 1e-2), ("float32", 1e-4)])
 def test_cuda_scoring_matches_the_full_forward_pass(tiny_config, make_texts, dtype, atol):
     cfg = tiny_config(**{"train.device": "cuda", "train.dtype": dtype})
-    precision = resolve_precision(dtype, "cuda")
-    tok = load_tokenizer(cfg.model)
-    model = load_model(cfg.model, precision, tok)
+    base = load_base(cfg)
+    model, builder, precision = base.model, base.builder, base.precision
     assert model.config._attn_implementation == "sdpa"
-    builder = PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len)
     texts = make_texts(9)
-    fast = score_texts(model, builder, texts, batch_size=4, autocast=precision.autocast)
+    fast = score_texts(model, builder, texts, precision, batch_size=4)
     with torch.autocast(
         "cuda", dtype=precision.autocast or torch.float32, enabled=precision.autocast is not None
     ):
@@ -57,8 +54,8 @@ def test_cuda_training_in_bf16(tmp_path, tiny_config, make_rows, write_table):
         }
     )
     run = RunPaths(tmp_path / "run")
-    build_corpus(cfg, run)
-    make_splits(cfg, run)
+    corpus_step(cfg, run)
+    split_step(cfg, run)
     result = train_rank(cfg, run, 2, log=lambda _: None)
     assert result.summary["precision"].startswith("cuda, weights bfloat16")
     assert result.summary["peak_memory_mb"] > 0 and run.trained_ranks() == [2]

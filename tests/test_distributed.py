@@ -9,12 +9,12 @@ from safetensors.torch import load_file
 
 from loralab.cli import main
 from loralab.config import load_config, save_config
-from loralab.corpus import build_corpus
+from loralab.corpus import corpus_step
 from loralab.distributed import launch_command, share_of_batches
 from loralab.errors import ConfigError
 from loralab.layout import RunPaths
 from loralab.runner import _job_env
-from loralab.splits import make_splits
+from loralab.splits import split_step
 
 
 def groups_of_one_process(batches, grad_accum):
@@ -80,8 +80,8 @@ def smoke_run(repo, folder, **overrides):
     fields = {"train.batch_size": 2, "train.epochs": 2, "train.patience": 2, **overrides}
     cfg = load_config(repo / "params" / "smoke.yaml", fields)
     run = RunPaths(folder)
-    build_corpus(cfg, run)
-    make_splits(cfg, run)
+    corpus_step(cfg, run)
+    split_step(cfg, run)
     save_config(cfg, run.params)
     return run
 

@@ -4,14 +4,15 @@ import pandas as pd
 import pytest
 
 from loralab.artifacts import read_json
-from loralab.comparisons import compare_methods
-from loralab.corpus import build_corpus
+from loralab.comparisons import statistics_step
+from loralab.corpus import corpus_step
 from loralab.error_analysis import error_browser, static_view, wrong_items
-from loralab.evaluation import evaluate, few_shot_examples
+from loralab.evaluation import evaluate_step
 from loralab.layout import RunPaths
+from loralab.methods.prompting import few_shot_examples
 from loralab.models import load_tokenizer
 from loralab.prompts import PromptBuilder
-from loralab.splits import make_splits, read_split
+from loralab.splits import read_split, split_step
 from loralab.training import train_rank
 
 
@@ -57,12 +58,12 @@ def evaluated(tmp_path_factory, tiny_model_dir):
         },
     )
     run = RunPaths(root / "run")
-    build_corpus(cfg, run)
-    make_splits(cfg, run)
+    corpus_step(cfg, run)
+    split_step(cfg, run)
     for rank in (2, 4):
         train_rank(cfg, run, rank, log=lambda _: None)
-    evaluation = evaluate(cfg, run, log=lambda _: None)
-    return cfg, run, evaluation, compare_methods(cfg, run)
+    evaluation = evaluate_step(cfg, run, log=lambda _: None)
+    return cfg, run, evaluation, statistics_step(cfg, run)
 
 
 def test_every_method_is_scored_on_the_same_test_items(evaluated):
@@ -140,7 +141,7 @@ def test_few_shot_examples_come_from_training_and_keep_the_test_truncation(evalu
     assert all(text in set(train["text"]) for text, _ in shots)
     tok = load_tokenizer(cfg.model)
     zero = PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len)
-    few = PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len, examples=shots)
+    few = PromptBuilder.few_shot(tok, cfg.prompt, cfg.data, cfg.train.seq_len, shots)
     assert few.text_budget == zero.text_budget and len(few.before) > len(zero.before)
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from loralab.models import load_model, load_tokenizer, resolve_precision
+from loralab.models import load_base
 from loralab.prompts import PromptBuilder
 from loralab.scoring import SharedPrefix, score_batch, score_full_forward, score_texts
 
@@ -18,11 +18,12 @@ def setup(tiny_model_dir):
             "data.labels": ["A", "B"],
             "data.verbalizers": {"A": ["alpha", "first class"], "B": ["beta"]},
             "train.seq_len": 64,
+            "train.dtype": "float32",
+            "train.device": "cpu",
         },
     )
-    tok = load_tokenizer(cfg.model)
-    model = load_model(cfg.model, resolve_precision("float32", "cpu"), tok).eval()
-    return cfg, tok, model, PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len)
+    base = load_base(cfg)
+    return cfg, base.tokenizer, base.model.eval(), base.builder
 
 
 @pytest.mark.parametrize("batch_size", [1, 3])

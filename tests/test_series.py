@@ -280,7 +280,7 @@ def test_compare_puts_runs_side_by_side_with_the_params_that_differ(smoke_run, t
     page = tmp_path / "compare.html"
     assert main(["compare", str(root / "executed/smoke"), str(other), "--html", str(page)]) == 0
     html = page.read_text()
-    assert "eval.few_shot_k" in html and "train.lr" not in html
+    assert "evaluation.few_shot_k" in html and "train.lr" not in html
     results = pd.read_csv(root / "executed/smoke/eval/results.csv")
     lead = results[results["selected"]].iloc[0]
     assert f"{lead['macro_f1']:.3f} [{lead['macro_f1_low']:.3f}" in html

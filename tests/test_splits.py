@@ -2,10 +2,10 @@ import pandas as pd
 import pytest
 
 from loralab.config import SplitConfig
-from loralab.corpus import build_corpus
+from loralab.corpus import corpus_step
 from loralab.errors import LeakageError
 from loralab.layout import RunPaths
-from loralab.splits import class_counts, make_splits, read_split, stratified_split
+from loralab.splits import class_counts, read_split, split_step, stratified_split
 
 
 def test_split_is_stratified_and_every_class_is_in_every_split(make_rows):
@@ -32,8 +32,8 @@ def test_split_files_are_identical_across_runs(tmp_path, file_config, make_rows,
     outputs = []
     for name in ("one", "two"):
         run = RunPaths(tmp_path / name)
-        build_corpus(cfg, run)
-        make_splits(cfg, run)
+        corpus_step(cfg, run)
+        split_step(cfg, run)
         outputs.append([run.split_file(s).read_bytes() for s in ("train", "val", "test")])
     assert outputs[0] == outputs[1]
 
@@ -44,8 +44,8 @@ def test_given_split_is_taken_unchanged(tmp_path, file_config, make_rows, write_
     frame.loc[0, "split"] = " Validation "  # aliases and case are understood
     cfg = file_config(write_table(frame))
     run = RunPaths(tmp_path / "run")
-    build_corpus(cfg, run)
-    splits = make_splits(cfg, run)
+    corpus_step(cfg, run)
+    splits = split_step(cfg, run)
     assert splits.given
     expected = frame.assign(
         split=frame["split"].str.strip().str.lower().replace({"validation": "val"})
@@ -65,9 +65,9 @@ def test_exact_leakage_in_a_given_split_fails_and_writes_no_split(
     frame.loc[9, "text"] = frame.loc[0, "text"]  # a training text again in test
     cfg = file_config(write_table(frame))
     run = RunPaths(tmp_path / "run")
-    build_corpus(cfg, run)
+    corpus_step(cfg, run)
     with pytest.raises(LeakageError, match=r"1 exact and 0 near-duplicate") as exc:
-        make_splits(cfg, run)
+        split_step(cfg, run)
     assert "A-0" in str(exc.value) and "A-9" in str(exc.value)
     assert not run.split_file("train").exists()
     assert run.leakage.exists()
@@ -82,11 +82,11 @@ def test_near_leakage_is_found_and_warn_policy_goes_on(
     frame.loc[8, "text"] = " ".join(words[:-1] + ["changed"])  # one word edited
     cfg = file_config(write_table(frame))
     run = RunPaths(tmp_path / "run")
-    build_corpus(cfg, run)
+    corpus_step(cfg, run)
     with pytest.raises(LeakageError, match="0 exact and 1 near-duplicate"):
-        make_splits(cfg, run)
+        split_step(cfg, run)
     cfg.split.on_leakage = "warn"
-    splits = make_splits(cfg, run)
+    splits = split_step(cfg, run)
     assert not splits.leakage.clean
     summary = splits.leakage.summary().set_index("splits")
     assert summary.loc["train / test", "near"] == 1 and summary["exact"].sum() == 0
@@ -95,8 +95,8 @@ def test_near_leakage_is_found_and_warn_policy_goes_on(
 def test_drawn_split_has_no_leakage_on_clean_data(tmp_path, file_config, make_rows, write_table):
     cfg = file_config(write_table(make_rows(per_class=30)))
     run = RunPaths(tmp_path / "run")
-    build_corpus(cfg, run)
-    splits = make_splits(cfg, run)
+    corpus_step(cfg, run)
+    splits = split_step(cfg, run)
     assert splits.leakage.clean
     sizes = {s: len(read_split(run, s)) for s in ("train", "val", "test")}
     assert sizes == {"train": 48, "val": 6, "test": 6}

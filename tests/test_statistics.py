@@ -4,7 +4,7 @@ from scipy.stats import binomtest, chi2
 from sklearn.metrics import accuracy_score, f1_score
 
 from loralab.comparisons import planned_comparisons
-from loralab.statistics import (
+from loralab.paired_tests import (
     bootstrap_metrics,
     holm,
     mcnemar_test,

@@ -8,15 +8,14 @@ import torch
 from safetensors.torch import load_file
 
 from loralab.adapters import load_adapter
-from loralab.corpus import build_corpus
+from loralab.corpus import corpus_step
 from loralab.layout import RunPaths
-from loralab.models import load_model, load_tokenizer, resolve_precision
-from loralab.prompts import PromptBuilder
+from loralab.models import load_base
 from loralab.scoring import score_texts
 from loralab.selection import select_rank
-from loralab.splits import make_splits, read_split
+from loralab.splits import read_split, split_step
 from loralab.training import (
-    EarlyStopping,
+    BestEpoch,
     Encoded,
     answer_loss,
     balanced_order,
@@ -36,8 +35,8 @@ def prepared_run(tmp_path, tiny_config, make_rows, write_table):
     def make(name: str = "run", **overrides):
         cfg = tiny_config(**{"data.path": str(write_table(make_rows(per_class=24))), **overrides})
         run = RunPaths(tmp_path / name)
-        build_corpus(cfg, run)
-        make_splits(cfg, run)
+        corpus_step(cfg, run)
+        split_step(cfg, run)
         return cfg, run
 
     return make
@@ -63,9 +62,8 @@ def test_batches_cover_the_order_once_and_respect_the_token_cap():
 
 
 def test_loss_targets_are_exactly_the_answer_tokens(tiny_config):
-    cfg = tiny_config()
-    tok = load_tokenizer(cfg.model)
-    builder = PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len)
+    base = load_base(tiny_config())
+    tok, builder = base.tokenizer, base.builder
     frame = pd.DataFrame(
         {"text": ["short text", "a somewhat longer text here"], "label": ["A", "B"]}
     )
@@ -76,12 +74,11 @@ def test_loss_targets_are_exactly_the_answer_tokens(tiny_config):
 
 
 def test_the_lora_input_upcast_is_skipped_without_changing_a_number(tiny_config):
-    cfg = tiny_config(**{"lora.dropout": 0.0})
-    tok = load_tokenizer(cfg.model)
-    bf16 = resolve_precision("bfloat16", "cpu")
-    model = wrap_with_lora(load_model(cfg.model, bf16, tok), cfg, 4)
+    cfg = tiny_config(**{"lora.dropout": 0.0, "train.dtype": "bfloat16"})
+    base = load_base(cfg)
+    tok, builder, bf16 = base.tokenizer, base.builder, base.precision
+    model = wrap_with_lora(base.model, cfg, 4)
     torch.nn.init.normal_(next(p for n, p in model.named_parameters() if "lora_B" in n))
-    builder = PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len)
     frame = pd.DataFrame({"text": ["one short text", "and another one"], "label": ["A", "B"]})
     batch = collate(Encoded.build(builder, frame), np.array([0, 1]), tok.pad_token_id)
     runs = []
@@ -101,7 +98,7 @@ def test_the_lora_input_upcast_is_skipped_without_changing_a_number(tiny_config)
 
 
 def test_early_stopping_keeps_the_best_epoch_and_breaks_ties_by_loss():
-    stop = EarlyStopping(patience=1)
+    stop = BestEpoch(patience=1)
     assert stop.improved(0.5, 1.0)
     assert stop.improved(0.5, 0.9)  # same F1, lower loss: better
     assert not stop.improved(0.5, 0.95) and not stop.should_stop
@@ -138,23 +135,12 @@ def test_stratified_subset_is_proportional_and_reproducible(make_rows):
 
 def test_training_leaves_the_base_model_untouched(prepared_run):
     cfg, run = prepared_run()
-    precision = resolve_precision("float32", "cpu")
-    tok = load_tokenizer(cfg.model)
-    base = load_model(cfg.model, precision, tok)
-    before = {k: v.clone() for k, v in base.state_dict().items()}
-    builder = PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len)
-    result = train_lora(
-        base,
-        builder,
-        read_split(run, "train"),
-        read_split(run, "val"),
-        cfg,
-        2,
-        precision,
-        log=lambda _: None,
-    )
-    assert not any("lora" in name for name, _ in base.named_modules())
-    after = base.state_dict()
+    base = load_base(cfg)
+    before = {k: v.clone() for k, v in base.model.state_dict().items()}
+    train, val = read_split(run, "train"), read_split(run, "val")
+    result = train_lora(base, train, val, cfg, 2, log=lambda _: None)
+    assert not any("lora" in name for name, _ in base.model.named_modules())
+    after = base.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert len(result.history) >= 1 and result.summary["trainable_params"] > 0
 
@@ -189,14 +175,10 @@ def test_a_saved_adapter_reloads_onto_a_fresh_base_with_identical_predictions(pr
     assert files == {"adapter_model.safetensors", "adapter_config.json", "README.md"}
     card = (run.adapter(2) / "README.md").read_text()
     assert "validation macro-F1" in card and "PeftModel.from_pretrained" in card
-    precision = resolve_precision("float32", "cpu")
-    tok = load_tokenizer(cfg.model)
-    builder = PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len)
+    base = load_base(cfg)
     texts = read_split(run, "test")["text"].tolist()
-    trained = score_texts(result.model, builder, texts)
-    reloaded = score_texts(
-        load_adapter(load_model(cfg.model, precision, tok), run.adapter(2)), builder, texts
-    )
+    trained = score_texts(result.model, base.builder, texts)
+    reloaded = score_texts(load_adapter(base.model, run.adapter(2)), base.builder, texts)
     assert trained.predictions == reloaded.predictions
     np.testing.assert_allclose(trained.verbalizer_scores, reloaded.verbalizer_scores, atol=1e-5)
     history = pd.read_csv(run.history(2))

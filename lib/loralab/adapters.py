@@ -38,14 +38,12 @@ summed log-probabilities of every verbalizer after the prompt.
 ## Load it
 
 ```python
-from loralab.config import load_config
-from loralab.models import load_model, load_tokenizer, resolve_precision
 from loralab.adapters import load_adapter
+from loralab.config import load_config
+from loralab.models import load_base
 
-cfg = load_config("params.yaml")  # the params.yaml of the run, one folder up from train/
-tok = load_tokenizer(cfg.model)
-base = load_model(cfg.model, resolve_precision(cfg.train.dtype, cfg.train.device), tok)
-model = load_adapter(base, "{folder}")
+base = load_base(load_config("params.yaml"))  # the run's params.yaml, one folder up from train/
+model = load_adapter(base.model, "{folder}")
 ```
 
 Plain PEFT works too: `PeftModel.from_pretrained(base_model, "{folder}")`.

@@ -53,7 +53,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare_runs, write_comparison
+    from .run_compare import compare_runs, write_comparison
 
     headlines, differ = compare_runs(args.runs)
     print(headlines.to_string())

@@ -12,8 +12,9 @@ import pandas as pd
 from .artifacts import read_json, write_json, write_text
 from .config import Config
 from .layout import RunPaths
+from .paired_tests import holm, mcnemar_test, paired_bootstrap_delta, resample_weights
+from .present import format_stats
 from .selection import lora_method
-from .statistics import holm, mcnemar_test, paired_bootstrap_delta, resample_weights
 
 
 def planned_comparisons(methods: list[str], selected: str | None) -> list[tuple[str, str]]:
@@ -26,7 +27,7 @@ def planned_comparisons(methods: list[str], selected: str | None) -> list[tuple[
     return pairs
 
 
-def compare_methods(cfg: Config, run: RunPaths) -> pd.DataFrame:
+def statistics_step(cfg: Config, run: RunPaths) -> pd.DataFrame:
     """Run every planned comparison on the paired predictions; write the JSON and the table."""
     paired = pd.read_csv(run.paired_predictions, dtype={"id": str})
     meta = read_json(run.evaluation)
@@ -60,7 +61,9 @@ def compare_methods(cfg: Config, run: RunPaths) -> pd.DataFrame:
     if cfg.stats.correction == "holm" and not table.empty:
         table["mcnemar_p_holm"] = holm(table["mcnemar_p"].tolist())
         table["bootstrap_p_holm"] = holm(table["bootstrap_p"].tolist())
-    shown, note = format_stats(table, cfg)
+    shown, note = format_stats(
+        table, cfg.stats.confidence, cfg.stats.bootstrap_resamples, cfg.stats.seed
+    )
     write_text(
         run.stats_markdown,
         shown.to_markdown(index=False, disable_numparse=True) + "\n\n" + note + "\n",
@@ -79,55 +82,3 @@ def compare_methods(cfg: Config, run: RunPaths) -> pd.DataFrame:
         },
     )
     return table
-
-
-def format_stats(table: pd.DataFrame, cfg: Config) -> tuple[pd.DataFrame, str]:
-    """The comparisons as people read them, and the note that says how they were computed."""
-    if table.empty:
-        return table, "No comparisons: fewer than two methods were evaluated."
-    level = f"{cfg.stats.confidence:.0%}"
-    holm_on = "mcnemar_p_holm" in table
-    shown = pd.DataFrame(
-        {
-            "comparison": table["comparison"],
-            "b / c": [
-                f"{b} / {c}" for b, c in zip(table["mcnemar_b"], table["mcnemar_c"], strict=True)
-            ],
-            "McNemar p" + (" (Holm)" if holm_on else ""): [
-                _p(p, ph)
-                for p, ph in zip(
-                    table["mcnemar_p"], table.get("mcnemar_p_holm", table["mcnemar_p"]), strict=True
-                )
-            ],
-            f"Δ macro-F1 [{level} CI]": [
-                f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-                for d, lo, hi in zip(
-                    table["delta_macro_f1"], table["delta_low"], table["delta_high"], strict=True
-                )
-            ],
-            "bootstrap p" + (" (Holm)" if holm_on else ""): [
-                _p(p, ph)
-                for p, ph in zip(
-                    table["bootstrap_p"],
-                    table.get("bootstrap_p_holm", table["bootstrap_p"]),
-                    strict=True,
-                )
-            ],
-        }
-    )
-    note = (
-        f"b: the method right and the baseline wrong; c: the reverse. McNemar: exact "
-        f"binomial when b + c < 25, else chi-square with continuity correction. Bootstrap: "
-        f"B = {cfg.stats.bootstrap_resamples} paired resamples of the test items, seed "
-        f"{cfg.stats.seed}."
-        + (
-            f" p-values in parentheses are Holm-adjusted across the {len(table)} comparisons."
-            if holm_on
-            else ""
-        )
-    )
-    return shown, note
-
-
-def _p(p: float, adjusted: float) -> str:
-    return f"{p:.3g}" if p == adjusted else f"{p:.3g} ({adjusted:.3g})"

@@ -292,7 +292,7 @@ class Config(Section):
     prompt: PromptConfig = Field(default_factory=PromptConfig, description="The chat prompt.")
     lora: LoraConfig = Field(default_factory=LoraConfig, description="Adapters to train.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Training loop.")
-    eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation.")
+    evaluation: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation.")
     stats: StatsConfig = Field(default_factory=StatsConfig, description="Paired statistics.")
 
 
@@ -317,10 +317,28 @@ def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     return keys
 
 
+RENAMED = {"eval": "evaluation"}  # sections renamed since 0.1: old params files say so
+
+
 def _unknown_key_message(key: str) -> str:
+    section, _, rest = key.partition(".")
+    if section in RENAMED:
+        new = ".".join(filter(None, (RENAMED[section], rest)))
+        return f"unknown key '{key}'; the section '{section}' is now '{RENAMED[section]}': '{new}'"
     close = difflib.get_close_matches(key, _known_keys(Config), n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return f"unknown key '{key}'{hint} Known sections: {', '.join(SECTIONS)}"
+
+
+def dotted(tree: dict) -> dict[str, Any]:
+    """`{"train": {"epochs": 3}}` -> `{"train.epochs": 3}`: the keys that `--set`, params diffs
+    and step fingerprints name. Config has two levels, so a dict-valued field (verbalizers)
+    stays one value."""
+    return {
+        f"{section}.{key}": value
+        for section, fields in tree.items()
+        for key, value in (fields or {}).items()
+    }
 
 
 def _set_dotted(tree: dict, key: str, value: Any) -> None:

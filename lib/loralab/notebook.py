@@ -13,19 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from .config import SECTIONS, Config, load_config, save_config
+from .config import Config, dotted, load_config, save_config
 from .figures import use_report_style
 from .layout import NOTEBOOKS, RunPaths
-
-
-def _flatten(sections: dict[str, Any]) -> dict[str, Any]:
-    flat = {}
-    for section, values in sections.items():
-        if section not in SECTIONS:
-            raise TypeError(f"unknown params section {section!r}; known: {SECTIONS}")
-        for key, value in (values or {}).items():
-            flat[f"{section}.{key}"] = value
-    return flat
 
 
 def _params_path(params_file: str | Path) -> Path:
@@ -52,7 +42,7 @@ def configure_torch(cfg: Config) -> None:
 
 def start(params_file: str | Path, run_dir: str | Path, **sections: Any) -> tuple[Config, RunPaths]:
     """Resolve the config, save it into the run folder, and set the report's display style."""
-    cfg = load_config(_params_path(params_file), _flatten(sections))
+    cfg = load_config(_params_path(params_file), dotted(sections))
     configure_torch(cfg)
     run = RunPaths(Path(run_dir))
     run.root.mkdir(parents=True, exist_ok=True)

@@ -29,33 +29,62 @@ class Verbalizer:
 class PromptBuilder:
     """Token ids of prompts and answers for one tokenizer, prompt config and label set."""
 
-    def __init__(
-        self,
+    def __init__(self, tokenizer, prompt: PromptConfig, data: DataConfig, seq_len: int):
+        self.tokenizer = tokenizer
+        self.prompt = prompt
+        self.labels = list(data.labels)
+        self.phrases = {label: data.verbalizers_for(label) for label in self.labels}
+        self.end = self._end_of_turn_ids()
+        self.verbalizers = [
+            Verbalizer(label, phrase, tuple(self._encode(phrase)))
+            for label in self.labels
+            for phrase in self.phrases[label]
+        ]
+        self.max_answer = max(len(v.ids) for v in self.verbalizers) + len(self.end)
+        self._render(())
+        self.seq_len = seq_len
+        self.text_budget = seq_len - len(self.before) - len(self.after) - self.max_answer
+        if self.text_budget < 8:
+            raise ValueError(
+                f"train.seq_len={seq_len} leaves {self.text_budget} tokens for the text after the "
+                f"prompt ({len(self.before) + len(self.after)} tokens) and the longest answer "
+                f"({self.max_answer}); raise train.seq_len or shorten prompt.system/prompt.user"
+            )
+
+    @classmethod
+    def few_shot(
+        cls,
         tokenizer,
         prompt: PromptConfig,
         data: DataConfig,
         seq_len: int,
-        examples: Sequence[tuple[str, str]] = (),
+        examples: Sequence[tuple[str, str]],
         example_tokens: int = 64,
-    ):
-        """`examples` (text, label) become earlier chat turns answered with their verbalizer:
-        a few-shot prompt. The text budget is then the zero-shot one, so the item itself is cut
-        exactly as in the zero-shot and LoRA prompts; only the prompt grows."""
-        self.tokenizer = tokenizer
-        self.labels = list(data.labels)
-        phrases = {label: data.verbalizers_for(label) for label in self.labels}
-        label_list = ", ".join(phrases[label][0] for label in self.labels)
-        user = prompt.user.replace("{labels}", label_list)
-        messages = [{"role": "system", "content": prompt.system}]
+    ) -> PromptBuilder:
+        """A prompt whose earlier chat turns are `examples` (text, label), each answered with its
+        label's verbalizer. The item itself keeps the zero-shot text budget, so it is cut exactly
+        as in the zero-shot and LoRA prompts; only the prompt grows past `seq_len`."""
+        builder = cls(tokenizer, prompt, data, seq_len)
+        builder._render(examples, example_tokens)
+        builder.seq_len = (
+            len(builder.before) + len(builder.after) + builder.max_answer + builder.text_budget
+        )
+        return builder
+
+    def _render(self, examples: Sequence[tuple[str, str]], example_tokens: int = 64) -> None:
+        """Render the chat once with a placeholder for the text; keep the ids around it."""
+        label_list = ", ".join(self.phrases[label][0] for label in self.labels)
+        user = self.prompt.user.replace("{labels}", label_list)
+        messages = [{"role": "system", "content": self.prompt.system}]
         for text, label in examples:
-            shown = tokenizer.decode(self._encode(text)[:example_tokens]).strip()
+            shown = self.tokenizer.decode(self._encode(text)[:example_tokens]).strip()
             messages += [
                 {"role": "user", "content": user.replace("{text}", shown)},
-                {"role": "assistant", "content": phrases[label][0]},
+                {"role": "assistant", "content": self.phrases[label][0]},
             ]
         messages.append({"role": "user", "content": user.replace("{text}", _SLOT)})
-        if tokenizer.chat_template:
-            rendered = tokenizer.apply_chat_template(
+        if self.tokenizer.chat_template:
+            rendered = self.tokenizer.apply_chat_template(
                 messages, tokenize=False, add_generation_prompt=True
             )
         else:  # a base model without a chat template: plain text turns
@@ -69,25 +98,6 @@ class PromptBuilder:
         before, after = rendered.split(_SLOT)
         self.before = self._encode(before)
         self.after = self._encode(after)
-        self.end = self._end_of_turn_ids()
-        self.verbalizers = [
-            Verbalizer(label, phrase, tuple(self._encode(phrase)))
-            for label in self.labels
-            for phrase in phrases[label]
-        ]
-        self.max_answer = max(len(v.ids) for v in self.verbalizers) + len(self.end)
-        if examples:
-            self.text_budget = PromptBuilder(tokenizer, prompt, data, seq_len).text_budget
-            self.seq_len = len(self.before) + len(self.after) + self.max_answer + self.text_budget
-            return
-        self.seq_len = seq_len
-        self.text_budget = seq_len - len(self.before) - len(self.after) - self.max_answer
-        if self.text_budget < 8:
-            raise ValueError(
-                f"train.seq_len={seq_len} leaves {self.text_budget} tokens for the text after the "
-                f"prompt ({len(self.before) + len(self.after)} tokens) and the longest answer "
-                f"({self.max_answer}); raise train.seq_len or shorten prompt.system/prompt.user"
-            )
 
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]

@@ -21,10 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from uuid import uuid4
 
-from .artifacts import read_json, write_json, write_text
+from .artifacts import read_json, write_json
 from .config import load_config, save_config
 from .errors import ConfigError, LoralabError, StepFailedError
 from .layout import NOTEBOOKS, RunPaths, report_dir, run_paths
+from .present import render_notebook
 from .steps import Step, fingerprint, is_done, mark_done, series, stages
 
 KERNEL = "python3"
@@ -144,23 +145,11 @@ def _job_env(slot: int, jobs: int, processes: int) -> dict:
     return env
 
 
-def render_html(notebook: Path, target: Path) -> Path:
-    """The executed notebook as one self-contained HTML page (images inline, no CDN scripts)."""
-    from nbconvert import HTMLExporter
-
-    from .report import TEMPLATES
-
-    exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(TEMPLATES)])
-    exporter.template_file = "notebook.html.j2"
-    body, _ = exporter.from_filename(str(notebook))
-    return write_text(target, body)
-
-
 def render_step(step: Step, run: RunPaths, out_dir: Path) -> None:
     """The step's page of the report, when its notebook was executed (even if it failed)."""
     executed = run.executed_notebook(step.name)
     if executed.is_file():
-        render_html(executed, out_dir / step.html)
+        render_notebook(executed, out_dir / step.html)
 
 
 class _RunLock:

@@ -6,7 +6,7 @@ continuations are scored from that shared prefix in one batched pass. The scores
 numbers (tests compare them with `score_full_forward`); only the work differs.
 
 Timing terms used in the report:
-- latency: wall time of one scoring call divided by the items in it (with eval.batch_size = 1,
+- latency: wall time of one scoring call divided by the items in it (with evaluation.batch_size = 1,
   the time to classify one item);
 - prompt tokens/s: the prompt tokens of every item (template and text, no padding) divided by
   the scoring wall time. The shared prefix is computed once per call but counted per item, as
@@ -15,6 +15,7 @@ Timing terms used in the report:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .models import Precision
 from .prompts import PromptBuilder
 
 
@@ -176,11 +178,12 @@ def score_texts(
     model,
     builder: PromptBuilder,
     texts: list[str],
+    precision: Precision | None = None,
     batch_size: int = 1,
-    autocast: torch.dtype | None = None,
     progress: bool = False,
 ) -> Scores:
-    """Score every text against every verbalizer; batches are formed by prompt length."""
+    """Score every text against every verbalizer; batches are formed by prompt length. Without
+    a `precision` the model runs in its weights' dtype, with no autocast."""
     from tqdm.auto import tqdm
 
     prompts = [builder.prompt_ids(t) for t in texts]
@@ -190,13 +193,13 @@ def score_texts(
     verb = np.zeros((len(texts), len(conts)))
     latency = np.zeros(len(texts))
     pad = builder.tokenizer.pad_token_id
-    device_type = next(model.parameters()).device.type
+    compute = precision.compute() if precision else contextlib.nullcontext()
     was_training = model.training
     model.eval()
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     rest = [p[len(builder.before) :] for p in prompts]
     t_all = time.perf_counter()
-    with torch.autocast(device_type, dtype=autocast or torch.float32, enabled=bool(autocast)):
+    with compute:
         prefix = SharedPrefix.build(model, builder.before)
         for batch in tqdm(batches, desc="scoring", disable=not progress, mininterval=10):
             t0 = time.perf_counter()

@@ -40,6 +40,11 @@ def trained_summaries(run: RunPaths) -> list[dict]:
     return [read_json(run.train_summary(r)) for r in run.trained_ranks()]
 
 
+def rank_histories(run: RunPaths) -> dict[int, pd.DataFrame]:
+    """history.csv of every rank whose training finished: the curves selection reads."""
+    return {r: pd.read_csv(run.history(r)) for r in run.trained_ranks()}
+
+
 def lora_method(rank: int | None) -> str | None:
     """The method id of a rank in results.csv and paired_preds.csv (lora_r8, ...)."""
     return None if rank is None else f"lora_r{rank}"

@@ -163,7 +163,7 @@ class Splits:
         return self.frame[self.frame["split"] == name].reset_index(drop=True)
 
 
-def make_splits(cfg: Config, run: RunPaths) -> Splits:
+def split_step(cfg: Config, run: RunPaths) -> Splits:
     """The split step: take the file's split or draw one, check leakage, write one file each."""
     corpus = read_jsonl(run.corpus)
     provenance = read_json(run.provenance)

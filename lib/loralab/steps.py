@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .artifacts import read_json, write_json
-from .config import Config
+from .config import Config, dotted
 from .layout import RunPaths
 
 # The params fields each notebook reads (dotted prefixes).
 READS = {
-    "01_eda": ("data", "model", "train.seq_len"),
+    "01_eda": ("data", "model", "train.seq_len", "split.seed"),
     "02_split": ("data", "split"),
-    "03_train": ("data", "model", "prompt", "lora", "train", "eval.batch_size"),
+    "03_train": ("data", "model", "prompt", "lora", "train", "evaluation.batch_size"),
     "04_evaluate": ("data", "model", "prompt", "lora", "train", "eval", "stats"),
     "05_statistics": ("stats",),
 }
@@ -129,15 +129,8 @@ def output_hashes(run: RunPaths, step: Step) -> dict[str, str]:
     }
 
 
-def _pick(tree: dict, dotted: str):
-    node = tree
-    for part in dotted.split("."):
-        node = node[part]
-    return node
-
-
 def fingerprint(step: Step, cfg: Config, run: RunPaths, notebooks_dir: Path) -> str:
-    dump = cfg.model_dump(mode="json")
+    fields = dotted(cfg.model_dump(mode="json"))
     upstream = {}
     for name in step.after:
         marker = run.step_marker(name)
@@ -145,7 +138,11 @@ def fingerprint(step: Step, cfg: Config, run: RunPaths, notebooks_dir: Path) -> 
     payload = {
         "notebook": _sha256(notebooks_dir / f"{step.notebook}.ipynb"),
         "parameters": step.parameters,
-        "params": {p: _pick(dump, p) for p in READS.get(step.notebook, ())},
+        "params": {
+            key: value
+            for key, value in fields.items()
+            if any(key == p or key.startswith(p + ".") for p in READS.get(step.notebook, ()))
+        },
         "upstream": upstream,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -31,19 +31,22 @@ from .distributed import launch_training, launched, share_of_batches
 from .errors import ConfigError
 from .layout import RunPaths
 from .metrics import classification_metrics
-from .models import (
-    Precision,
-    load_model,
-    load_tokenizer,
-    quiet_peft,
-    resolve_device,
-    resolve_precision,
-)
+from .models import Base, Precision, load_base, quiet_peft, resolve_device
 from .prompts import PromptBuilder
-from .scoring import score_texts
+from .scoring import Scores, score_texts
 from .splits import read_split
 
 BUCKET_BATCHES = 16  # batches per length-sorted bucket: little padding, still random order
+HISTORY_COLUMNS = [
+    "epoch",
+    "train_loss",
+    "val_macro_f1",
+    "val_accuracy",
+    "val_loss",
+    "train_seconds",
+    "train_tokens_per_s",
+    "elapsed_seconds",
+]
 
 
 @dataclass
@@ -176,25 +179,46 @@ def wrap_with_lora(base, cfg: Config, rank: int):
         return get_peft_model(copy.deepcopy(base), lora)
 
 
-@dataclass
-class EarlyStopping:
-    """Best epoch by validation macro-F1, ties broken by lower validation loss."""
+class BestEpoch:
+    """The best epoch so far by validation macro-F1, ties broken by lower validation loss: its
+    history row, its adapter weights and its validation scores, and whether patience ran out."""
 
-    patience: int
-    best: tuple[float, float] | None = None
-    since_best: int = 0
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.key: tuple[float, float] | None = None
+        self.since_best = 0
+        self.row: dict = {}
+        self.state: dict = {}
+        self.val_scores: Scores | None = None
 
     def improved(self, macro_f1: float, loss: float) -> bool:
         key = (macro_f1, -loss)
-        if self.best is None or key > self.best:
-            self.best, self.since_best = key, 0
+        if self.key is None or key > self.key:
+            self.key, self.since_best = key, 0
             return True
         self.since_best += 1
         return False
 
+    def offer(self, row: dict, model, val_scores: Scores) -> bool:
+        """Keep this epoch if it is the best so far; returns whether it was."""
+        from peft import get_peft_model_state_dict
+
+        if not self.improved(row["val_macro_f1"], row["val_loss"]):
+            return False
+        self.row, self.val_scores = row, val_scores
+        weights = get_peft_model_state_dict(model, save_embedding_layers=False)
+        self.state = {k: v.detach().clone() for k, v in weights.items()}
+        return True
+
     @property
     def should_stop(self) -> bool:
         return self.since_best > self.patience
+
+    def restore(self, model) -> None:
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(model, self.state)
+        model.eval()
 
 
 @dataclass
@@ -205,131 +229,159 @@ class TrainResult:
     val_predictions: pd.DataFrame
 
 
+@dataclass
+class _Trainer:
+    """What one rank's loop works with, set up once by `_prepare`."""
+
+    acc: object  # accelerate.Accelerator: a no-op wrapper in one process
+    model: object  # the PEFT model (its weights are what is saved)
+    parallel: object  # the same model, wrapped in DDP when launched
+    optimizer: torch.optim.Optimizer
+    accum: int  # micro-batches per optimizer step in this process
+    base: Base
+    cfg: Config
+    rank: int
+    log: Callable[[str], None]
+
+
+def _prepare(base: Base, cfg: Config, rank: int, log: Callable[[str], None]) -> _Trainer:
+    """A fresh LoRA copy of the base, its optimizer, and the processes' share of the work."""
+    from accelerate import Accelerator
+
+    acc = Accelerator(device_placement=False)  # the model is already on its device
+    problem = accumulation_problem(cfg.train.grad_accum, acc.num_processes)
+    if problem:
+        raise ConfigError(problem)
+    model = wrap_with_lora(base.model, cfg, rank)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=cfg.train.lr,
+        weight_decay=cfg.train.weight_decay,
+        fused=base.precision.device == "cuda",
+    )
+    parallel = acc.prepare_model(model)  # DistributedDataParallel when launched, else `model`
+    quiet = not acc.is_main_process  # every process would print the same lines
+    accum = cfg.train.grad_accum // acc.num_processes
+    return _Trainer(
+        acc, model, parallel, optimizer, accum, base, cfg, rank, _quiet if quiet else log
+    )
+
+
+def _train_epoch(tr: _Trainer, enc: Encoded, epoch: int, rng: np.random.Generator) -> dict:
+    """One pass over a class-balanced, length-bucketed draw of the training items; this
+    process takes its share of the batches. Returns loss and throughput over all processes."""
+    from tqdm.auto import tqdm
+
+    t, device = tr.cfg.train, tr.base.precision.device
+    tr.model.train()
+    t0 = time.perf_counter()
+    n = len(enc.ids)
+    order = balanced_order(enc.labels, n, rng) if t.balanced_sampling else rng.permutation(n)
+    batches = make_batches(order, enc.lengths, t.batch_size, t.batch_tokens, rng)
+    mine = share_of_batches(batches, tr.acc.num_processes, tr.acc.process_index)
+    losses, tokens = [], 0
+    tr.optimizer.zero_grad(set_to_none=True)
+    desc = f"r={tr.rank} epoch {epoch}"
+    quiet = tr.log is _quiet
+    pad = tr.base.builder.tokenizer.pad_token_id
+    for step, batch in enumerate(
+        tqdm(mine, desc=desc, mininterval=10, leave=False, disable=quiet), 1
+    ):
+        ids, mask, keep, targets = (x.to(device) for x in collate(enc, batch, pad))
+        update = step % tr.accum == 0 or step == len(mine)
+        # gradients are averaged over processes only at the micro-batch that updates
+        with contextlib.nullcontext() if update else tr.acc.no_sync(tr.parallel):
+            with tr.base.precision.compute(tr.model):
+                loss = answer_loss(tr.parallel, ids, mask, keep, targets)
+            (loss / tr.accum).backward()
+        losses.append(loss.detach().item())
+        tokens += int(mask.sum())
+        if update:
+            tr.optimizer.step()
+            tr.optimizer.zero_grad(set_to_none=True)
+    seconds = time.perf_counter() - t0
+    losses = tr.acc.gather(torch.tensor(losses, device=device)).tolist()
+    tokens = int(tr.acc.reduce(torch.tensor(tokens, device=device), "sum"))
+    return {
+        "train_loss": float(np.mean(losses)),
+        "train_seconds": seconds,
+        "train_tokens_per_s": tokens / seconds,
+    }
+
+
+def _validate(tr: _Trainer, val: pd.DataFrame, enc_val: Encoded) -> tuple[dict, Scores]:
+    """Validation exactly as the test is scored (label scoring), plus the answer-token loss."""
+    b = tr.base
+    scores = score_texts(
+        tr.model, b.builder, val["text"].tolist(), b.precision, tr.cfg.evaluation.batch_size
+    )
+    metrics = classification_metrics(val["label"], scores.predictions, b.builder.labels)
+    pad = b.builder.tokenizer.pad_token_id
+    loss = mean_answer_loss(tr.model, enc_val, pad, tr.cfg.train.batch_size, b.precision)
+    row = {
+        "val_macro_f1": metrics["macro_f1"],
+        "val_accuracy": metrics["accuracy"],
+        "val_loss": loss,
+    }
+    return row, scores
+
+
 def train_lora(
-    base,
-    builder: PromptBuilder,
+    base: Base,
     train: pd.DataFrame,
     val: pd.DataFrame,
     cfg: Config,
     rank: int,
-    precision: Precision,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
     """Train one rank; keep the adapter of the epoch with the best validation macro-F1."""
-    from accelerate import Accelerator
-    from peft import get_peft_model_state_dict, set_peft_model_state_dict
-    from tqdm.auto import tqdm
-
-    t = cfg.train
-    acc = Accelerator(device_placement=False)  # the model is already on its device
-    world = acc.num_processes
-    if not acc.is_main_process:
-        log = _quiet  # every process would print the same lines
-    problem = accumulation_problem(t.grad_accum, world)
-    if problem:
-        raise ConfigError(problem)
-    accum = t.grad_accum // world
-    model = wrap_with_lora(base, cfg, rank)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    n_trainable = sum(p.numel() for p in trainable)
-    trainable_mb = sum(p.numel() * p.element_size() for p in trainable) / 2**20
-    optimizer = torch.optim.AdamW(
-        trainable, lr=t.lr, weight_decay=t.weight_decay, fused=precision.device == "cuda"
-    )
-    parallel = acc.prepare_model(model)  # DistributedDataParallel when launched, else `model`
-    pad = builder.tokenizer.pad_token_id
-    enc_train, enc_val = Encoded.build(builder, train), Encoded.build(builder, val)
-    rng = np.random.default_rng(t.seed)
-    history, stopper = [], EarlyStopping(t.patience)
+    tr = _prepare(base, cfg, rank, log)
+    enc_train, enc_val = Encoded.build(base.builder, train), Encoded.build(base.builder, val)
+    rng = np.random.default_rng(cfg.train.seed)
+    history, best = [], BestEpoch(cfg.train.patience)
     t_start = time.perf_counter()
-    for epoch in range(1, t.epochs + 1):
-        model.train()
-        t0 = time.perf_counter()
-        order = (
-            balanced_order(enc_train.labels, len(train), rng)
-            if t.balanced_sampling
-            else rng.permutation(len(train))
-        )
-        batches = make_batches(order, enc_train.lengths, t.batch_size, t.batch_tokens, rng)
-        mine = share_of_batches(batches, world, acc.process_index)
-        losses, tokens = [], 0
-        optimizer.zero_grad(set_to_none=True)
-        bar = tqdm(
-            mine, desc=f"r={rank} epoch {epoch}", mininterval=10, leave=False, disable=log is _quiet
-        )
-        for step, batch in enumerate(bar, start=1):
-            ids, mask, keep, targets = (
-                x.to(precision.device) for x in collate(enc_train, batch, pad)
-            )
-            update = step % accum == 0 or step == len(mine)
-            # gradients are averaged over processes only at the micro-batch that updates
-            with contextlib.nullcontext() if update else acc.no_sync(parallel):
-                with precision.compute(model):
-                    loss = answer_loss(parallel, ids, mask, keep, targets)
-                (loss / accum).backward()
-            losses.append(loss.detach().item())
-            tokens += int(mask.sum())
-            if update:
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-        train_s = time.perf_counter() - t0
-        losses = acc.gather(torch.tensor(losses, device=precision.device)).tolist()
-        tokens = int(acc.reduce(torch.tensor(tokens, device=precision.device), "sum"))
-        scores = score_texts(
-            model, builder, val["text"].tolist(), cfg.eval.batch_size, precision.autocast
-        )
-        metrics = classification_metrics(val["label"], scores.predictions, builder.labels)
-        val_loss = mean_answer_loss(model, enc_val, pad, t.batch_size, precision)
-        row = {
-            "epoch": epoch,
-            "train_loss": float(np.mean(losses)),
-            "val_macro_f1": metrics["macro_f1"],
-            "val_accuracy": metrics["accuracy"],
-            "val_loss": val_loss,
-            "train_seconds": train_s,
-            "train_tokens_per_s": tokens / train_s,
-            "elapsed_seconds": time.perf_counter() - t_start,
-        }
+    for epoch in range(1, cfg.train.epochs + 1):
+        row = {"epoch": epoch, **_train_epoch(tr, enc_train, epoch, rng)}
+        val_row, val_scores = _validate(tr, val, enc_val)
+        row.update(val_row, elapsed_seconds=time.perf_counter() - t_start)
         history.append(row)
-        log(
+        tr.log(
             f"r={rank} epoch {epoch}: train loss {row['train_loss']:.3f}, val macro-F1 "
-            f"{row['val_macro_f1']:.3f}, val loss {val_loss:.3f}, "
+            f"{row['val_macro_f1']:.3f}, val loss {row['val_loss']:.3f}, "
             f"{row['train_tokens_per_s']:.0f} tok/s"
         )
-        if stopper.improved(row["val_macro_f1"], val_loss):
-            best_row, val_pred = row, scores.frame(val["id"].tolist(), builder.labels)
-            best_state = {
-                k: v.detach().clone()
-                for k, v in get_peft_model_state_dict(model, save_embedding_layers=False).items()
-            }
-        elif stopper.should_stop:
-            log(
-                f"r={rank}: early stop, no better validation macro-F1 for "
-                f"{stopper.since_best} epochs"
+        if not best.offer(row, tr.model, val_scores) and best.should_stop:
+            tr.log(
+                f"r={rank}: early stop, no better validation macro-F1 for {best.since_best} epochs"
             )
             break
-    set_peft_model_state_dict(model, best_state)
-    model.eval()
+    best.restore(tr.model)
+    val_pred = best.val_scores.frame(val["id"].tolist(), base.builder.labels)
     val_pred.insert(1, "gold", val["label"].to_numpy())
-    summary = {
-        "rank": rank,
-        "best_epoch": best_row["epoch"],
+    summary = _summary(tr, history, best.row, time.perf_counter() - t_start, train, val)
+    return TrainResult(tr.model, pd.DataFrame(history)[HISTORY_COLUMNS], summary, val_pred)
+
+
+def _summary(tr: _Trainer, history, best: dict, seconds: float, train, val) -> dict:
+    trainable = [p for p in tr.model.parameters() if p.requires_grad]
+    return {
+        "rank": tr.rank,
+        "best_epoch": best["epoch"],
         "epochs_run": len(history),
-        "val_macro_f1": best_row["val_macro_f1"],
-        "val_accuracy": best_row["val_accuracy"],
-        "val_loss": best_row["val_loss"],
-        "trainable_params": n_trainable,
-        "trainable_mb": trainable_mb,
-        "time_to_best_s": best_row["elapsed_seconds"],
-        "train_time_s": time.perf_counter() - t_start,
+        "val_macro_f1": best["val_macro_f1"],
+        "val_accuracy": best["val_accuracy"],
+        "val_loss": best["val_loss"],
+        "trainable_params": sum(p.numel() for p in trainable),
+        "trainable_mb": sum(p.numel() * p.element_size() for p in trainable) / 2**20,
+        "time_to_best_s": best["elapsed_seconds"],
+        "train_time_s": seconds,
         "train_tokens_per_s": float(np.mean([h["train_tokens_per_s"] for h in history])),
-        "peak_memory_mb": peak_memory_mb(precision.device),
-        "precision": precision.describe(),
-        "processes": world,
+        "peak_memory_mb": peak_memory_mb(tr.base.precision.device),
+        "precision": tr.base.precision.describe(),
+        "processes": tr.acc.num_processes,
         "train_items": len(train),
         "val_items": len(val),
     }
-    return TrainResult(model, pd.DataFrame(history), summary, val_pred)
 
 
 def train_rank(
@@ -343,14 +395,11 @@ def train_rank(
         raise ValueError(f"rank {rank} is not in lora.ranks {cfg.lora.ranks}")
     # first: a launched process picks its GPU (or gloo on a CPU) before anything touches one
     state = PartialState(cpu=resolve_device(cfg.train.device) == "cpu")
-    precision = resolve_precision(cfg.train.dtype, cfg.train.device)
-    tokenizer = load_tokenizer(cfg.model)
-    base = load_model(cfg.model, precision, tokenizer)
-    builder = PromptBuilder(tokenizer, cfg.prompt, cfg.data, cfg.train.seq_len)
+    base = load_base(cfg)
     train = read_split(run, "train")
     if cfg.train.max_train_items and cfg.train.max_train_items < len(train):
         train = stratified_subset(train, cfg.train.max_train_items, cfg.train.seed)
-    result = train_lora(base, builder, train, read_split(run, "val"), cfg, rank, precision, log)
+    result = train_lora(base, train, read_split(run, "val"), cfg, rank, log)
     if state.is_main_process:
         folder = run.adapter(rank)
         card = model_card(result.summary, cfg, read_json(run.provenance), folder)

@@ -3,17 +3,17 @@
 import pandas as pd
 import pytest
 
-from loralab.corpus import build_corpus
+from loralab.corpus import corpus_step
 from loralab.errors import DataError
 from loralab.layout import RunPaths
-from loralab.splits import make_splits
+from loralab.splits import split_step
 
 
 def _fail(cfg, tmp_path) -> DataError:
     run = RunPaths(tmp_path / "run")
     with pytest.raises(DataError) as exc:
-        build_corpus(cfg, run)
-        make_splits(cfg, run)
+        corpus_step(cfg, run)
+        split_step(cfg, run)
     return exc.value
 
 

@@ -5,11 +5,11 @@ import os
 
 import pytest
 
-from loralab.corpus import build_corpus
+from loralab.corpus import corpus_step
 from loralab.layout import RunPaths
 from loralab.models import load_tokenizer
 from loralab.prompts import PromptBuilder
-from loralab.splits import make_splits, read_split
+from loralab.splits import read_split, split_step
 
 
 def test_a_huge_single_text_is_kept_and_cut_to_the_prompt(
@@ -19,8 +19,8 @@ def test_a_huge_single_text_is_kept_and_cut_to_the_prompt(
     frame.loc[0, "text"] = " ".join(f"t{i}" for i in range(300_000))  # about 2 MB
     cfg = file_config(write_table(frame))
     run = RunPaths(tmp_path / "run")
-    build_corpus(cfg, run)
-    make_splits(cfg, run)
+    corpus_step(cfg, run)
+    split_step(cfg, run)
     splits = [read_split(run, s) for s in ("train", "val", "test")]
     assert sum(len(s) for s in splits) == 30
     tcfg = tiny_config()
@@ -33,8 +33,8 @@ def test_a_full_disk_during_the_split_keeps_the_previous_split_whole(
 ):
     cfg = file_config(write_table(make_rows(per_class=20)))
     run = RunPaths(tmp_path / "run")
-    build_corpus(cfg, run)
-    make_splits(cfg, run)
+    corpus_step(cfg, run)
+    split_step(cfg, run)
     before = {s: run.split_file(s).read_bytes() for s in ("train", "val", "test")}
     calls = {"n": 0}
     real_fsync = os.fsync
@@ -48,7 +48,7 @@ def test_a_full_disk_during_the_split_keeps_the_previous_split_whole(
     monkeypatch.setattr(os, "fsync", fill_up)
     cfg.split.seed = 7  # a different split, so a half-written one would show
     with pytest.raises(OSError, match="No space"):
-        make_splits(cfg, run)
+        split_step(cfg, run)
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert run.split_file("val").read_bytes() == before["val"]
     assert run.split_file("test").read_bytes() == before["test"]

@@ -128,7 +128,7 @@ def test_rerunning_a_finished_run_skips_every_step(tiny_study, uninterrupted):
 
 
 def test_an_edited_eval_field_reruns_only_evaluation_and_statistics(tiny_study, uninterrupted):
-    _, lines = _run(tiny_study, "straight", ["eval.few_shot_k=2"])
+    _, lines = _run(tiny_study, "straight", ["evaluation.few_shot_k=2"])
     ran = [line.split(":")[0].split("] ")[1] for line in lines if line.endswith(" s")]
     assert ran == ["04_evaluate", "05_statistics"]
     _run(tiny_study, "straight")  # back to the original parameters for the other tests

@@ -1,0 +1,13 @@
+"""The methods a study compares, in the order its tables list them.
+
+To add a baseline: write a `Method` subclass (see base.py) and add it to `REGISTRY`.
+"""
+
+from .base import Method, MethodResult, Study
+from .classic import TfidfLogisticRegression
+from .lora import LoraRank
+from .prompting import FewShot, ZeroShot
+
+REGISTRY: list[type[Method]] = [ZeroShot, FewShot, TfidfLogisticRegression, LoraRank]
+
+__all__ = ["REGISTRY", "Method", "MethodResult", "Study"]

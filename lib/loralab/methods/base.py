@@ -1,0 +1,94 @@
+"""The interface every method of a study implements, and what a method hands back.
+
+A method is anything that labels the test items: a prompted base model, a classic classifier, a
+trained LoRA trial. The evaluation step builds each registered method from the study, fits it
+on the training (and validation) items it is allowed to see, and scores the test texts, so a
+new baseline is one class and one line in the registry, never another branch in the step.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from ..config import Config
+from ..layout import RunPaths
+from ..models import Base, load_base
+from ..scoring import Scores, score_texts
+from ..splits import read_split
+
+UNTRAINED = {"trainable_params": 0, "trainable_mb": 0.0, "train_time_s": 0.0}
+
+
+@dataclass
+class MethodResult:
+    method: str  # column-safe id: zero_shot, few_shot, tfidf, lora_r8 ...
+    name: str  # shown in tables and figures
+    kind: str  # prompting, classic or lora
+    train_items: int  # labelled items the method learned from (0: none)
+    predictions: list[str]
+    label_scores: np.ndarray  # items x labels
+    latency_s: np.ndarray
+    prompt_tokens_per_s: float | None
+    cost: dict = field(default_factory=dict)
+
+
+@dataclass
+class Study:
+    """What methods are built from: the params, the run folder, the base model, the splits a
+    method may learn from. The test split is not here; methods only ever score its texts."""
+
+    cfg: Config
+    run: RunPaths
+    base: Base
+    train: pd.DataFrame
+    val: pd.DataFrame
+
+    @classmethod
+    def load(cls, cfg: Config, run: RunPaths) -> Study:
+        return cls(cfg, run, load_base(cfg), read_split(run, "train"), read_split(run, "val"))
+
+    def score(self, model, builder, texts: list[str], progress: bool = True) -> Scores:
+        """Label scoring as every LLM method runs it: same precision, same batch size."""
+        batch = self.cfg.evaluation.batch_size
+        return score_texts(model, builder, texts, self.base.precision, batch, progress)
+
+
+class Method(ABC):
+    """One way of labelling texts. Subclasses set `kind`, and an id and a name per instance."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, study: Study, method_id: str, name: str, train_items: int = 0):
+        self.study, self.id, self.name, self.train_items = study, method_id, name, train_items
+
+    @classmethod
+    def build(cls, study: Study) -> Iterator[Method]:
+        """The instances a study gets (none when switched off by its params). A generator, so
+        a method holding its own model copy is released before the next one is built."""
+        yield cls(study)
+
+    def fit(self, train: pd.DataFrame, val: pd.DataFrame) -> None:  # noqa: B027
+        """Learn from the labelled items; methods that learn nothing keep this no-op."""
+
+    @abstractmethod
+    def score(self, texts: list[str]) -> MethodResult: ...
+
+    def result(self, scores: Scores, cost: dict) -> MethodResult:
+        """A MethodResult from label scores (every LLM method's way of predicting)."""
+        return MethodResult(
+            self.id,
+            self.name,
+            self.kind,
+            self.train_items,
+            scores.predictions,
+            scores.label_scores,
+            scores.latency_s,
+            scores.tokens_per_second,
+            cost,
+        )

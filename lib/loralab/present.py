@@ -1,0 +1,230 @@
+"""How results read to people: every formatter, the HTML table, page and notebook rendering,
+and the headline that the report's index page and `loralab compare` both show.
+
+Everything here takes what the steps wrote (results.csv, stat_tests.json, summaries) and
+returns text, tables or HTML; nothing here computes a statistic or runs a model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from .artifacts import read_json, write_text
+from .layout import RunPaths
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def with_ci(row: pd.Series, metric: str) -> str:
+    """`0.934 [0.847, 1.000]` from a results.csv row's metric and its interval columns."""
+    return f"{row[metric]:.3f} [{row[f'{metric}_low']:.3f}, {row[f'{metric}_high']:.3f}]"
+
+
+def seconds(value: float) -> str:
+    """A duration as people read it: `1120 s`, never `1.12e+03`."""
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def format_results(table: pd.DataFrame) -> pd.DataFrame:
+    """The results as people read them; every number formatted from results.csv."""
+    return pd.DataFrame(
+        {
+            "method": table["name"] + np.where(table["selected"], " (selected)", ""),
+            "macro-F1 [95% CI]": table.apply(with_ci, axis=1, metric="macro_f1"),
+            "accuracy [95% CI]": table.apply(with_ci, axis=1, metric="accuracy"),
+            "latency p50 / p95 (ms)": [
+                f"{a:.1f} / {b:.1f}"
+                for a, b in zip(table["latency_p50_ms"], table["latency_p95_ms"], strict=True)
+            ],
+            "trainable MB": table["trainable_mb"].map(lambda v: f"{v:.2f}"),
+            "train time (s)": table["train_time_s"].map(seconds),
+        }
+    )
+
+
+def _p(p: float, adjusted: float) -> str:
+    return f"{p:.3g}" if p == adjusted else f"{p:.3g} ({adjusted:.3g})"
+
+
+def format_stats(
+    table: pd.DataFrame, confidence: float, resamples: int, seed: int
+) -> tuple[pd.DataFrame, str]:
+    """The comparisons as people read them, and the note that says how they were computed."""
+    if table.empty:
+        return table, "No comparisons: fewer than two methods were evaluated."
+    holm_on = "mcnemar_p_holm" in table
+    adjusted = " (Holm)" if holm_on else ""
+    shown = pd.DataFrame(
+        {
+            "comparison": table["comparison"],
+            "b / c": [
+                f"{b} / {c}" for b, c in zip(table["mcnemar_b"], table["mcnemar_c"], strict=True)
+            ],
+            f"McNemar p{adjusted}": [
+                _p(p, ph)
+                for p, ph in zip(
+                    table["mcnemar_p"], table.get("mcnemar_p_holm", table["mcnemar_p"]), strict=True
+                )
+            ],
+            f"Δ macro-F1 [{confidence:.0%} CI]": [
+                f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+                for d, lo, hi in zip(
+                    table["delta_macro_f1"], table["delta_low"], table["delta_high"], strict=True
+                )
+            ],
+            f"bootstrap p{adjusted}": [
+                _p(p, ph)
+                for p, ph in zip(
+                    table["bootstrap_p"],
+                    table.get("bootstrap_p_holm", table["bootstrap_p"]),
+                    strict=True,
+                )
+            ],
+        }
+    )
+    note = (
+        "b: the method right and the baseline wrong; c: the reverse. McNemar: exact "
+        "binomial when b + c < 25, else chi-square with continuity correction. Bootstrap: "
+        f"B = {resamples} paired resamples of the test items, seed {seed}."
+        + (
+            f" p-values in parentheses are Holm-adjusted across the {len(table)} comparisons."
+            if holm_on
+            else ""
+        )
+    )
+    return shown, note
+
+
+def read_stats(run: RunPaths) -> tuple[pd.DataFrame, str]:
+    """stat_tests.json formatted, with its note, from the settings recorded beside it."""
+    tests = read_json(run.stat_tests)
+    return format_stats(
+        pd.DataFrame(tests["comparisons"]),
+        tests["confidence"],
+        tests["bootstrap_resamples"],
+        tests["seed"],
+    )
+
+
+COST_COLUMNS = {
+    "rank": "rank",
+    "trainable_params": "trainable params",
+    "trainable_mb": "trainable MB",
+    "adapter_mb": "adapter MB",
+    "best_epoch": "best epoch",
+    "epochs_run": "epochs run",
+    "time_to_best_s": "time to best (s)",
+    "train_time_s": "train time (s)",
+    "train_tokens_per_s": "tokens/s",
+    "peak_memory_mb": "peak memory (MB)",
+}
+
+
+def format_cost(summaries: list[dict]) -> pd.DataFrame:
+    """What each rank cost to train, with short headers so the table fits a page."""
+    frame = pd.DataFrame(summaries).assign(adapter_mb=lambda f: f["adapter_bytes"] / 2**20)
+    frame = frame[list(COST_COLUMNS)].rename(columns=COST_COLUMNS)
+    shown = frame.astype(object)
+    for column in ("time to best (s)", "train time (s)"):
+        shown[column] = frame[column].map(seconds)
+    shown["trainable params"] = frame["trainable params"].map("{:,}".format)
+    for column in ("trainable MB", "adapter MB"):
+        shown[column] = frame[column].map("{:.2f}".format)
+    for column in ("tokens/s", "peak memory (MB)"):
+        shown[column] = frame[column].map("{:.0f}".format)
+    return shown
+
+
+def headline(run: RunPaths) -> dict | None:
+    """The study's answer in one place: the selected method, the baselines a reader compares
+    it with, its paired tests against them, and its cost. None before evaluation finished."""
+    if not run.results.is_file():
+        return None
+    rows = pd.read_csv(run.results).set_index("method")
+    lead = rows.index[rows["selected"]][0] if rows["selected"].any() else rows.index[0]
+    tests = (
+        pd.DataFrame(read_json(run.stat_tests)["comparisons"])
+        if run.stat_tests.is_file()
+        else pd.DataFrame()
+    )
+
+    def metric(method: str) -> dict:
+        r = rows.loc[method]
+        return {
+            "method": method,
+            "name": r["name"],
+            "value": r["macro_f1"],
+            "low": r["macro_f1_low"],
+            "high": r["macro_f1_high"],
+            "accuracy": r["accuracy"],
+            "text": with_ci(r, "macro_f1"),
+        }
+
+    def versus(baseline: str) -> dict | None:
+        hit = (
+            tests[(tests["method"] == lead) & (tests["baseline"] == baseline)]
+            if not tests.empty
+            else tests
+        )
+        if hit.empty:
+            return None
+        c = hit.iloc[0]
+        return {
+            "baseline": baseline,
+            "name": rows.loc[baseline, "name"],
+            "delta": c["delta_macro_f1"],
+            "low": c["delta_low"],
+            "high": c["delta_high"],
+            "p": c.get("bootstrap_p_holm", c["bootstrap_p"]),
+            "b": int(c["mcnemar_b"]),
+            "c": int(c["mcnemar_c"]),
+            "mcnemar_p": c.get("mcnemar_p_holm", c["mcnemar_p"]),
+        }
+
+    baselines = [m for m in ("zero_shot", "tfidf") if m in rows.index]
+    r = rows.loc[lead]
+    return {
+        "lead": metric(lead),
+        "others": [metric(m) for m in baselines],
+        "versus": [v for v in map(versus, baselines) if v],
+        "adjusted": "bootstrap_p_holm" in tests,
+        "cost": {
+            "trainable_mb": r["trainable_mb"],
+            "adapter_mb": r.get("adapter_mb", float("nan")),
+            "train_time_s": r["train_time_s"],
+            "latency_ms": r["latency_p50_ms"],
+            "zero_shot_latency_ms": rows.loc["zero_shot", "latency_p50_ms"]
+            if "zero_shot" in rows.index
+            else None,
+        },
+        "n_test": int(r["n_test"]),
+    }
+
+
+def render_template(name: str, **context) -> str:
+    """A page from lib/loralab/templates, every value HTML-escaped unless marked safe."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+    )
+    return env.get_template(name).render(**context)
+
+
+def html_table(frame: pd.DataFrame, index: bool = False) -> str:
+    """An HTML table; pandas escapes cell text, so dataset text cannot inject markup."""
+    html = frame.to_html(index=index, classes="table", border=0, escape=True, na_rep="")
+    return f'<div class="scroll">{html}</div>'
+
+
+def render_notebook(notebook: Path, target: Path) -> Path:
+    """An executed notebook as one self-contained HTML page (images inline, no CDN scripts)."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(TEMPLATES)])
+    exporter.template_file = "notebook.html.j2"
+    body, _ = exporter.from_filename(str(notebook))
+    return write_text(target, body)
