@@ -1,23 +1,16 @@
 """Where every file of a run lives: the one place that names paths inside a run folder.
 
-executed/<run-id>/
-  params.yaml              resolved parameters of the run
-  run.json                 steps, their status and timings (written by the runner)
-  steps/<step>.json        a step's fingerprint and output hashes, written when it is done
-  notebooks/NN_name.ipynb  executed notebooks
-  data/                    corpus after preprocessing, drop counts, near-duplicates
-  split/                   train/val/test JSONL, class counts, leakage report
-  train/r<rank>/           history.csv, summary.json, val_predictions.csv, adapter/
-  eval/                    results.csv, paired_preds.csv, confusion_<method>.csv, tables
-  stats/                   stat_tests.json, stats_table.md
-  figures/                 PNGs the report page shows
-reports/<run-id>/          index.html, one HTML page per notebook, figures/
+The tree of a run folder is generated from `RunPaths` itself, each path with its member's
+docstring: `run_folder_tree()`, printed by `python -m loralab.layout` and copied into
+docs/architecture.md (a test keeps the copy exact).
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NewType, get_type_hints
 
 from .errors import ConfigError
 
@@ -25,10 +18,14 @@ SPLITS = ("train", "val", "test")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 RUN_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+# A Path that names a folder, not a file: the type says so, and the run-folder tree marks it "/".
+Folder = NewType("Folder", Path)
 
 
 @dataclass(frozen=True)
 class RunPaths:
+    """The paths of one run folder; every member that returns a path says what the file holds."""
+
     root: Path
 
     def __post_init__(self) -> None:
@@ -40,76 +37,99 @@ class RunPaths:
 
     @property
     def params(self) -> Path:
+        """resolved parameters of the run, with help comments"""
         return self.root / "params.yaml"
 
     @property
     def run_record(self) -> Path:
+        """the runner's record of the steps: status, seconds, errors"""
         return self.root / "run.json"
 
-    def step_marker(self, name: str) -> Path:
-        return self.root / "steps" / f"{name}.json"
+    def step_marker(self, step: str) -> Path:
+        """a done step's fingerprint and output hashes, written last"""
+        return self.root / "steps" / f"{step}.json"
 
     @property
     def lock(self) -> Path:
+        """held by the one runner working on this run folder"""
         return self.root / ".lock"
 
     @property
-    def notebooks(self) -> Path:
-        return self.root / "notebooks"
+    def notebooks(self) -> Folder:
+        """the executed notebooks"""
+        return Folder(self.root / "notebooks")
 
     def executed_notebook(self, step: str) -> Path:
+        """a step's executed notebook, errors kept visible"""
         return self.notebooks / f"{step}.ipynb"
 
     @property
-    def figures(self) -> Path:
-        return self.root / "figures"
+    def figures(self) -> Folder:
+        """the figures the notebooks draw and the report shows"""
+        return Folder(self.root / "figures")
+
+    def figure(self, name: str) -> Path:
+        """one figure, as PNG"""
+        return self.figures / f"{name}.png"
 
     # data step
     @property
     def corpus(self) -> Path:
+        """cleaned items: id, text, label, [split], text_key, near_dup_group"""
         return self.root / "data" / "corpus.jsonl"
 
     @property
     def preprocess_steps(self) -> Path:
+        """rows dropped at each preprocessing step, and why"""
         return self.root / "data" / "preprocess_steps.csv"
 
     @property
     def near_duplicates(self) -> Path:
+        """near-duplicate pairs found: ids, labels, Jaccard"""
         return self.root / "data" / "near_duplicates.csv"
 
     @property
     def provenance(self) -> Path:
+        """source, labelling rule, exclusions, corpus hash"""
         return self.root / "data" / "provenance.json"
 
     # split step
-    def split_file(self, name: str) -> Path:
-        if name not in SPLITS:
-            raise ValueError(f"unknown split {name!r}; expected one of {SPLITS}")
-        return self.root / "split" / f"{name}.jsonl"
+    def split_file(self, split: str) -> Path:
+        """one split's items: id, text, label"""
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+        return self.root / "split" / f"{split}.jsonl"
 
     @property
     def split_counts(self) -> Path:
+        """items per label and split"""
         return self.root / "split" / "class_counts.csv"
 
     @property
     def leakage(self) -> Path:
+        """exact and near-duplicate overlap between every pair of splits"""
         return self.root / "split" / "leakage.json"
 
     # training step, one folder per rank
-    def train_dir(self, rank: int) -> Path:
-        return self.root / "train" / f"r{rank}"
+    def train_dir(self, rank: int) -> Folder:
+        """everything training wrote for one rank"""
+        return Folder(self.root / "train" / f"r{rank}")
 
     def history(self, rank: int) -> Path:
+        """per epoch: train loss, val macro-F1/accuracy/loss, time, tok/s"""
         return self.train_dir(rank) / "history.csv"
 
     def train_summary(self, rank: int) -> Path:
+        """best epoch, params, adapter size, times, memory; written last"""
         return self.train_dir(rank) / "summary.json"
 
     def val_predictions(self, rank: int) -> Path:
+        """per val item: gold, the best epoch's prediction and scores"""
         return self.train_dir(rank) / "val_predictions.csv"
 
-    def adapter(self, rank: int) -> Path:
-        return self.train_dir(rank) / "adapter"
+    def adapter(self, rank: int) -> Folder:
+        """the best epoch's adapter: safetensors, config, README.md (card)"""
+        return Folder(self.train_dir(rank) / "adapter")
 
     def trained_ranks(self) -> list[int]:
         """Ranks whose training finished (their summary, written last, exists)."""
@@ -119,34 +139,38 @@ class RunPaths:
     # evaluation step
     @property
     def results(self) -> Path:
+        """per method: metrics with CIs, latency, cost; written last"""
         return self.root / "eval" / "results.csv"
 
     @property
     def results_markdown(self) -> Path:
+        """results.csv formatted for people"""
         return self.root / "eval" / "results_table.md"
 
     @property
     def paired_predictions(self) -> Path:
+        """per test item: id, gold, every method's prediction and score"""
         return self.root / "eval" / "paired_preds.csv"
 
     @property
     def evaluation(self) -> Path:
+        """selected rank and rule, every rank's val results, methods"""
         return self.root / "eval" / "evaluation.json"
 
     def confusion(self, method: str) -> Path:
+        """one method's confusion matrix on the test set"""
         return self.root / "eval" / f"confusion_{method}.csv"
 
     # statistics step
     @property
     def stat_tests(self) -> Path:
+        """every comparison: McNemar b, c, p; bootstrap Δ, CI, p; Holm"""
         return self.root / "stats" / "stat_tests.json"
 
     @property
     def stats_markdown(self) -> Path:
+        """stat_tests.json formatted for people"""
         return self.root / "stats" / "stats_table.md"
-
-    def figure(self, name: str) -> Path:
-        return self.figures / f"{name}.png"
 
 
 def run_paths(run_id: str, executed_root: Path, reports_root: Path) -> RunPaths:
@@ -187,4 +211,73 @@ def _link_problem(run_id: str, roots: tuple[Path, ...]) -> str | None:
 
 
 def report_dir(run: RunPaths, reports_root: Path) -> Path:
+    """the report: index.html, an HTML page per notebook, figures/"""
     return Path(reports_root).resolve() / run.run_id
+
+
+# What the tree shows for each argument of a RunPaths method, by parameter name. The methods only
+# format their argument into a file name, so a placeholder string stands in for a rank too.
+PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "step": ("<step>",),
+    "name": ("<name>",),
+    "split": SPLITS,
+    "rank": ("<rank>",),
+    "method": ("<method>",),
+}
+
+
+def run_folder_tree() -> str:
+    """The files of a run folder and of its report, each with what it holds, built from RunPaths
+    so that the documented layout cannot drift from the code (`python -m loralab.layout`)."""
+    root, reports = Path("executed", "<run-id>"), Path("reports")
+    run = RunPaths(root)
+    report = reports / report_dir(run, reports).relative_to(reports.resolve())
+    rows = [(f"  {path}", doc) for path, doc in sorted(_path_rows(run), key=_tree_order)]
+    rows.append((f"{report.as_posix()}/", inspect.getdoc(report_dir)))
+    width = max(len(path) for path, _ in rows)
+    lines = [f"{root.as_posix()}/"] + [f"{path:<{width}}  {doc}" for path, doc in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _path_rows(run: RunPaths) -> list[tuple[str, str]]:
+    """(path relative to the run folder, docstring) for every RunPaths member that returns a
+    path, called with each placeholder of its argument; folders end in "/"."""
+    rows = []
+    for name, returns in _path_members().items():
+        member = getattr(run, name)
+        paths = [member] if isinstance(member, Path) else _placeholder_calls(member)
+        doc = inspect.getdoc(getattr(RunPaths, name))
+        for path in paths:
+            rel = path.relative_to(run.root).as_posix()
+            rows.append((rel + "/" if returns is Folder else rel, doc))
+    return rows
+
+
+def _path_members() -> dict[str, object]:
+    """RunPaths members whose return type is Path or Folder, by name: read from the annotations,
+    so a new member is in the tree as soon as it is typed."""
+    members = {}
+    for name, member in vars(RunPaths).items():
+        function = member.fget if isinstance(member, property) else member
+        if inspect.isfunction(function):
+            returns = get_type_hints(function).get("return")
+            if returns in (Path, Folder):
+                members[name] = returns
+    return members
+
+
+def _placeholder_calls(method) -> list[Path]:
+    """A RunPaths method called once per placeholder of its one argument."""
+    (parameter,) = inspect.signature(method).parameters
+    return [method(value) for value in PLACEHOLDERS[parameter]]
+
+
+def _tree_order(row: tuple[str, str]) -> tuple:
+    """Files at the top first, then folder by folder, each folder's own line before its files."""
+    path = row[0]
+    folder = path.rstrip("/") if path.endswith("/") else path.rpartition("/")[0]
+    return (folder != "", folder, not path.endswith("/"), path)
+
+
+if __name__ == "__main__":
+    print(run_folder_tree(), end="")
