@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from loralab.config import Config, build_config
+from loralab.layout import RunPaths
 
 REPO = Path(__file__).resolve().parents[1]
 VOCAB = [f"w{i}" for i in range(2000)]
@@ -142,3 +143,95 @@ def make_texts():
         return [random_text(rng, words=rng.randint(3, 60)) for _ in range(n)]
 
     return make
+
+
+@pytest.fixture(scope="module")
+def scoring_setup(tiny_model_dir):
+    """(cfg, tokenizer, model in eval mode, prompt builder) of the tiny model on labels A, B."""
+    from loralab.models import load_base
+
+    cfg = build_config(
+        {},
+        "t",
+        {
+            "model.name_or_path": str(tiny_model_dir),
+            "data.labels": ["A", "B"],
+            "data.verbalizers": {"A": ["alpha", "first class"], "B": ["beta"]},
+            "train.seq_len": 64,
+            "train.dtype": "float32",
+            "train.device": "cpu",
+        },
+    )
+    base = load_base(cfg)
+    return cfg, base.tokenizer, base.model.eval(), base.builder
+
+
+@pytest.fixture
+def prepared_run(tmp_path, tiny_config, make_rows, write_table):
+    """A run folder with a corpus and splits of 24 items per label."""
+    from loralab.corpus import corpus_step
+    from loralab.splits import split_step
+
+    def make(name: str = "run", **overrides):
+        cfg = tiny_config(**{"data.path": str(write_table(make_rows(per_class=24))), **overrides})
+        run = RunPaths(tmp_path / name)
+        corpus_step(cfg, run)
+        split_step(cfg, run)
+        return cfg, run
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def evaluated(tmp_path_factory, tiny_model_dir):
+    """A full tiny study: data with a <script> text, two ranks, evaluation, statistics.
+
+    Built once per session and shared: tests read it and never write into its run folder
+    (copy `run.root` first to run a step again)."""
+    from loralab.comparisons import statistics_step
+    from loralab.corpus import corpus_step
+    from loralab.evaluation import evaluate_step
+    from loralab.splits import split_step
+    from loralab.training import train_rank
+
+    root = tmp_path_factory.mktemp("study")
+    rng = random.Random(0)
+    rows = [
+        {
+            "id": f"{lab}-{i}",
+            "label": lab,
+            "text": " ".join(rng.choice([f"w{j}" for j in range(500)]) for _ in range(30)),
+        }
+        for lab in ("A", "B")
+        for i in range(25)
+    ]
+    rows[0]["text"] = "<script>alert('x')</script> " + rows[0]["text"]
+    pd.DataFrame(rows).to_csv(root / "data.csv", index=False)
+    cfg = build_config(
+        {},
+        "t",
+        {
+            "model.name_or_path": str(tiny_model_dir),
+            "data.path": str(root / "data.csv"),
+            "data.labels": ["A", "B"],
+            "data.verbalizers": {"A": ["alpha"], "B": ["beta"]},
+            "lora.ranks": [2, 4],
+            "lora.target_modules": ["q_proj", "v_proj"],
+            "train.seq_len": 64,
+            "train.epochs": 1,
+            "train.max_train_items": None,
+            "train.dtype": "float32",
+            "train.device": "cpu",
+            "stats.bootstrap_resamples": 500,
+            "split.train": 0.6,
+            "split.val": 0.2,
+            "split.test": 0.2,
+        },
+    )
+    run = RunPaths(root / "run")
+    corpus_step(cfg, run)
+    split_step(cfg, run)
+    for rank in (2, 4):
+        train_rank(cfg, run, rank, log=lambda _: None)
+    evaluation = evaluate_step(cfg, run, log=lambda _: None)
+    return cfg, run, evaluation, statistics_step(cfg, run)

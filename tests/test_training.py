@@ -3,17 +3,11 @@ import sys
 
 import numpy as np
 import pandas as pd
-import pytest
 import torch
 from safetensors.torch import load_file
 
-from loralab.adapters import load_adapter
-from loralab.corpus import corpus_step
-from loralab.layout import RunPaths
 from loralab.models import load_base
-from loralab.scoring import score_texts
-from loralab.selection import select_rank
-from loralab.splits import read_split, split_step
+from loralab.splits import read_split
 from loralab.training import (
     BestEpoch,
     Encoded,
@@ -26,20 +20,6 @@ from loralab.training import (
     train_rank,
     wrap_with_lora,
 )
-
-
-@pytest.fixture
-def prepared_run(tmp_path, tiny_config, make_rows, write_table):
-    """A run folder with a corpus and splits of 24 items per label."""
-
-    def make(name: str = "run", **overrides):
-        cfg = tiny_config(**{"data.path": str(write_table(make_rows(per_class=24))), **overrides})
-        run = RunPaths(tmp_path / name)
-        corpus_step(cfg, run)
-        split_step(cfg, run)
-        return cfg, run
-
-    return make
 
 
 def test_balanced_order_draws_each_class_equally():
@@ -105,25 +85,6 @@ def test_early_stopping_keeps_the_best_epoch_and_breaks_ties_by_loss():
     assert not stop.improved(0.4, 0.1) and stop.should_stop
 
 
-def test_rank_selection_breaks_ties_by_loss_then_rank():
-    rows = [
-        {
-            "rank": r,
-            "val_macro_f1": f1,
-            "val_loss": loss,
-            "val_accuracy": 1.0,
-            "best_epoch": 1,
-            "trainable_mb": 1.0,
-            "time_to_best_s": 1.0,
-        }
-        for r, f1, loss in [(16, 1.0, 0.20), (8, 1.0, 0.20), (4, 0.9, 0.01)]
-    ]
-    rank, table = select_rank(rows)
-    assert rank == 8 and table["rank"].tolist() == [8, 16, 4]
-    rows[0]["val_loss"] = 0.1
-    assert select_rank(rows)[0] == 16
-
-
 def test_stratified_subset_is_proportional_and_reproducible(make_rows):
     frame = pd.concat(
         [make_rows(labels=("A",), per_class=30), make_rows(labels=("B",), per_class=10, seed=1)]
@@ -166,27 +127,3 @@ def test_two_ranks_in_one_process_equal_each_rank_in_its_own_process(prepared_ru
     assert together.keys() == separate.keys()
     for key in together:
         torch.testing.assert_close(together[key], separate[key], rtol=0, atol=1e-6)
-
-
-def test_a_saved_adapter_reloads_onto_a_fresh_base_with_identical_predictions(prepared_run):
-    cfg, run = prepared_run()
-    result = train_rank(cfg, run, 2, log=lambda _: None)
-    files = {p.name for p in run.adapter(2).iterdir()}
-    assert files == {"adapter_model.safetensors", "adapter_config.json", "README.md"}
-    card = (run.adapter(2) / "README.md").read_text()
-    assert "validation macro-F1" in card and "PeftModel.from_pretrained" in card
-    base = load_base(cfg)
-    texts = read_split(run, "test")["text"].tolist()
-    trained = score_texts(result.model, base.builder, texts)
-    reloaded = score_texts(load_adapter(base.model, run.adapter(2)), base.builder, texts)
-    assert trained.predictions == reloaded.predictions
-    np.testing.assert_allclose(trained.verbalizer_scores, reloaded.verbalizer_scores, atol=1e-5)
-    history = pd.read_csv(run.history(2))
-    assert list(history.columns[:5]) == [
-        "epoch",
-        "train_loss",
-        "val_macro_f1",
-        "val_accuracy",
-        "val_loss",
-    ]
-    assert run.trained_ranks() == [2]

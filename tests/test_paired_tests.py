@@ -3,7 +3,6 @@ import pytest
 from scipy.stats import binomtest, chi2
 from sklearn.metrics import accuracy_score, f1_score
 
-from loralab.comparisons import planned_comparisons
 from loralab.paired_tests import (
     bootstrap_metrics,
     holm,
@@ -85,13 +84,3 @@ def test_paired_bootstrap_difference():
     )
     same = paired_bootstrap_delta(gold, good, good, ["A", "B"], w, 0.95)
     assert (same.observed, same.low, same.high, same.p_value) == (0, 0, 0, 1)
-
-
-def test_planned_comparisons_pair_ranks_with_zero_shot_and_selected_with_baselines():
-    methods = ["zero_shot", "few_shot", "tfidf", "lora_r8", "lora_r16"]
-    assert planned_comparisons(methods, "lora_r16") == [
-        ("lora_r8", "zero_shot"),
-        ("lora_r16", "zero_shot"),
-        ("lora_r16", "few_shot"),
-        ("lora_r16", "tfidf"),
-    ]
