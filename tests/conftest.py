@@ -7,6 +7,7 @@ helpers live here as fixtures instead.
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,9 @@ from loralab.config import Config, build_config
 from loralab.layout import RunPaths
 
 REPO = Path(__file__).resolve().parents[1]
+# A real smoke run's artifacts (no notebooks, adapters or figures): report and compare tests
+# read copies of it, so the index page can change without the slow suite.
+SMOKE_RUN = REPO / "tests" / "fixtures" / "smoke-run"
 VOCAB = [f"w{i}" for i in range(2000)]
 
 
@@ -235,3 +239,14 @@ def evaluated(tmp_path_factory, tiny_model_dir):
         train_rank(cfg, run, rank, log=lambda _: None)
     evaluation = evaluate_step(cfg, run, log=lambda _: None)
     return cfg, run, evaluation, statistics_step(cfg, run)
+
+
+@pytest.fixture
+def smoke_artifacts(tmp_path):
+    """A copy of tests/fixtures/smoke-run under tmp_path, as a RunPaths; `name` is its run id.
+    Tests change the copy, never the fixture."""
+
+    def copy(name: str = "smoke-run") -> RunPaths:
+        return RunPaths(shutil.copytree(SMOKE_RUN, tmp_path / name))
+
+    return copy
