@@ -1,0 +1,161 @@
+import json
+
+import pandas as pd
+import pytest
+
+from loralab.artifacts import read_json
+from loralab.present import (
+    COST_COLUMNS,
+    format_cost,
+    format_results,
+    format_stats,
+    headline,
+    html_table,
+    read_stats,
+    render_template,
+    seconds,
+    with_ci,
+)
+from loralab.selection import lora_method, trained_summaries
+
+STATS_COLUMNS = ["comparison", "b / c", "McNemar p", "Δ macro-F1 [95% CI]", "bootstrap p"]
+
+
+def _comparisons(run) -> pd.DataFrame:
+    return pd.DataFrame(read_json(run.stat_tests)["comparisons"])
+
+
+@pytest.mark.parametrize(
+    "value, shown", [(1120.4, "1120"), (3.4164, "3.4"), (0.048, "0.0"), (123456.7, "123457")]
+)
+def test_seconds_read_as_people_read_them(value, shown):
+    assert seconds(value) == shown
+
+
+def test_seconds_never_give_scientific_notation():
+    for value in (0.0, 1e-7, 0.05, 99.9, 100.0, 1e4, 1e7, 1.5e9):
+        assert "e" not in seconds(value), value
+
+
+def test_format_results_has_a_row_per_method_and_marks_the_selected_one(smoke_artifacts):
+    table = pd.read_csv(smoke_artifacts().results)
+    table.loc[table["method"] == "lora_r4", "train_time_s"] = 1120.4
+    shown = format_results(table)
+    assert list(shown.columns) == [
+        "method",
+        "macro-F1 [95% CI]",
+        "accuracy [95% CI]",
+        "latency p50 / p95 (ms)",
+        "trainable MB",
+        "train time (s)",
+    ]
+    assert len(shown) == len(table)
+    marked = shown["method"].str.endswith(" (selected)")
+    assert marked.sum() == 1
+    assert shown.loc[marked, "method"].item() == table.loc[table["selected"], "name"].item() + (
+        " (selected)"
+    )
+    assert shown["macro-F1 [95% CI]"].tolist() == [
+        with_ci(r, "macro_f1") for _, r in table.iterrows()
+    ]
+    assert shown["train time (s)"].tolist()[-1] == "1120"
+
+
+def test_format_stats_names_the_holm_columns_only_when_holm_was_applied(smoke_artifacts):
+    table = _comparisons(smoke_artifacts())
+    shown, note = format_stats(table, 0.95, 5000, 42)
+    assert list(shown.columns) == [
+        "comparison",
+        "b / c",
+        "McNemar p (Holm)",
+        "Δ macro-F1 [95% CI]",
+        "bootstrap p (Holm)",
+    ]
+    assert len(shown) == len(table)
+    assert f"Holm-adjusted across the {len(table)} comparisons" in note
+    first = table.iloc[0]
+    assert shown["McNemar p (Holm)"].iloc[0] == (
+        f"{first['mcnemar_p']:.3g} ({first['mcnemar_p_holm']:.3g})"
+    )
+    assert shown["b / c"].iloc[0] == f"{first['mcnemar_b']} / {first['mcnemar_c']}"
+
+    plain, note = format_stats(
+        table.drop(columns=["mcnemar_p_holm", "bootstrap_p_holm"]), 0.95, 1, 0
+    )
+    assert list(plain.columns) == STATS_COLUMNS
+    assert plain["McNemar p"].iloc[0] == f"{first['mcnemar_p']:.3g}"
+    assert "Holm" not in note
+
+    empty, note = format_stats(pd.DataFrame(), 0.95, 1, 0)
+    assert empty.empty and note.startswith("No comparisons")
+
+
+def test_read_stats_uses_the_settings_recorded_in_stat_tests_json(smoke_artifacts):
+    run = smoke_artifacts()
+    shown, note = read_stats(run)
+    assert "Δ macro-F1 [95% CI]" in shown.columns and "B = 5000" in note and "seed 42" in note
+    tests = read_json(run.stat_tests)
+    tests.update(confidence=0.9, bootstrap_resamples=123, seed=7)
+    run.stat_tests.write_text(json.dumps(tests))
+    shown, note = read_stats(run)
+    assert "Δ macro-F1 [90% CI]" in shown.columns
+    assert "B = 123 paired resamples" in note and "seed 7." in note
+
+
+def test_headline_is_none_before_evaluation_finished(smoke_artifacts):
+    run = smoke_artifacts()
+    run.results.unlink()
+    assert headline(run) is None
+
+
+def test_headline_leads_with_the_selected_rank_against_the_baselines(smoke_artifacts):
+    run = smoke_artifacts()
+    rows = pd.read_csv(run.results).set_index("method")
+    lead = lora_method(read_json(run.evaluation)["selected_rank"])
+    h = headline(run)
+    assert h["lead"]["method"] == lead and h["lead"]["name"] == rows.loc[lead, "name"]
+    assert h["lead"]["text"] == with_ci(rows.loc[lead], "macro_f1")
+    assert [o["method"] for o in h["others"]] == ["zero_shot", "tfidf"]
+    assert [o["text"] for o in h["others"]] == [
+        with_ci(rows.loc[m], "macro_f1") for m in ("zero_shot", "tfidf")
+    ]
+    tests = _comparisons(run).set_index(["method", "baseline"])
+    assert [v["baseline"] for v in h["versus"]] == ["zero_shot", "tfidf"]
+    for v in h["versus"]:
+        c = tests.loc[(lead, v["baseline"])]
+        assert (v["delta"], v["p"], v["b"], v["c"]) == (
+            c["delta_macro_f1"],
+            c["bootstrap_p_holm"],
+            c["mcnemar_b"],
+            c["mcnemar_c"],
+        )
+    assert h["adjusted"] and h["n_test"] == rows.loc[lead, "n_test"]
+    assert h["cost"]["train_time_s"] == rows.loc[lead, "train_time_s"]
+
+
+def test_headline_without_statistics_or_a_selected_rank(smoke_artifacts):
+    run = smoke_artifacts()
+    run.stat_tests.unlink()
+    h = headline(run)
+    assert h["versus"] == [] and not h["adjusted"]
+    table = pd.read_csv(run.results).assign(selected=False)
+    table.to_csv(run.results, index=False)
+    assert headline(run)["lead"]["method"] == table["method"].iloc[0]
+
+
+def test_format_cost_has_short_headers_and_plain_numbers(smoke_artifacts):
+    summaries = trained_summaries(smoke_artifacts())
+    summaries[0]["time_to_best_s"] = 1120.4
+    shown = format_cost(summaries)
+    assert list(shown.columns) == list(COST_COLUMNS.values())
+    assert "time to best (s)" in shown.columns and "time_to_best_s" not in shown.columns
+    assert shown["time to best (s)"].tolist()[0] == "1120"
+    assert shown["trainable params"].tolist()[0] == f"{summaries[0]['trainable_params']:,}"
+    assert not shown.astype(str).apply(lambda col: col.str.contains(r"\de[+-]\d")).any().any()
+
+
+def test_html_table_and_templates_escape_dataset_text():
+    html = html_table(pd.DataFrame({"text": ["<script>alert('x')</script>"]}))
+    assert "&lt;script&gt;" in html and "<script>" not in html
+    page = render_template("compare.html.j2", headlines="", differ="", runs=["<b>run</b>"])
+    assert "&lt;b&gt;run&lt;/b&gt;" in page and "<b>run</b>" not in page

@@ -1,0 +1,145 @@
+"""The index page, rendered from a copy of a real smoke run's artifacts (tests/fixtures): every
+expectation is computed from those artifacts, so the page can change without the slow suite."""
+
+import html
+import json
+import re
+
+import markupsafe
+import pandas as pd
+import pytest
+
+from loralab.artifacts import read_json
+from loralab.layout import RunPaths
+from loralab.present import COST_COLUMNS, format_results, html_table, read_stats, with_ci
+from loralab.report import write_report
+from loralab.runner import render_report
+from loralab.steps import Step
+
+# 1.12e+03, 5e-05: how Python prints a float that no formatter took care of
+SCIENTIFIC = re.compile(r"\d[eE][+-]\d")
+
+
+def text_of(page: str) -> str:
+    """What a reader sees: tags out, entities decoded, whitespace collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+def between(page: str, start: str, end: str) -> str:
+    i = page.index(start)
+    return page[i : page.index(end, i + len(start))]
+
+
+def recorded_steps(run: RunPaths) -> list[Step]:
+    """The steps as run.json recorded them (how `loralab report` rebuilds them)."""
+    fields = ("notebook", "title", "parameters", "status", "seconds", "error")
+    return [Step(**{k: s.get(k) for k in fields}) for s in read_json(run.run_record)["steps"]]
+
+
+@pytest.fixture
+def render(tmp_path):
+    """The index page of a run folder, as `loralab report` writes it."""
+
+    def page(run: RunPaths) -> str:
+        index = render_report(run.root, tmp_path / "reports")
+        assert index == tmp_path / "reports" / run.run_id / "index.html"
+        return index.read_text(encoding="utf-8")
+
+    return page
+
+
+def test_the_page_lists_every_recorded_step(smoke_artifacts, render):
+    run = smoke_artifacts()
+    page = render(run)
+    assert '<span class="status complete">complete</span>' in page
+    for step in read_json(run.run_record)["steps"]:
+        assert f'<a href="{step["html"]}">{step["name"]}</a>' in page
+        assert str(step["seconds"]) in page
+
+
+def test_the_headline_names_the_selected_rank_and_its_macro_f1_with_ci(smoke_artifacts, render):
+    run = smoke_artifacts()
+    results = pd.read_csv(run.results).set_index("method")
+    lead = results[results["selected"]].iloc[0]
+    assert lead["name"] == f"LoRA r={read_json(run.evaluation)['selected_rank']}"
+    shown = text_of(between(render(run), '<div class="headline">', "</div>"))
+    assert f"{lead['name']} reaches a test macro-F1 of {with_ci(lead, 'macro_f1')}" in shown
+    for baseline in ("zero_shot", "tfidf"):
+        row = results.loc[baseline]
+        assert f"{row['name']}: {with_ci(row, 'macro_f1')}" in shown
+    assert f"({lead['n_test']} test items" in shown
+
+
+def test_the_results_and_statistics_tables_come_from_the_artifacts(smoke_artifacts, render):
+    run = smoke_artifacts()
+    page = render(run)
+    results = pd.read_csv(run.results)
+    stats, note = read_stats(run)
+    assert html_table(format_results(results)) in page
+    assert html_table(stats) in page and str(markupsafe.escape(note)) in page
+    shown = text_of(between(page, "Results on the test set", "Paired statistics"))
+    for _, row in results.iterrows():
+        assert with_ci(row, "macro_f1") in shown and with_ci(row, "accuracy") in shown
+    shown = text_of(between(page, "Paired statistics", "<h2>Steps"))
+    for c in read_json(run.stat_tests)["comparisons"]:
+        assert c["comparison"] in shown and f"{c['delta_macro_f1']:+.3f}" in shown
+
+
+def test_the_selected_rank_and_rule_come_from_evaluation_json(smoke_artifacts, render):
+    run = smoke_artifacts()
+    chosen = read_json(run.evaluation)
+    chosen["selection_rule"] = "A rule <as written> by the evaluation step."
+    run.evaluation.write_text(json.dumps(chosen))
+    page = render(run)
+    rule = markupsafe.escape(chosen["selection_rule"])
+    assert f"Selected rank: <strong>r={chosen['selected_rank']}</strong>. {rule}" in page
+
+
+def test_the_cost_table_has_short_headers(smoke_artifacts, render):
+    run = smoke_artifacts()
+    cost = between(render(run), "Cost per rank", "</table>")
+    assert re.findall(r"<th>([^<]*)</th>", cost) == list(COST_COLUMNS.values())
+    assert "<th>time to best (s)</th>" in cost and "time_to_best_s" not in cost
+
+
+def test_no_number_on_the_page_is_in_scientific_notation(smoke_artifacts, render):
+    run = smoke_artifacts()
+    summary = read_json(run.train_summary(2))
+    summary.update(time_to_best_s=1120.4, train_time_s=1187.9)
+    run.train_summary(2).write_text(json.dumps(summary))
+    results = pd.read_csv(run.results)
+    results.loc[results["method"] == "lora_r2", "train_time_s"] = 1120.4
+    results.to_csv(run.results, index=False)
+    page = render(run)
+    assert "e+0" not in page
+    assert not SCIENTIFIC.search(text_of(between(page, "<body>", "<h2>Environment")))
+    assert "<td>1120</td>" in between(page, "Cost per rank", "</table>")
+    assert "<td>1120</td>" in between(page, "Results on the test set", "</table>")
+    assert "1120 s of training" in text_of(between(page, '<div class="headline">', "</div>"))
+
+
+def test_dataset_text_on_the_page_is_escaped(smoke_artifacts, render):
+    run = smoke_artifacts()
+    evil = "<script>alert('x')</script>"
+    provenance = read_json(run.provenance)
+    provenance["labels"][evil] = 1
+    provenance["source"] = f"{evil}.csv"
+    run.provenance.write_text(json.dumps(provenance))
+    steps = pd.read_csv(run.preprocess_steps, keep_default_na=False)
+    steps.loc[1, "detail"] = f"{evil}: 16"
+    steps.to_csv(run.preprocess_steps, index=False)
+    counts = pd.read_csv(run.split_counts)
+    counts.loc[0, "label"] = evil
+    counts.to_csv(run.split_counts, index=False)
+    page = render(run)
+    assert "<script" not in page
+    assert page.count("&lt;script&gt;") >= 4
+
+
+def test_a_failed_step_marks_the_page_and_shows_its_error_escaped(smoke_artifacts, tmp_path):
+    run = smoke_artifacts()
+    steps = recorded_steps(run)
+    steps[-1].status, steps[-1].error = "failed", "ValueError: <no> comparisons"
+    page = write_report(run, tmp_path / "out", steps).read_text(encoding="utf-8")
+    assert '<span class="status failed">failed</span>' in page
+    assert '<div class="error">ValueError: &lt;no&gt; comparisons</div>' in page
