@@ -3,8 +3,9 @@
 A step is done when its marker (`steps/<name>.json`, written last) holds the fingerprint of the
 inputs it ran with, and every output file it recorded is still there with the same content. The
 fingerprint covers the notebook's source, the step's own parameters, the params fields the step
-reads, and the content hashes of its upstream steps' outputs. So a changed `eval.*` field re-runs
-evaluation and statistics but not training, and a half-written step is never taken as done.
+reads, and the content hashes of its upstream steps' outputs. So a changed `evaluation.*` field
+re-runs evaluation and statistics but not training (except `evaluation.batch_size`, which
+validation during training reads too), and a half-written step is never taken as done.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ READS = {
     "01_eda": ("data", "model", "train.seq_len", "split.seed"),
     "02_split": ("data", "split"),
     "03_train": ("data", "model", "prompt", "lora", "train", "evaluation.batch_size"),
-    "04_evaluate": ("data", "model", "prompt", "lora", "train", "eval", "stats"),
+    "04_evaluate": ("data", "model", "prompt", "lora", "train", "evaluation", "stats"),
     "05_statistics": ("stats",),
 }
 
