@@ -84,3 +84,11 @@ def test_compare_needs_two_run_folders(smoke_artifacts, tmp_path):
     empty.mkdir()
     with pytest.raises(ConfigError, match=rf"{re.escape(str(empty))}: not a run folder"):
         compare_runs([run.root, empty])
+
+
+def test_runs_with_the_same_id_from_two_machines_are_both_kept(smoke_artifacts):
+    a, b = smoke_artifacts("x/smoke-run"), smoke_artifacts("y/smoke-run")
+    set_lr(b, "0.0002")
+    headlines, differ = compare_runs([a.root, b.root])
+    assert list(headlines.index) == ["x/smoke-run", "y/smoke-run"]
+    assert differ.loc["train.lr"].tolist() == ["0.0005", "0.0002"]

@@ -196,6 +196,7 @@ def headline(run: RunPaths) -> dict | None:
             "trainable_mb": r["trainable_mb"],
             "adapter_mb": r.get("adapter_mb", float("nan")),
             "train_time_s": r["train_time_s"],
+            "train_time": seconds(r["train_time_s"]),
             "latency_ms": r["latency_p50_ms"],
             "zero_shot_latency_ms": rows.loc["zero_shot", "latency_p50_ms"]
             if "zero_shot" in rows.index

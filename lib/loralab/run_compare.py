@@ -6,6 +6,7 @@ comparison can be made at any time after the runs, on any machine that has their
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -18,13 +19,23 @@ from .layout import RunPaths
 from .present import headline, html_table, render_template, seconds
 
 
-def _headline_row(run: RunPaths) -> dict:
+def run_labels(runs: list[RunPaths]) -> list[str]:
+    """Run ids as column names; where two folders share an id (the same run id from two
+    machines), their paths below the folder they share instead, so no run is lost."""
+    ids = [r.run_id for r in runs]
+    if len(set(ids)) == len(ids):
+        return ids
+    common = Path(os.path.commonpath([r.root for r in runs]))
+    return [str(r.root.relative_to(common)) for r in runs]
+
+
+def _headline_row(run: RunPaths, label: str) -> dict:
     h = headline(run)
     if h is None:
         raise ConfigError(
             f"{run.root}: no eval/results.csv; compare runs whose evaluation finished"
         )
-    out = {"run": run.run_id, "selected": h["lead"]["name"], "macro_f1": h["lead"]["text"]}
+    out = {"run": label, "selected": h["lead"]["name"], "macro_f1": h["lead"]["text"]}
     for other in h["others"]:
         out[f"{other['name']} macro-F1"] = f"{other['value']:.3f}"
     for v in h["versus"]:
@@ -50,8 +61,12 @@ def compare_runs(run_dirs: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame
     for run in runs:
         if not run.params.is_file():
             raise ConfigError(f"{run.root}: not a run folder (no params.yaml)")
-    headlines = pd.DataFrame([_headline_row(r) for r in runs]).set_index("run")
-    params = pd.DataFrame({r.run_id: dotted(yaml.safe_load(r.params.read_text())) for r in runs})
+    labels = run_labels(runs)
+    headlines = pd.DataFrame([_headline_row(r, k) for r, k in zip(runs, labels, strict=True)])
+    headlines = headlines.set_index("run")
+    params = pd.DataFrame(
+        {k: dotted(yaml.safe_load(r.params.read_text())) for r, k in zip(runs, labels, strict=True)}
+    )
     differ = params[params.apply(lambda row: len({repr(v) for v in row}) > 1, axis=1)]
     return headlines, differ.map(repr)
 
@@ -62,6 +77,6 @@ def write_comparison(run_dirs: list[str | Path], target: str | Path) -> Path:
         "compare.html.j2",
         headlines=html_table(headlines, index=True),
         differ=html_table(differ, index=True) if len(differ) else "",
-        runs=[RunPaths(Path(d)).run_id for d in run_dirs],
+        runs=list(headlines.index),
     )
     return write_text(target, page)
