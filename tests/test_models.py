@@ -35,3 +35,9 @@ def test_precision_choices():
         with pytest.raises(ModelNotFoundError, match="no CUDA device"):
             resolve_precision("auto", "cuda")
         assert resolve_precision("auto", "auto").device == "cpu"
+
+
+def test_the_float32_path_can_be_asked_for_on_a_cpu_with_bf16(monkeypatch):
+    monkeypatch.setenv("LORALAB_NATIVE_BF16", "0")
+    auto = resolve_precision("auto", "cpu")
+    assert (auto.weights, auto.autocast) == (torch.float32, None)

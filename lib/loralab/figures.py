@@ -14,6 +14,7 @@ import pandas as pd
 import seaborn as sns
 
 from .artifacts import atomic_open
+from .present import number
 
 FIGSIZE = (7.5, 3.6)
 
@@ -144,7 +145,7 @@ def efficiency_panel(results: pd.DataFrame) -> plt.Figure:
     colors = sns.color_palette("colorblind", len(results))
     for ax, (column, title) in zip(axes, panels, strict=True):
         bars = ax.barh(results["name"], results[column].fillna(0), color=colors)
-        ax.bar_label(bars, fmt="%.3g", padding=2, fontsize="small")
+        ax.bar_label(bars, fmt=number, padding=2, fontsize="small")
         ax.set(title=title)
         ax.margins(x=0.25)
     axes[0].invert_yaxis()  # shared y: once for all three
