@@ -9,7 +9,15 @@ from loralab.splits import read_split
 def test_every_method_is_scored_on_the_same_test_items(evaluated):
     cfg, run, ev, _ = evaluated
     test = read_split(run, "test")
-    assert ev.results["method"].tolist() == ["zero_shot", "few_shot", "tfidf", "lora_r2", "lora_r4"]
+    assert ev.results["method"].tolist() == [
+        "majority",
+        "zero_shot",
+        "zero_shot_calibrated",
+        "few_shot",
+        "tfidf",
+        "lora_r2",
+        "lora_r4",
+    ]
     assert (ev.results["n_test"] == len(test)).all()
     assert ev.paired["id"].tolist() == test["id"].tolist()
     assert ev.results["selected"].sum() == 1
@@ -28,6 +36,7 @@ def test_every_number_in_results_table_md_comes_from_results_csv(evaluated):
     assert len(md) == len(csv)
     for line, (_, row) in zip(md, csv.iterrows(), strict=True):
         numbers = [float(x) for x in re.findall(r"-?\d+\.\d+", line)]
+        draws = [row["draw_macro_f1_mean"], row["draw_macro_f1_sd"]] if row["draws"] > 0 else []
         expected = [
             row["macro_f1"],
             row["macro_f1_low"],
@@ -35,6 +44,7 @@ def test_every_number_in_results_table_md_comes_from_results_csv(evaluated):
             row["accuracy"],
             row["accuracy_low"],
             row["accuracy_high"],
+            *draws,
             row["latency_p50_ms"],
             row["latency_p95_ms"],
             row["trainable_mb"],

@@ -5,13 +5,17 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
+from loralab.config import build_config
 from loralab.evaluation import evaluate_step
 from loralab.layout import RunPaths
 from loralab.methods import REGISTRY, Method, MethodResult
-from loralab.methods.base import UNTRAINED
-from loralab.methods.prompting import few_shot_examples
+from loralab.methods.base import UNTRAINED, Study
+from loralab.methods.classic import TfidfLogisticRegression
+from loralab.methods.prompting import CalibratedZeroShot, few_shot_examples
+from loralab.methods.rules import LabelTermRule
 from loralab.models import load_tokenizer
 from loralab.prompts import PromptBuilder
+from loralab.scoring import Scores
 from loralab.splits import read_split
 
 
@@ -41,7 +45,9 @@ def test_few_shot_examples_come_from_training_and_keep_the_test_truncation(evalu
     cfg, run, _, _ = evaluated
     train = read_split(run, "train")
     shots = few_shot_examples(train, ["A", "B"], 2, seed=0)
-    assert [label for _, label in shots] == ["A", "B", "A", "B"]
+    assert sorted(label for _, label in shots) == ["A", "A", "B", "B"]
+    last = {few_shot_examples(train, ["A", "B"], 2, seed=s)[-1][1] for s in range(10)}
+    assert last == {"A", "B"}  # no label's example is always the one next to the item
     assert all(text in set(train["text"]) for text, _ in shots)
     tok = load_tokenizer(cfg.model)
     zero = PromptBuilder(tok, cfg.prompt, cfg.data, cfg.train.seq_len)
@@ -49,18 +55,17 @@ def test_few_shot_examples_come_from_training_and_keep_the_test_truncation(evalu
     assert few.text_budget == zero.text_budget and len(few.before) > len(zero.before)
 
 
-class MajorityClass(Method):
-    """A new baseline as a user would add one: every text gets the training split's most
-    frequent label (ties: the first label of the params)."""
+class AlwaysLastLabel(Method):
+    """A new baseline as a user would add one: every text gets the last label of the params."""
 
     kind = "classic"
 
     def __init__(self, study):
-        super().__init__(study, "majority", "Majority class")
+        super().__init__(study, "always_last", "Always the last label")
 
     def fit(self, train: pd.DataFrame, val: pd.DataFrame) -> None:
         self.labels = self.study.base.builder.labels
-        self.label = train["label"].value_counts().reindex(self.labels, fill_value=0).idxmax()
+        self.label = self.labels[-1]
         self.train_items = len(train)
 
     def score(self, texts: list[str]) -> MethodResult:
@@ -98,22 +103,15 @@ def registered():
 def test_a_new_baseline_is_one_class_plus_one_registry_line(evaluated, registered, tmp_path):
     cfg, study_run, _, _ = evaluated
     run = RunPaths(shutil.copytree(study_run.root, tmp_path / "run"))  # the shared study stays
-    registered(MajorityClass)
+    registered(AlwaysLastLabel)
     ev = evaluate_step(cfg, run, log=lambda _: None)
 
     results = pd.read_csv(run.results).set_index("method")
-    assert list(results.index) == [
-        "zero_shot",
-        "few_shot",
-        "tfidf",
-        "lora_r2",
-        "lora_r4",
-        "majority",
-    ]
+    assert list(results.index)[-1] == "always_last"
     train, test = read_split(run, "train"), read_split(run, "test")
-    row = results.loc["majority"]
-    majority = train["label"].value_counts().reindex(["A", "B"]).idxmax()
-    assert row["name"] == "Majority class" and row["kind"] == "classic"
+    row = results.loc["always_last"]
+    majority = "B"  # the constant it answers
+    assert row["name"] == "Always the last label" and row["kind"] == "classic"
     assert row["train_items"] == len(train) and row["n_test"] == len(test)
     assert not row["selected"]
     assert row["accuracy"] == pytest.approx((test["label"] == majority).mean())
@@ -124,6 +122,83 @@ def test_a_new_baseline_is_one_class_plus_one_registry_line(evaluated, registere
     assert row["trainable_params"] == 0 and row["train_time_s"] == 0
 
     paired = pd.read_csv(run.paired_predictions)
-    assert (paired["pred_majority"] == majority).all() and (paired["score_majority"] == 0).all()
-    assert "majority" in ev.confusion and run.confusion("majority").is_file()
-    assert "Majority class" in run.results_markdown.read_text()
+    assert (paired["pred_always_last"] == majority).all()
+    assert (paired["score_always_last"] == 0).all()
+    assert "always_last" in ev.confusion and run.confusion("always_last").is_file()
+    assert "Always the last label" in run.results_markdown.read_text()
+
+
+class StubStudy:
+    """What the rule and TF-IDF baselines read of a study, without loading a model."""
+
+    def __init__(self, cfg, train, val, score=None):
+        self.cfg, self.train, self.val = cfg, train, val
+        builder = type("B", (), {"labels": list(cfg.data.labels), "visible_text": str})()
+        self.base = type("Base", (), {"builder": builder, "model": "base-model"})()
+        if score:
+            self.score = score
+
+    majority_label = Study.majority_label
+
+
+def frame(rows):
+    return pd.DataFrame(rows, columns=["id", "text", "label"])
+
+
+def test_the_label_term_rule_counts_terms_and_sends_ties_to_the_majority():
+    cfg = build_config({}, "t", {})
+    train = frame([(i, "x", "Lung_Cancer") for i in range(3)] + [(9, "y", "Colon_Cancer")])
+    rule = next(LabelTermRule.build(StubStudy(cfg, train, train)))
+    rule.fit(train, train)
+    texts = ["Colorectal cancer, CRC, one lung.", "Nothing here.", "lung and colon"]
+    result = rule.score(texts)
+    assert result.predictions == ["Colon_Cancer", "Lung_Cancer", "Lung_Cancer"]
+    assert result.details == {"items_without_a_clear_term": 2}
+    assert not list(
+        LabelTermRule.build(
+            StubStudy(build_config({}, "t", {"data.labels": ["A", "B"]}), train, train)
+        )
+    )
+
+
+def test_calibration_divides_out_what_the_model_says_to_content_free_inputs():
+    cfg = build_config({}, "t", {"data.labels": ["A", "B"]})
+
+    def score(model, builder, texts, progress=True):
+        rows = [
+            [0.0, -3.0] if t in cfg.evaluation.content_free_inputs else [-1.0, -2.5] for t in texts
+        ]
+        n = len(texts)
+        return Scores(np.array(rows), np.array(rows), ["A"] * n, np.ones(n), np.ones(n), 1.0)
+
+    method = CalibratedZeroShot(StubStudy(cfg, None, None, score))
+    method.fit(None, None)
+    result = method.score(["an item", "another"])
+    assert result.predictions == ["B", "B"]  # raw scores prefer A, by less than the prior does
+    prior = result.details["content_free"]["label_logprobs"]
+    assert prior["A"] > prior["B"] and result.details["content_free"]["inputs"] == [
+        "",
+        "N/A",
+        "[MASK]",
+    ]
+
+
+def test_tfidf_trains_on_loras_items_and_on_the_whole_split_when_they_differ(make_rows):
+    cfg = build_config({}, "t", {"data.labels": ["A", "B"], "train.max_train_items": 10})
+    train = make_rows(per_class=20)
+    rows = list(TfidfLogisticRegression.build(StubStudy(cfg, train, train)))
+    assert [m.id for m in rows] == ["tfidf", "tfidf_all"]
+    for method in rows:
+        method.fit(train, make_rows(per_class=5, seed=1))
+    assert [m.train_items for m in rows] == [10, 40]
+    tried = rows[0].tuning["val_macro_f1_by_C"]
+    best = max(tried.values())
+    assert rows[0].c == min(float(c) for c, f in tried.items() if f == best)
+
+
+def test_few_shot_rows_show_the_spread_over_their_draws(evaluated):
+    cfg, run, ev, _ = evaluated
+    row = ev.results.set_index("method").loc["few_shot"]
+    assert row["draws"] == cfg.evaluation.few_shot_draws
+    assert row["draw_macro_f1_sd"] >= 0 and 0 <= row["draw_macro_f1_mean"] <= 1
+    assert row["train_items"] == cfg.evaluation.few_shot_k * 2 * cfg.evaluation.few_shot_draws

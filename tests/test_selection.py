@@ -8,23 +8,35 @@ from loralab.selection import (
 )
 
 
-def test_rank_selection_breaks_ties_by_loss_then_rank():
-    rows = [
+def summaries(*ranks):
+    return [
         {
             "rank": r,
             "val_macro_f1": f1,
+            "val_accuracy": correct / 46,
+            "val_items": 46,
             "val_loss": loss,
-            "val_accuracy": 1.0,
             "best_epoch": 1,
             "trainable_mb": 1.0,
             "time_to_best_s": 1.0,
         }
-        for r, f1, loss in [(16, 1.0, 0.20), (8, 1.0, 0.20), (4, 0.9, 0.01)]
+        for r, f1, correct, loss in ranks
     ]
-    rank, table = select_rank(rows)
+
+
+def test_the_best_validation_macro_f1_selects_the_rank():
+    rank, table = select_rank(summaries((16, 0.98, 45, 0.2), (8, 0.93, 43, 0.1)))
+    assert rank == 16 and table["rank"].tolist() == [16, 8]
+    assert table["tied"].tolist() == [True, False]
+
+
+def test_ranks_validation_cannot_separate_go_to_the_smallest_not_to_the_loss():
+    rank, table = select_rank(
+        summaries((16, 0.978, 45, 0.10), (8, 0.978, 45, 0.30), (4, 0.9, 42, 0.01))
+    )
     assert rank == 8 and table["rank"].tolist() == [8, 16, 4]
-    rows[0]["val_loss"] = 0.1
-    assert select_rank(rows)[0] == 16
+    assert table["tied"].tolist() == [True, True, False]
+    assert table.loc[table["selected"], "rank"].item() == 8
 
 
 def test_a_runs_recorded_choice_is_what_its_training_summaries_select(smoke_artifacts):

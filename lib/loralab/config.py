@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import textwrap
 from pathlib import Path
 from typing import Any, Literal
@@ -74,6 +75,21 @@ class DataConfig(Section):
         description="drop: keep the first text of each near-duplicate group. keep: only report "
         "them (the leakage check still fails when a group straddles two splits).",
     )
+    label_terms: dict[str, list[str]] = Field(
+        {
+            "Colon_Cancer": [r"\bcolon\w*", r"\bcolorectal", r"\brect(?:al|um)\b", r"\bCRC\b"],
+            "Lung_Cancer": [r"\blungs?\b", r"\bpulmonary", r"\bN?SCLC\b", r"non-small[- ]cell"],
+        },
+        description="Words or regular expressions (case-insensitive) that name each label. The "
+        "label-term rule counts them in the visible text and predicts the label with the most "
+        "matches: the trivial baseline a skeptic asks for. The default holds the site words of "
+        "the embedded corpus's labelling rule; labels left out have no terms.",
+    )
+    mask_label_terms: bool = Field(
+        False,
+        description="Replace every label term, in the text every method sees, with [term]: does "
+        "a method still classify when the words that name the label are gone?",
+    )
 
     @field_validator("labels")
     @classmethod
@@ -92,6 +108,18 @@ class DataConfig(Section):
         if empty:
             raise ValueError(f"verbalizers for {empty} are empty; give at least one phrase")
         return self
+
+    @field_validator("label_terms")
+    @classmethod
+    def _terms_are_regular_expressions(cls, terms: dict[str, list[str]]) -> dict[str, list[str]]:
+        for label, patterns in terms.items():
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    problem = f"{label}: {pattern!r} is not a regular expression ({exc})"
+                    raise ValueError(problem) from None
+        return terms
 
     def verbalizers_for(self, label: str) -> list[str]:
         return self.verbalizers.get(label) or [label.replace("_", " ")]
@@ -267,12 +295,30 @@ class EvalConfig(Section):
     few_shot_k: int = Field(
         1, ge=0, description="Examples per class from the training split in the few-shot prompt."
     )
+    few_shot_draws: int = Field(
+        3,
+        ge=1,
+        description="Few-shot prompts drawn with different seeds (examples and their order); the "
+        "row predicts from their mean label scores and shows the spread of macro-F1 over draws.",
+    )
+    content_free_inputs: list[str] = Field(
+        ["", "N/A", "[MASK]"],
+        min_length=1,
+        description="Texts with no content: their mean label scores are the model's prior, "
+        "which calibrated zero-shot divides out (contextual calibration, Zhao et al. 2021).",
+    )
+    tfidf_c_grid: list[float] = Field(
+        [0.01, 0.1, 1.0, 10.0, 100.0],
+        min_length=1,
+        description="Inverse regularization strengths C tried for TF-IDF + logistic regression; "
+        "the one with the best validation macro-F1 is used (ties: the smaller C).",
+    )
     merge_adapters: bool = Field(
         True,
-        description="Fold each LoRA adapter into a copy of the base weights before scoring (PEFT "
-        "merge_and_unload), so LoRA latency is that of a deployed model rather than of adapters "
-        "run beside the base. Folding rounds to the weights' dtype; how far it moves the "
-        "validation scores is measured and reported.",
+        description="Also fold each LoRA adapter into a copy of the base weights (PEFT "
+        "merge_and_unload) and time it on the validation split: the latency of a deployed "
+        "model, and how far folding (rounded to the weights' dtype) moves validation scores. "
+        "Test predictions always come from the adapter as validated, beside the base.",
     )
 
 

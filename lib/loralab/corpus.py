@@ -47,6 +47,10 @@ def corpus_step(cfg: Config, run: RunPaths) -> Corpus:
         "items": len(frame),
         "labels": frame["label"].value_counts().to_dict(),
         "corpus_hash": corpus_hash(frame),
+        "label_terms": {
+            "held": pre.held_terms,
+            "masked": cfg.data.mask_label_terms and pre.held_terms is not None,
+        },
         **raw.provenance,
     }
     write_csv(run.preprocess_steps, pre.step_table())

@@ -1,7 +1,8 @@
 """The evaluation step: every method scored once on the same test items, and the table of results.
 
-The methods are those of `methods.REGISTRY`: zero-shot and few-shot prompting, TF-IDF + logistic
-regression shown the same truncated text as the LLM, and every trained LoRA rank. The rank the
+The methods are those of `methods.REGISTRY`: the majority class and a label-term rule, zero-shot
+(raw and calibrated) and few-shot prompting, TF-IDF + logistic regression shown the same
+truncated text as the LLM, and every trained LoRA rank. The rank the
 study reports is selected here, once, on validation data only, and written to evaluation.json
 with the table that justifies it. All LLM methods use the same scorer, prompt and truncation, so
 the comparison is paired item by item.
@@ -19,6 +20,7 @@ from .artifacts import write_csv, write_json, write_text
 from .config import Config
 from .layout import RunPaths
 from .methods import REGISTRY, MethodResult, Study
+from .metrics import classification_metrics
 from .paired_tests import bootstrap_metrics, resample_weights
 from .present import format_results
 from .selection import SELECTION_RULE, lora_method, select_rank, trained_summaries
@@ -60,6 +62,15 @@ def results_table(
             gold, r.predictions, labels, weights, cfg.stats.confidence
         ).items():
             row.update({metric: value, f"{metric}_low": low, f"{metric}_high": high})
+        for label in labels:
+            row[f"pred_n_{label}"] = r.predictions.count(label)
+        if r.draws:
+            per_draw = [classification_metrics(gold, d, labels)["macro_f1"] for d in r.draws]
+            row.update(
+                draws=len(per_draw),
+                draw_macro_f1_mean=float(np.mean(per_draw)),
+                draw_macro_f1_sd=float(np.std(per_draw, ddof=1)) if len(per_draw) > 1 else 0.0,
+            )
         row.update(
             {
                 "latency_p50_ms": float(np.percentile(r.latency_s, 50) * 1000),
@@ -125,6 +136,7 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
             "selected_rank": selected,
             "selection_rule": SELECTION_RULE,
             "selection": selection.to_dict("records"),
+            "details": {m.method: m.details for m in methods if m.details},
             "labels": labels,
             "methods": {m.method: m.name for m in methods},
             "few_shot_k": cfg.evaluation.few_shot_k,

@@ -19,6 +19,7 @@ from datasketch import MinHash, MinHashLSH
 from .config import DataConfig
 from .datasets import LoadedData
 from .errors import DataError
+from .label_terms import MASK, holds_a_term, mask_terms, term_patterns
 
 SHINGLE_WORDS = 5
 NUM_PERM = 128
@@ -89,6 +90,7 @@ class Preprocessed:
     frame: pd.DataFrame
     steps: list[dict] = field(default_factory=list)
     near_duplicates: pd.DataFrame = field(default_factory=pd.DataFrame)
+    held_terms: int | None = None  # texts holding a label term (before masking); None: no terms
 
     def step_table(self) -> pd.DataFrame:
         return pd.DataFrame(self.steps).fillna({"detail": ""})
@@ -129,6 +131,21 @@ def preprocess(raw: LoadedData, cfg: DataConfig) -> Preprocessed:
             f"check that data.text_column ('{cfg.text_column}') names the "
             "column that holds the texts",
         )
+    patterns, held = term_patterns(cfg), None
+    if patterns:
+        held = int(frame["text"].map(lambda t: holds_a_term(t, patterns)).sum())
+        masked = cfg.mask_label_terms
+        if masked:
+            frame["text"] = frame["text"].map(lambda t: mask_terms(t, patterns))
+        steps.append(
+            {
+                "step": "mask label terms" if masked else "count label terms",
+                "dropped": 0,
+                "rows": len(frame),
+                "detail": f"{held} of {len(frame)} texts held a term of data.label_terms"
+                + (f"; each replaced by {MASK}" if masked else ""),
+            }
+        )
     frame["text_key"] = frame["text"].map(text_key)
     # Within a given split only: a duplicate across published splits is leakage to report.
     scope = ["text_key", "split"] if raw.has_split else ["text_key"]
@@ -158,7 +175,7 @@ def preprocess(raw: LoadedData, cfg: DataConfig) -> Preprocessed:
             "a classifier needs texts of at least two "
             "labels; check data.labels and the label column",
         )
-    return Preprocessed(frame, steps, near)
+    return Preprocessed(frame, steps, near, held)
 
 
 def _label_counts(labels: pd.Series) -> str:

@@ -8,31 +8,36 @@ from .artifacts import read_json
 from .layout import RunPaths
 
 SELECTION_RULE = (
-    "The rank with the highest validation macro-F1 is selected; ties are broken by the lower "
-    "validation loss on answer tokens, then by the smaller rank. The test set plays no part."
+    "The rank with the highest validation macro-F1 is selected. Ranks that get as many "
+    "validation items right as that rank cannot be told apart by validation; among them the "
+    "smallest rank is taken, for its cost. The test set plays no part."
 )
+COLUMNS = [
+    "rank",
+    "val_correct",
+    "val_items",
+    "val_macro_f1",
+    "val_accuracy",
+    "val_loss",
+    "best_epoch",
+    "trainable_mb",
+    "time_to_best_s",
+]
 
 
 def select_rank(summaries: list[dict]) -> tuple[int, pd.DataFrame]:
-    """The selected rank and a table of every rank's validation results, best first."""
+    """The selected rank and every rank's validation results, best first. `tied` marks the
+    ranks validation could not separate from the best (the same number of items right)."""
     if not summaries:
         raise ValueError("no trained rank to select from")
-    table = pd.DataFrame(summaries)[
-        [
-            "rank",
-            "val_macro_f1",
-            "val_loss",
-            "val_accuracy",
-            "best_epoch",
-            "trainable_mb",
-            "time_to_best_s",
-        ]
-    ]
-    table = table.sort_values(
-        ["val_macro_f1", "val_loss", "rank"], ascending=[False, True, True]
-    ).reset_index(drop=True)
-    table.insert(1, "selected", table.index == 0)
-    return int(table.loc[0, "rank"]), table
+    table = pd.DataFrame(summaries)
+    table["val_correct"] = (table["val_accuracy"] * table["val_items"]).round().astype(int)
+    table = table[COLUMNS].sort_values(["val_macro_f1", "rank"], ascending=[False, True])
+    table = table.reset_index(drop=True)
+    table.insert(1, "tied", table["val_correct"] == table.loc[0, "val_correct"])
+    selected = int(table.loc[table["tied"], "rank"].min())
+    table.insert(1, "selected", table["rank"] == selected)
+    return selected, table
 
 
 def trained_summaries(run: RunPaths) -> list[dict]:

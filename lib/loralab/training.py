@@ -396,9 +396,7 @@ def train_rank(
     # first: a launched process picks its GPU (or gloo on a CPU) before anything touches one
     state = PartialState(cpu=resolve_device(cfg.train.device) == "cpu")
     base = load_base(cfg)
-    train = read_split(run, "train")
-    if cfg.train.max_train_items and cfg.train.max_train_items < len(train):
-        train = stratified_subset(train, cfg.train.max_train_items, cfg.train.seed)
+    train = lora_training_items(read_split(run, "train"), cfg)
     result = train_lora(base, train, read_split(run, "val"), cfg, rank, log)
     if state.is_main_process:
         folder = run.adapter(rank)
@@ -438,6 +436,13 @@ def train_step(
     else:
         train_rank(cfg, run, rank, log)
     return TrainedRank.read(run, rank)
+
+
+def lora_training_items(train: pd.DataFrame, cfg: Config) -> pd.DataFrame:
+    """The training items LoRA learns from: all, or `train.max_train_items` of them drawn
+    stratified with the training seed. Baselines that should see the same items call this."""
+    n = cfg.train.max_train_items
+    return stratified_subset(train, n, cfg.train.seed) if n and n < len(train) else train
 
 
 def stratified_subset(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:

@@ -6,8 +6,17 @@ To add a baseline: write a `Method` subclass (see base.py) and add it to `REGIST
 from .base import Method, MethodResult, Study
 from .classic import TfidfLogisticRegression
 from .lora import LoraRank
-from .prompting import FewShot, ZeroShot
+from .prompting import CalibratedZeroShot, FewShot, ZeroShot
+from .rules import LabelTermRule, MajorityClass
 
-REGISTRY: list[type[Method]] = [ZeroShot, FewShot, TfidfLogisticRegression, LoraRank]
+REGISTRY: list[type[Method]] = [
+    MajorityClass,
+    LabelTermRule,
+    ZeroShot,
+    CalibratedZeroShot,
+    FewShot,
+    TfidfLogisticRegression,
+    LoraRank,
+]
 
 __all__ = ["REGISTRY", "Method", "MethodResult", "Study"]

@@ -36,6 +36,8 @@ class MethodResult:
     latency_s: np.ndarray
     prompt_tokens_per_s: float | None
     cost: dict = field(default_factory=dict)
+    draws: list[list[str]] = field(default_factory=list)  # predictions of each seeded draw
+    details: dict = field(default_factory=dict)  # what evaluation.json records of the method
 
 
 @dataclass
@@ -48,15 +50,29 @@ class Study:
     base: Base
     train: pd.DataFrame
     val: pd.DataFrame
+    _zero_shot: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, cfg: Config, run: RunPaths) -> Study:
         return cls(cfg, run, load_base(cfg), read_split(run, "train"), read_split(run, "val"))
 
     def score(self, model, builder, texts: list[str], progress: bool = True) -> Scores:
-        """Label scoring as every LLM method runs it: same precision, same batch size."""
+        """Label scoring as every LLM method runs it: same precision, same batch size. The base
+        model's zero-shot scores are kept, so methods built on them (calibration) reuse them."""
+        zero_shot = model is self.base.model and builder is self.base.builder
+        key = tuple(texts)
+        if zero_shot and key in self._zero_shot:
+            return self._zero_shot[key]
         batch = self.cfg.evaluation.batch_size
-        return score_texts(model, builder, texts, self.base.precision, batch, progress)
+        scores = score_texts(model, builder, texts, self.base.precision, batch, progress)
+        if zero_shot:
+            self._zero_shot[key] = scores
+        return scores
+
+    def majority_label(self) -> str:
+        """The most frequent training label; ties go to the first in data.labels."""
+        counts = self.train["label"].value_counts()
+        return max(self.cfg.data.labels, key=lambda label: counts.get(label, 0))
 
 
 class Method(ABC):
@@ -79,7 +95,7 @@ class Method(ABC):
     @abstractmethod
     def score(self, texts: list[str]) -> MethodResult: ...
 
-    def result(self, scores: Scores, cost: dict) -> MethodResult:
+    def result(self, scores: Scores, cost: dict, **extra) -> MethodResult:
         """A MethodResult from label scores (every LLM method's way of predicting)."""
         return MethodResult(
             self.id,
@@ -91,4 +107,5 @@ class Method(ABC):
             scores.latency_s,
             scores.tokens_per_second,
             cost,
+            **extra,
         )

@@ -1,8 +1,14 @@
-"""A classic baseline: TF-IDF features and logistic regression, shown the LLM's visible text."""
+"""A classic baseline: TF-IDF features and logistic regression, shown the LLM's visible text.
+
+Tuned like LoRA: its regularization C is chosen on the validation split (as LoRA's rank and
+epoch are), and it trains on the items LoRA trained on; a second row trains on the whole
+training split when LoRA used fewer, so a reader sees what more labels buy the cheap model.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -10,29 +16,54 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
+from ..metrics import classification_metrics
+from ..training import lora_training_items
 from .base import Method, MethodResult, Study
 
 
 class TfidfLogisticRegression(Method):
-    """Words and bigrams, sublinear TF, min_df 2; trained on the whole training split. It sees
-    only the part of each text that fits the LLM prompt, so both read the same evidence."""
+    """Words and bigrams, sublinear TF, min_df 2; C from `evaluation.tfidf_c_grid` by validation
+    macro-F1, ties to the smaller C (stronger regularization), as ties go to the smaller rank."""
 
     kind = "classic"
 
-    def __init__(self, study: Study):
-        super().__init__(study, "tfidf", "TF-IDF + logistic regression")
+    def __init__(self, study: Study, method_id: str, name: str, same_items_as_lora: bool):
+        super().__init__(study, method_id, name)
+        self.same_items_as_lora = same_items_as_lora
         self.show = study.base.builder.visible_text
         self.labels = study.base.builder.labels
 
-    def fit(self, train: pd.DataFrame, val: pd.DataFrame) -> None:
-        t0 = time.perf_counter()
-        self.model = make_pipeline(
+    @classmethod
+    def build(cls, study: Study) -> Iterator[Method]:
+        lora_items = len(lora_training_items(study.train, study.cfg))
+        yield cls(study, "tfidf", f"TF-IDF + logistic regression ({lora_items} items)", True)
+        if lora_items < len(study.train):
+            name = f"TF-IDF + logistic regression (all {len(study.train)} items)"
+            yield cls(study, "tfidf_all", name, False)
+
+    def _pipeline(self, c: float):
+        return make_pipeline(
             TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2),
-            LogisticRegression(max_iter=2000),
+            LogisticRegression(C=c, max_iter=2000),
         )
-        self.model.fit([self.show(t) for t in train["text"]], train["label"])
+
+    def fit(self, train: pd.DataFrame, val: pd.DataFrame) -> None:
+        if self.same_items_as_lora:
+            train = lora_training_items(train, self.study.cfg)
+        t0 = time.perf_counter()
+        x, y = [self.show(t) for t in train["text"]], train["label"]
+        x_val = [self.show(t) for t in val["text"]]
+        tried = {}
+        for c in sorted(self.study.cfg.evaluation.tfidf_c_grid):
+            model = self._pipeline(c).fit(x, y)
+            tried[c] = classification_metrics(val["label"], model.predict(x_val), self.labels)[
+                "macro_f1"
+            ]
+        self.c = max(tried, key=lambda c: (tried[c], -c))
+        self.model = self._pipeline(self.c).fit(x, y)
         self.fit_s = time.perf_counter() - t0
         self.train_items = len(train)
+        self.tuning = {"C": self.c, "val_macro_f1_by_C": {str(c): f for c, f in tried.items()}}
 
     def score(self, texts: list[str]) -> MethodResult:
         shown = [self.show(t) for t in texts]
@@ -59,4 +90,5 @@ class TfidfLogisticRegression(Method):
             latency,
             None,
             cost,
+            details=self.tuning,
         )
