@@ -1,35 +1,150 @@
+import random
+import sys
+import types
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 
-from loralab.scoring import SharedPrefix, score_batch, score_full_forward, score_texts
+from loralab import scoring
+from loralab.config import build_config
+from loralab.models import load_base
+from loralab.scoring import (
+    SharedPrefix,
+    common_prefix_length,
+    score_batch,
+    score_full_forward,
+    score_texts,
+)
+
+# float32: summation order changes a sum of a few log-probabilities by far less than this
+ATOL = 1e-4
+# Verbalizers of 4 and 5 tokens, two sharing their first tokens ('col', 'on'), and a one-token
+# one: continuations that a mask mixing them up, or positions off by one, would score wrongly.
+VERBALIZERS = {
+    "A": ["colon cancer stage", "alpha"],
+    "B": ["colon polyp finding"],
+    "C": ["lung nodule report"],
+}
+# The bugs a blurry model hides, each as one edit of scoring.py's source: (found, replacement).
+MUTATIONS = {
+    "answer positions off by one": (
+        "positions[:, q] = last + 1 + k",
+        "positions[:, q] = last + k",
+    ),
+    "positions ignore left padding": (
+        "offset + (mask.cumsum(-1) - 1).clamp(min=0)",
+        "offset + torch.arange(width)",
+    ),
+    "answer tokens see other continuations": (
+        "if j2 == j and k2 <= k:",
+        "if k2 <= k:",
+    ),
+    "answer tokens ignore their own earlier tokens": (
+        "if j2 == j and k2 <= k:",
+        "if j2 == j and k2 == k:",
+    ),
+}
 
 
-@pytest.mark.parametrize("batch_size", [1, 3])
-def test_fast_scores_equal_full_forward_scores(scoring_setup, make_texts, batch_size):
-    _, _, model, builder = scoring_setup
-    texts = make_texts(7)
-    fast = score_texts(model, builder, texts, batch_size=batch_size)
-    slow = np.array(
+@pytest.fixture(scope="module")
+def sharp(tiny_model_dir):
+    """(model, builder, texts, full-forward scores) where scorer bugs show.
+
+    The tiny Llama's weight matrices are drawn again from N(0, 0.5): with the default 0.02 its
+    attention is nearly uniform and the bugs of MUTATIONS move its scores by thousandths at most;
+    here by nats, as on a real model. Texts of 1 to 12 words, one cut, one starting with a digit:
+    prompts of many lengths, so batches are left-padded, and the shared prefix ends before the
+    template's last space."""
+    cfg = build_config(
+        {},
+        "t",
+        {
+            "model.name_or_path": str(tiny_model_dir),
+            "data.labels": list(VERBALIZERS),
+            "data.verbalizers": VERBALIZERS,
+            "train.seq_len": 128,
+            "train.dtype": "float32",
+            "train.device": "cpu",
+        },
+    )
+    base = load_base(cfg)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for weight in base.model.parameters():
+            if weight.dim() == 2:  # embeddings and projections; norms stay at one
+                weight.normal_(0.0, 0.5)
+    model, builder = base.model.eval(), base.builder
+    rng = random.Random(0)
+    texts = [
+        " ".join(f"w{rng.randrange(2000)}" for _ in range(rng.randint(1, 12))) for _ in "12345678"
+    ]
+    texts += [" ".join(["w42"] * 40), "12 patients, w7 w9 w11"]
+    reference = np.array(
         [
             [score_full_forward(model, builder.prompt_ids(t), v.ids) for v in builder.verbalizers]
             for t in texts
         ]
     )
-    np.testing.assert_allclose(fast.verbalizer_scores, slow, atol=1e-4)
+    return model, builder, texts, reference
+
+
+def mutant(found: str, replacement: str, monkeypatch) -> types.ModuleType:
+    """scoring.py with one edit, loaded as a module of its own beside the real one."""
+    path = Path(scoring.__file__)
+    source = path.read_text()
+    assert source.count(found) == 1, f"scoring.py no longer holds {found!r}: update MUTATIONS"
+    module = types.ModuleType("loralab._scoring_mutant")
+    module.__package__ = "loralab"
+    monkeypatch.setitem(sys.modules, module.__name__, module)  # dataclasses look it up
+    exec(compile(source.replace(found, replacement), str(path), "exec"), module.__dict__)
+    return module
+
+
+def test_the_sharp_setup_pads_and_shares_continuation_tokens(sharp):
+    _, builder, texts, _ = sharp
+    lengths = sorted(len(builder.prompt_ids(t)) for t in texts)
+    assert len(set(lengths[:3])) == 3  # the first batch of three is padded
+    long = [v.ids for v in builder.verbalizers if len(v.ids) >= 3]
+    assert len(long) >= 3 and long[0][0] == long[1][0]
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_fast_scores_equal_full_forward_scores(sharp, batch_size):
+    model, builder, texts, reference = sharp
+    fast = score_texts(model, builder, texts, batch_size=batch_size)
+    np.testing.assert_allclose(fast.verbalizer_scores, reference, atol=ATOL, rtol=0)
     owner = [builder.label_index(v.label) for v in builder.verbalizers]
-    assert fast.predictions == [builder.labels[owner[j]] for j in slow.argmax(axis=1)]
+    assert fast.predictions == [builder.labels[owner[j]] for j in reference.argmax(axis=1)]
 
 
-def test_scoring_without_shared_prefix_gives_the_same_numbers(scoring_setup, make_texts):
-    _, tok, model, builder = scoring_setup
-    prompts = [builder.prompt_ids(t) for t in make_texts(3, seed=1)]
+@pytest.mark.parametrize("bug", MUTATIONS)
+def test_each_known_scorer_bug_fails_the_comparison(sharp, bug, monkeypatch):
+    model, builder, texts, reference = sharp
+    broken = mutant(*MUTATIONS[bug], monkeypatch)
+    scores = broken.score_texts(model, builder, texts, batch_size=3).verbalizer_scores
+    assert np.abs(scores - reference).max() > 100 * ATOL
+
+
+def test_scoring_without_shared_prefix_gives_the_same_numbers(sharp):
+    model, builder, texts, _ = sharp
+    prompts = [builder.prompt_ids(t) for t in texts[:4]]
     conts = [v.ids for v in builder.verbalizers]
-    plain = score_batch(model, prompts, conts, tok.pad_token_id)
-    prefix = SharedPrefix.build(model, builder.before)
-    rest = [p[len(builder.before) :] for p in prompts]
-    np.testing.assert_allclose(
-        score_batch(model, rest, conts, tok.pad_token_id, prefix), plain, atol=1e-4
-    )
+    pad = builder.tokenizer.pad_token_id
+    plain = score_batch(model, prompts, conts, pad)
+    shared = common_prefix_length(prompts)
+    prefix = SharedPrefix.build(model, prompts[0][:shared])
+    rest = [p[shared:] for p in prompts]
+    np.testing.assert_allclose(score_batch(model, rest, conts, pad, prefix), plain, atol=ATOL)
+
+
+def test_shared_prefix_leaves_every_prompt_a_token():
+    assert common_prefix_length([[1, 2, 3], [1, 2, 4, 5]]) == 2
+    assert common_prefix_length([[1, 2], [1, 2, 3]]) == 1
+    assert common_prefix_length([[7, 8, 9]]) == 2
+    assert common_prefix_length([[1], [2]]) == 0
+    assert common_prefix_length([]) == 0
 
 
 def test_latency_and_throughput_are_recorded(scoring_setup, make_texts):

@@ -1,9 +1,10 @@
 """Zero-shot and LoRA label scoring: the summed log-probability of each verbalizer.
 
-The reference runs one full forward pass per verbalizer (four per item). Here the prompt runs once
-with the KV cache, projecting only its last position onto the vocabulary, and all verbalizer
-continuations are scored from that shared prefix in one batched pass. The scores are the same
-numbers (tests compare them with `score_full_forward`); only the work differs.
+The reference runs one full forward pass per verbalizer (four per item). Here the tokens that all
+prompts of a scoring call start with run once into a KV cache; each prompt's rest runs once,
+projecting only its last position onto the vocabulary, and all verbalizer continuations are
+scored from it in the same batched pass. The scores are the same numbers (tests compare them
+with `score_full_forward`); only the work differs.
 
 Timing terms used in the report:
 - latency: wall time of one scoring call divided by the items in it (with evaluation.batch_size = 1,
@@ -105,7 +106,8 @@ def _tree_inputs(
 
 @dataclass
 class SharedPrefix:
-    """KV cache of the tokens every prompt starts with (system message, template head)."""
+    """KV cache of the tokens every prompt of a scoring call starts with (system message,
+    template head)."""
 
     length: int
     cache: object
@@ -174,6 +176,19 @@ def score_full_forward(model, prompt: list[int], continuation: tuple[int, ...]) 
     return float(sum(logp[start + k, tok] for k, tok in enumerate(continuation)))
 
 
+def common_prefix_length(prompts: list[list[int]]) -> int:
+    """How many leading tokens all `prompts` share, leaving each at least one token after them
+    (its last position predicts the first answer token). Taken from the token ids themselves,
+    not from the template: a text's first token may absorb the template's last space."""
+    limit = min((len(p) for p in prompts), default=1) - 1
+    length = 0
+    for column in zip(*prompts, strict=False):  # stops at the shortest prompt
+        if length == limit or any(token != column[0] for token in column):
+            break
+        length += 1
+    return length
+
+
 def score_texts(
     model,
     builder: PromptBuilder,
@@ -197,10 +212,11 @@ def score_texts(
     was_training = model.training
     model.eval()
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    rest = [p[len(builder.before) :] for p in prompts]
+    shared = common_prefix_length(prompts)
+    rest = [p[shared:] for p in prompts]
     t_all = time.perf_counter()
     with compute:
-        prefix = SharedPrefix.build(model, builder.before)
+        prefix = SharedPrefix.build(model, prompts[0][:shared] if prompts else [])
         for batch in tqdm(batches, desc="scoring", disable=not progress, mininterval=10):
             t0 = time.perf_counter()
             chunk = [rest[i] for i in batch]
