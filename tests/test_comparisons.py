@@ -1,13 +1,84 @@
+import numpy as np
+import pandas as pd
+
 from loralab.artifacts import read_json
 from loralab.comparisons import planned_comparisons
+from loralab.present import format_stats
+from loralab.selection import lora_method
 
 
 def test_statistics_cover_the_planned_comparisons_with_holm(evaluated):
     _, run, _, table = evaluated
     tests = read_json(run.stat_tests)
-    assert len(tests["comparisons"]) == len(table) == 4  # 2 ranks + selected vs 2 others
+    meta = read_json(run.evaluation)
+    planned = planned_comparisons(list(meta["methods"]), lora_method(meta["selected_rank"]))
+    assert len(tests["comparisons"]) == len(table) == len(planned) >= 4
     assert (table["mcnemar_p_holm"] >= table["mcnemar_p"]).all()
     assert "b / c" in run.stats_markdown.read_text()
+
+
+def test_each_comparison_records_its_ci_method_and_detectable_difference(evaluated):
+    _, run, _, _ = evaluated
+    tests = read_json(run.stat_tests)
+    assert tests["power"]["power"] == 0.8 and "Connor" in tests["power"]["method"]
+    for c in tests["comparisons"]:
+        assert c["delta_ci_method"] in ("BCa", "percentile")
+        assert c["discordant_rate"] == (c["mcnemar_b"] + c["mcnemar_c"]) / tests["n_test"]
+        d = c["detectable_delta_80"]
+        assert d is None or 0 < d <= c["discordant_rate"]  # null: none is detectable
+    assert "detectable Δ accuracy (80% power)" in run.stats_markdown.read_text()
+
+
+def _row(**changes) -> dict:
+    row = {
+        "comparison": "LoRA r=8 vs Zero-shot",
+        "mcnemar_b": 40,
+        "mcnemar_c": 10,
+        "mcnemar_p": 3.2e-5,
+        "delta_macro_f1": 0.1,
+        "delta_low": 0.05,
+        "delta_high": 0.15,
+        "delta_ci_method": "BCa",
+        "bootstrap_p": 2 / 5001,
+        "detectable_delta_80": 0.0431,
+    }
+    return row | changes
+
+
+def test_format_stats_shows_the_floor_the_ci_method_and_the_detectable_difference():
+    table = pd.DataFrame(
+        [
+            _row(),
+            _row(
+                mcnemar_b=0,
+                mcnemar_c=0,
+                mcnemar_p=1.0,
+                delta_macro_f1=0.0,
+                delta_low=0.0,
+                delta_high=0.0,
+                delta_ci_method="percentile",
+                bootstrap_p=1.0,
+                detectable_delta_80=np.nan,
+            ),
+        ]
+    )
+    shown, note = format_stats(table, 0.95, 5000, 42)
+    assert shown["bootstrap p"].tolist() == ["≤ 0.0004", "1"]
+    assert shown["Δ macro-F1 [95% CI]"].tolist() == [
+        "+0.100 [+0.050, +0.150]",
+        "+0.000 [+0.000, +0.000] (percentile)",
+    ]
+    assert shown["detectable Δ accuracy (80% power)"].tolist() == ["±0.043", "none"]
+    assert "BCa" in note and "counted half to each side" in note and "≤ 0.0004" in note
+    assert "80% power" in note and "α = 0.05" in note
+
+    table["bootstrap_p_holm"] = [4 * 2 / 5001, 1.0]
+    table["mcnemar_p_holm"] = table["mcnemar_p"]
+    shown, _ = format_stats(table, 0.95, 5000, 42)
+    assert shown["bootstrap p (Holm)"].tolist() == ["≤ 0.0004 (≤ 0.0016)", "1"]
+    few = table.drop(columns=["bootstrap_p_holm", "mcnemar_p_holm"]).assign(bootstrap_p=2 / 124)
+    shown, _ = format_stats(few, 0.95, 123, 42)
+    assert shown["bootstrap p"].iloc[0] == "≤ 0.017"  # 2/124 = 0.0161, rounded up
 
 
 def test_planned_comparisons_pair_ranks_with_zero_shot_and_selected_with_baselines():

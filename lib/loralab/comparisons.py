@@ -1,8 +1,9 @@
 """The statistics step: which paired comparisons the study makes, their tests, and the table.
 
 Comparisons: every LoRA rank against zero-shot, and the selected rank against every baseline.
-Each gets McNemar's test (b, c, p) and a paired bootstrap of the macro-F1 difference (mean,
-CI, p); Holm's correction is applied across the comparisons, separately for each test.
+Each gets McNemar's test (b, c, p) with the smallest difference in accuracy it detects with 80 %
+power at this n, and a paired bootstrap of the macro-F1 difference (mean, BCa or percentile CI,
+p); Holm's correction is applied across the comparisons, separately for each test.
 """
 
 from __future__ import annotations
@@ -12,9 +13,17 @@ import pandas as pd
 from .artifacts import read_json, write_json, write_text
 from .config import Config
 from .layout import RunPaths
-from .paired_tests import holm, mcnemar_test, paired_bootstrap_delta, resample_weights
+from .paired_tests import (
+    holm,
+    mcnemar_detectable_difference,
+    mcnemar_test,
+    paired_bootstrap_delta,
+    resample_weights,
+)
 from .present import format_stats
 from .selection import lora_method
+
+POWER = 0.8  # the power at which the detectable difference is stated
 
 
 def planned_comparisons(methods: list[str], selected: str | None) -> list[tuple[str, str]]:
@@ -33,13 +42,15 @@ def statistics_step(cfg: Config, run: RunPaths) -> pd.DataFrame:
     meta = read_json(run.evaluation)
     names, labels = meta["methods"], meta["labels"]
     selected = lora_method(meta["selected_rank"])
-    weights = resample_weights(len(paired), cfg.stats.bootstrap_resamples, cfg.stats.seed)
+    resamples = resample_weights(len(paired), cfg.stats.bootstrap_resamples, cfg.stats.seed)
+    alpha = round(1 - cfg.stats.confidence, 12)  # 0.05, not 0.050000000000000044
     gold = paired["gold"].to_numpy()
     rows = []
     for a, b in planned_comparisons(list(names), selected):
         pred_a, pred_b = paired[f"pred_{a}"].to_numpy(), paired[f"pred_{b}"].to_numpy()
         mc = mcnemar_test(pred_a == gold, pred_b == gold)
-        boot = paired_bootstrap_delta(gold, pred_a, pred_b, labels, weights, cfg.stats.confidence)
+        boot = paired_bootstrap_delta(gold, pred_a, pred_b, labels, resamples, cfg.stats.confidence)
+        discordant = (mc.b + mc.c) / len(paired)
         rows.append(
             {
                 "method": a,
@@ -50,10 +61,15 @@ def statistics_step(cfg: Config, run: RunPaths) -> pd.DataFrame:
                 "mcnemar_test": mc.method,
                 "mcnemar_statistic": mc.statistic,
                 "mcnemar_p": mc.p_value,
+                "discordant_rate": discordant,
+                "detectable_delta_80": mcnemar_detectable_difference(
+                    len(paired), discordant, alpha, POWER
+                ),
                 "delta_macro_f1": boot.observed,
                 "delta_mean": boot.mean,
                 "delta_low": boot.low,
                 "delta_high": boot.high,
+                "delta_ci_method": boot.ci_method,
                 "bootstrap_p": boot.p_value,
             }
         )
@@ -71,7 +87,8 @@ def statistics_step(cfg: Config, run: RunPaths) -> pd.DataFrame:
     write_json(
         run.stat_tests,
         {
-            "comparisons": table.to_dict("records"),
+            # NaN (no detectable difference) is written as null, which JSON has
+            "comparisons": table.astype(object).where(table.notna(), None).to_dict("records"),
             "correction": cfg.stats.correction,
             "bootstrap_resamples": cfg.stats.bootstrap_resamples,
             "seed": cfg.stats.seed,
@@ -79,6 +96,21 @@ def statistics_step(cfg: Config, run: RunPaths) -> pd.DataFrame:
             "n_test": len(paired),
             "b_means": "first method right, baseline wrong",
             "c_means": "first method wrong, baseline right",
+            "power": {
+                "power": POWER,
+                "alpha": alpha,
+                "detectable_delta_80_means": (
+                    "the smallest difference in accuracy, |b - c| / n, that McNemar's test at "
+                    "level alpha (unadjusted) detects with 80 % power at this n and the observed "
+                    "discordant rate (b + c) / n; null: fewer than about 10 discordant items, too "
+                    "few to state one"
+                ),
+                "method": "Connor (1987) normal approximation, with continuity correction",
+            },
+            "ci_methods": {
+                "delta_macro_f1": "BCa (scipy.stats.bootstrap, paired resamples of the test "
+                "items); percentile where BCa is undefined, as delta_ci_method says",
+            },
         },
     )
     return table

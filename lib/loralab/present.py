@@ -52,18 +52,36 @@ def format_results(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _p(p: float, adjusted: float) -> str:
-    return f"{p:.3g}" if p == adjusted else f"{p:.3g} ({adjusted:.3g})"
+def _rounded_up(x: float) -> str:
+    """x to two significant digits, rounded up, so that a bound shown as "≤ x" stays true."""
+    step = 10.0 ** (np.floor(np.log10(x)) - 1)
+    return f"{np.ceil(x / step * (1 - 1e-12)) * step:.2g}"
+
+
+def _p(p: float, adjusted: float, floor: float = 0.0) -> str:
+    """A p-value, and its Holm-adjusted value in parentheses where that differs. A resampling
+    p at its floor (no resample on the far side of zero) shows as "≤ floor": the resamples
+    cannot say how much smaller it is; its Holm-adjusted value is then a bound as well."""
+    bound = floor and p <= floor * (1 + 1e-9)
+
+    def shown(v: float) -> str:
+        return f"≤ {_rounded_up(v)}" if bound else f"{v:.3g}"
+
+    return shown(p) if p == adjusted else f"{shown(p)} ({shown(adjusted)})"
 
 
 def format_stats(
     table: pd.DataFrame, confidence: float, resamples: int, seed: int
 ) -> tuple[pd.DataFrame, str]:
-    """The comparisons as people read them, and the note that says how they were computed."""
+    """The comparisons as people read them, and the note that says how they were computed.
+    Columns that older stat_tests.json files lack (the CI method, the detectable difference)
+    are shown only where the file has them."""
     if table.empty:
         return table, "No comparisons: fewer than two methods were evaluated."
     holm_on = "mcnemar_p_holm" in table
     adjusted = " (Holm)" if holm_on else ""
+    floor = 2 / (resamples + 1)  # bootstrap_p's smallest value
+    ci_methods = table.get("delta_ci_method", pd.Series("", index=table.index))
     shown = pd.DataFrame(
         {
             "comparison": table["comparison"],
@@ -77,13 +95,17 @@ def format_stats(
                 )
             ],
             f"Δ macro-F1 [{confidence:.0%} CI]": [
-                f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-                for d, lo, hi in zip(
-                    table["delta_macro_f1"], table["delta_low"], table["delta_high"], strict=True
+                f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" + (" (percentile)" if m == "percentile" else "")
+                for d, lo, hi, m in zip(
+                    table["delta_macro_f1"],
+                    table["delta_low"],
+                    table["delta_high"],
+                    ci_methods,
+                    strict=True,
                 )
             ],
             f"bootstrap p{adjusted}": [
-                _p(p, ph)
+                _p(p, ph, floor)
                 for p, ph in zip(
                     table["bootstrap_p"],
                     table.get("bootstrap_p_holm", table["bootstrap_p"]),
@@ -92,13 +114,38 @@ def format_stats(
             ],
         }
     )
+    power_on = "detectable_delta_80" in table
+    if power_on:
+        shown["detectable Δ accuracy (80% power)"] = [
+            "none" if pd.isna(d) else f"±{d:.3f}" for d in table["detectable_delta_80"]
+        ]
     note = (
         "b: the method right and the baseline wrong; c: the reverse. McNemar: exact "
         "binomial when b + c < 25, else chi-square with continuity correction. Bootstrap: "
         f"B = {resamples} paired resamples of the test items, seed {seed}."
         + (
+            ' Δ macro-F1 intervals are BCa (bias-corrected and accelerated); "(percentile)" '
+            "marks one where BCa is undefined (every resample gave the same difference, or the "
+            "jackknife was degenerate) and the percentile interval is shown instead."
+            if "delta_ci_method" in table
+            else ""
+        )
+        + " Bootstrap p: two-sided, resamples with a difference of exactly zero counted half to "
+        f'each side, never below 2/(B + 1); "≤ {_rounded_up(floor)}" means that no resample '
+        "fell on the far side of zero."
+        + (
             f" p-values in parentheses are Holm-adjusted across the {len(table)} comparisons."
             if holm_on
+            else ""
+        )
+        + (
+            " Detectable Δ accuracy: the smallest difference in accuracy, |b − c| / n, that "
+            f"McNemar's test at α = {1 - confidence:.2g} (unadjusted) detects with 80% power at "
+            "this n and discordant rate (b + c) / n (Connor 1987, continuity-corrected); a "
+            'smaller true difference is likely to go unnoticed, so "not significant" does not '
+            'mean "no difference". "none": fewer than about 10 discordant items, too few to '
+            "state one."
+            if power_on
             else ""
         )
     )
