@@ -36,12 +36,27 @@ def seconds(value: float) -> str:
 
 
 def format_results(table: pd.DataFrame) -> pd.DataFrame:
-    """The results as people read them; every number formatted from results.csv."""
-    return pd.DataFrame(
+    """The results as people read them; every number formatted from results.csv. How often a
+    method predicts each class sits beside its scores, so a constant predictor shows at once."""
+    counted = [c for c in table.columns if c.startswith("pred_n_")]
+    shown = {
+        "method": table["name"] + np.where(table["selected"], " (selected)", ""),
+        "train items": table["train_items"].astype(str),
+        "macro-F1 [95% CI]": table.apply(with_ci, axis=1, metric="macro_f1"),
+        "accuracy [95% CI]": table.apply(with_ci, axis=1, metric="accuracy"),
+        "predicted (" + " / ".join(c.removeprefix("pred_n_") for c in counted) + ")": [
+            " / ".join(str(int(v)) for v in row) for row in table[counted].to_numpy()
+        ],
+    }
+    if "draws" in table:
+        shown["macro-F1 over draws"] = [
+            f"{m:.3f} ± {sd:.3f} ({int(n)})" if n == n else ""
+            for m, sd, n in zip(
+                table["draw_macro_f1_mean"], table["draw_macro_f1_sd"], table["draws"], strict=True
+            )
+        ]
+    shown.update(
         {
-            "method": table["name"] + np.where(table["selected"], " (selected)", ""),
-            "macro-F1 [95% CI]": table.apply(with_ci, axis=1, metric="macro_f1"),
-            "accuracy [95% CI]": table.apply(with_ci, axis=1, metric="accuracy"),
             "latency p50 / p95 (ms)": [
                 f"{a:.1f} / {b:.1f}"
                 for a, b in zip(table["latency_p50_ms"], table["latency_p95_ms"], strict=True)
@@ -50,6 +65,7 @@ def format_results(table: pd.DataFrame) -> pd.DataFrame:
             "train time (s)": table["train_time_s"].map(seconds),
         }
     )
+    return pd.DataFrame(shown)
 
 
 def _rounded_up(x: float) -> str:
@@ -192,6 +208,9 @@ def format_cost(summaries: list[dict]) -> pd.DataFrame:
     return shown
 
 
+HEADLINE_BASELINES = ("zero_shot", "zero_shot_calibrated", "label_terms", "tfidf")
+
+
 def headline(run: RunPaths) -> dict | None:
     """The study's answer in one place: the selected method, the baselines a reader compares
     it with, its paired tests against them, and its cost. None before evaluation finished."""
@@ -238,12 +257,14 @@ def headline(run: RunPaths) -> dict | None:
             "mcnemar_p": c.get("mcnemar_p_holm", c["mcnemar_p"]),
         }
 
-    baselines = [m for m in ("zero_shot", "tfidf") if m in rows.index]
+    baselines = [m for m in HEADLINE_BASELINES if m in rows.index and m != lead]
     r = rows.loc[lead]
+    rule = rows.loc["label_terms"] if "label_terms" in rows.index else None
     return {
         "lead": metric(lead),
         "others": [metric(m) for m in baselines],
         "versus": [v for v in map(versus, baselines) if v],
+        "keywords_competitive": rule is not None and rule["macro_f1"] >= r["macro_f1_low"],
         "adjusted": "bootstrap_p_holm" in tests,
         "cost": {
             "trainable_mb": r["trainable_mb"],
@@ -256,7 +277,42 @@ def headline(run: RunPaths) -> dict | None:
             else None,
         },
         "n_test": int(r["n_test"]),
+        "selection": selection_note(run),
     }
+
+
+def tuning_table(evaluation: dict) -> pd.DataFrame:
+    """What each method recorded of its tuning in evaluation.json, one row per setting."""
+    names = evaluation["methods"]
+    rows = [
+        {"method": names.get(method, method), "setting": key, "value": value}
+        for method, details in evaluation.get("details", {}).items()
+        for key, value in details.items()
+    ]
+    return pd.DataFrame(rows, columns=["method", "setting", "value"])
+
+
+def selection_note(run: RunPaths) -> str:
+    """How the rank was chosen, said plainly when validation could not tell ranks apart."""
+    if not run.evaluation.is_file():
+        return ""
+    chosen = read_json(run.evaluation)
+    table = pd.DataFrame(chosen.get("selection", []))
+    if table.empty or chosen["selected_rank"] is None:
+        return ""
+    tied = table[table["tied"]]
+    best = tied.iloc[0]
+    right = f"{int(best['val_correct'])}/{int(best['val_items'])}"
+    if len(tied) == 1:
+        return (
+            f"r={chosen['selected_rank']} was selected on validation macro-F1 "
+            f"({best['val_macro_f1']:.3f}, {right} right)."
+        )
+    ranks = " and ".join(f"r={int(x)}" for x in tied["rank"])
+    return (
+        f"Validation could not separate {ranks} ({right} right each); the smallest, "
+        f"r={chosen['selected_rank']}, was taken for its cost. The choice is not a finding."
+    )
 
 
 def render_template(name: str, **context) -> str:
