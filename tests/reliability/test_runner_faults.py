@@ -1,6 +1,7 @@
 """Faults met by the runner: failing cells, injection through parameters, kills, locks, races."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from loralab import steps
 from loralab.errors import ConfigError, StepFailedError
 from loralab.layout import RunPaths
 from loralab.runner import NOTEBOOKS, execute_step, run_series
@@ -268,3 +270,34 @@ def test_a_missing_model_fails_the_first_step_that_needs_it(tmp_path, tiny_study
         )
     assert exc.value.notebook == "01_eda" and "ModelNotFoundError" in exc.value.reason
     assert "not found" in exc.value.reason
+
+
+def _ran(lines: list[str]) -> list[str]:
+    return [line.split(":")[0].split("] ")[1] for line in lines if line.endswith(" s")]
+
+
+def test_edited_library_code_reruns_its_steps_and_notebook_prose_reruns_none(
+    tmp_path, tiny_study, uninterrupted, monkeypatch
+):
+    shutil.copytree(uninterrupted.root, tiny_study / "executed/edited")
+    _, lines = _run(tiny_study, "edited")
+    assert _ran(lines) == []  # a copy of a finished run is done for the same inputs
+
+    notebooks = shutil.copytree(NOTEBOOKS, tmp_path / "notebooks")
+    nb = nbformat.read(notebooks / "03_train.ipynb", as_version=4)
+    for cell in nb.cells:
+        cell.source = ("# edited\n" if cell.cell_type == "code" else "Edited. ") + cell.source
+    nbformat.write(nb, notebooks / "03_train.ipynb")
+    _, lines = _run(tiny_study, "edited", notebooks_dir=notebooks)
+    assert _ran(lines) == []  # markdown and comments are not inputs
+
+    lib = shutil.copytree(steps.LIB, tmp_path / "loralab", ignore=shutil.ignore_patterns("*.pyc"))
+    (lib / "training.py").write_text((lib / "training.py").read_text() + "\nEDITED = True\n")
+    monkeypatch.setattr(steps, "LIB", lib)  # the fingerprints read the edited copy
+    _, lines = _run(tiny_study, "edited")
+    # evaluation imports training too; statistics follows when evaluation's outputs change
+    assert _ran(lines)[:3] == ["03_train_rank2", "03_train_rank4", "04_evaluate"]
+    assert any(line.startswith("[1/6] 01_eda: done earlier") for line in lines)
+    assert any(line.startswith("[2/6] 02_split: done earlier") for line in lines)
+    run = RunPaths(tiny_study / "executed/edited")
+    pd.testing.assert_frame_equal(_metrics(run), _metrics(uninterrupted))
