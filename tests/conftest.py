@@ -196,7 +196,8 @@ def evaluated(tmp_path_factory, tiny_model_dir):
     from loralab.corpus import corpus_step
     from loralab.evaluation import evaluate_step
     from loralab.splits import split_step
-    from loralab.training import train_rank
+    from loralab.training import train_trial
+    from loralab.trials import trial_of
 
     root = tmp_path_factory.mktemp("study")
     rng = random.Random(0)
@@ -236,7 +237,7 @@ def evaluated(tmp_path_factory, tiny_model_dir):
     corpus_step(cfg, run)
     split_step(cfg, run)
     for rank in (2, 4):
-        train_rank(cfg, run, rank, log=lambda _: None)
+        train_trial(cfg, run, trial_of(cfg, rank), log=lambda _: None)
     evaluation = evaluate_step(cfg, run, log=lambda _: None)
     return cfg, run, evaluation, statistics_step(cfg, run)
 

@@ -39,7 +39,7 @@ def test_seed_file_carries_the_reference_settings(repo):
         16,
         1,
     )
-    assert (t.dtype, t.device, t.seed, cfg.split.seed) == ("bfloat16", "cuda", 42, 42)
+    assert (t.dtype, t.device, t.seeds, cfg.split.seed) == ("bfloat16", "cuda", [42], 42)
     assert cfg.data.labels == ["Colon_Cancer", "Lung_Cancer"]
 
 

@@ -14,7 +14,8 @@ from loralab.layout import RunPaths
 from loralab.models import load_base
 from loralab.scoring import score_full_forward, score_texts
 from loralab.splits import split_step
-from loralab.training import train_rank
+from loralab.training import train_trial
+from loralab.trials import trial_of
 
 pytestmark = [
     pytest.mark.cuda,
@@ -56,6 +57,6 @@ def test_cuda_training_in_bf16(tmp_path, tiny_config, make_rows, write_table):
     run = RunPaths(tmp_path / "run")
     corpus_step(cfg, run)
     split_step(cfg, run)
-    result = train_rank(cfg, run, 2, log=lambda _: None)
+    result = train_trial(cfg, run, trial_of(cfg, 2), log=lambda _: None)
     assert result.summary["precision"].startswith("cuda, weights bfloat16")
-    assert result.summary["peak_memory_mb"] > 0 and run.trained_ranks() == [2]
+    assert result.summary["peak_memory_mb"] > 0 and run.trained_trials() == ["r2-f0-s42"]

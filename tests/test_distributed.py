@@ -16,6 +16,7 @@ from loralab.errors import ConfigError
 from loralab.layout import RunPaths
 from loralab.runner import _job_env
 from loralab.splits import split_step
+from loralab.trials import Trial
 
 
 def groups_of_one_process(batches, grad_accum):
@@ -56,11 +57,22 @@ def test_accumulation_must_split_evenly_over_processes(repo):
 
 
 def test_the_launch_runs_loralab_train_in_n_processes(tmp_path):
-    cmd = launch_command(tmp_path / "run", 8, 4, threads=2)
+    cmd = launch_command(tmp_path / "run", Trial(fold=1, rank=8, seed=7), 4, threads=2)
     assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
     assert cmd[cmd.index("--num_processes") + 1] == "4"
     assert cmd[cmd.index("--num_cpu_threads_per_process") + 1] == "2"
-    assert cmd[-6:] == ["-m", "loralab", "train", str(tmp_path / "run"), "--rank", "8"]
+    assert cmd[-10:] == [
+        "-m",
+        "loralab",
+        "train",
+        str(tmp_path / "run"),
+        "--rank",
+        "8",
+        "--fold",
+        "1",
+        "--seed",
+        "7",
+    ]
 
 
 def test_each_parallel_job_gets_its_own_gpus(monkeypatch):
@@ -143,21 +155,24 @@ def test_two_processes_under_accelerate_train_what_one_process_trains(repo, tmp_
     one, cfg = one_process
     two, _ = smoke_run(repo, tmp_path / "two", **{"train.processes": 2})
     train_in(two, threads=2)
-    alone = pd.read_json(one.train_summary(2), typ="series")
-    shared = pd.read_json(two.train_summary(2), typ="series")
+    alone = pd.read_json(one.train_summary("r2-f0-s42"), typ="series")
+    shared = pd.read_json(two.train_summary("r2-f0-s42"), typ="series")
     assert (alone["processes"], shared["processes"]) == (1, 2)
     assert alone["epochs_run"] == shared["epochs_run"] == 2
-    a = load_file(one.adapter(2) / "adapter_model.safetensors")
-    b = load_file(two.adapter(2) / "adapter_model.safetensors")
+    a = load_file(one.adapter("r2-f0-s42") / "adapter_model.safetensors")
+    b = load_file(two.adapter("r2-f0-s42") / "adapter_model.safetensors")
     assert a.keys() == b.keys()
     trained = max(float(v.abs().max()) for k, v in a.items() if "lora_B" in k)
     assert trained > 0  # lora_B starts at zero: training moved it
     steps = cfg.train.epochs * 2  # two optimizer steps per epoch (see smoke_run)
     assert reduction_order_only(a, b, cfg.train.lr, steps) == []
     cols = ["train_loss", "val_macro_f1", "val_loss"]
-    h1, h2 = pd.read_csv(one.history(2)), pd.read_csv(two.history(2))
+    h1, h2 = pd.read_csv(one.history("r2-f0-s42")), pd.read_csv(two.history("r2-f0-s42"))
     np.testing.assert_allclose(h1[cols].to_numpy(), h2[cols].to_numpy(), rtol=1e-4)
-    p1, p2 = pd.read_csv(one.val_predictions(2)), pd.read_csv(two.val_predictions(2))
+    p1, p2 = (
+        pd.read_csv(one.val_predictions("r2-f0-s42")),
+        pd.read_csv(two.val_predictions("r2-f0-s42")),
+    )
     assert p1["prediction"].tolist() == p2["prediction"].tolist()
 
 
@@ -168,6 +183,6 @@ def test_a_broken_gradient_sync_is_caught(repo, tmp_path, one_process):
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "sitecustomize.py").write_text(BREAK_SYNC)
     train_in(broken, threads=2, pythonpath=str(tmp_path / "site"))
-    a = load_file(one.adapter(2) / "adapter_model.safetensors")
-    b = load_file(broken.adapter(2) / "adapter_model.safetensors")
+    a = load_file(one.adapter("r2-f0-s42") / "adapter_model.safetensors")
+    b = load_file(broken.adapter("r2-f0-s42") / "adapter_model.safetensors")
     assert len(reduction_order_only(a, b, cfg.train.lr, cfg.train.epochs * 2)) >= 2

@@ -1,8 +1,11 @@
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from loralab.evaluation import selected_per_fold
+from loralab.methods import MethodResult
 from loralab.splits import read_split
 
 
@@ -51,3 +54,19 @@ def test_every_number_in_results_table_md_comes_from_results_csv(evaluated):
             row["train_time_s"],
         ]
         assert numbers == pytest.approx(expected, abs=0.051), line
+
+
+def test_folds_that_choose_different_ranks_get_a_pooled_row_of_their_own():
+    def result(method, preds):
+        n = len(preds)
+        return MethodResult(
+            method, method, "lora", 8, preds, np.zeros((n, 2)), np.zeros(n), None, {"x": 1.0}
+        )
+
+    results = {
+        "lora_r2": [result("lora_r2", ["A"]), result("lora_r2", ["A", "A"])],
+        "lora_r4": [result("lora_r4", ["B"]), result("lora_r4", ["B", "B"])],
+    }
+    out = selected_per_fold(results, {0: 2, 1: 4})
+    assert out.method == "lora_selected" and out.predictions == ["A", "B", "B"]
+    assert out.name == "LoRA, rank chosen per fold (r=2, r=4)"

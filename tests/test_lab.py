@@ -42,7 +42,7 @@ def test_every_notebook_runs_top_to_bottom_with_its_defaults(repo, tmp_path):
         assert not outputs(nb, "error"), path.name
         executed[path.stem] = nb
     run = RunPaths(project / "executed" / "interactive")
-    assert run.trained_ranks() == [8]  # rank = None trains the first of lora.ranks
+    assert run.trained_trials() == ["r8-f0-s42"]  # rank = None trains the first of lora.ranks
     assert run.results.is_file() and run.stat_tests.is_file()
     shown = [o.data for o in outputs(executed["04_evaluate"], "display_data")]
     assert any(WIDGET_VIEW in d for d in shown)  # the error browser is a live widget here

@@ -44,12 +44,19 @@ def test_format_results_has_a_row_per_method_and_marks_the_selected_one(smoke_ar
     shown = format_results(table)
     assert list(shown.columns) == [
         "method",
+        "train items",
         "macro-F1 [95% CI]",
         "accuracy [95% CI]",
+        "predicted (Colon_Cancer / Lung_Cancer)",
+        "macro-F1 over draws",
         "latency p50 / p95 (ms)",
         "trainable MB",
         "train time (s)",
     ]
+    counts = table[["pred_n_Colon_Cancer", "pred_n_Lung_Cancer"]].sum(axis=1)
+    assert (counts == table["n_test"]).all()
+    few = table["method"] == "few_shot"
+    assert shown.loc[few, "macro-F1 over draws"].item().endswith("(3)")
     assert len(shown) == len(table)
     marked = shown["method"].str.endswith(" (selected)")
     assert marked.sum() == 1
@@ -71,6 +78,7 @@ def test_format_stats_names_the_holm_columns_only_when_holm_was_applied(smoke_ar
         "McNemar p (Holm)",
         "Δ macro-F1 [95% CI]",
         "bootstrap p (Holm)",
+        "detectable Δ accuracy (80% power)",
     ]
     assert len(shown) == len(table)
     assert f"Holm-adjusted across the {len(table)} comparisons" in note
@@ -83,7 +91,7 @@ def test_format_stats_names_the_holm_columns_only_when_holm_was_applied(smoke_ar
     plain, note = format_stats(
         table.drop(columns=["mcnemar_p_holm", "bootstrap_p_holm"]), 0.95, 1, 0
     )
-    assert list(plain.columns) == STATS_COLUMNS
+    assert list(plain.columns) == [*STATS_COLUMNS, "detectable Δ accuracy (80% power)"]
     assert plain["McNemar p"].iloc[0] == f"{first['mcnemar_p']:.3g}"
     assert "Holm" not in note
 
@@ -116,12 +124,13 @@ def test_headline_leads_with_the_selected_rank_against_the_baselines(smoke_artif
     h = headline(run)
     assert h["lead"]["method"] == lead and h["lead"]["name"] == rows.loc[lead, "name"]
     assert h["lead"]["text"] == with_ci(rows.loc[lead], "macro_f1")
-    assert [o["method"] for o in h["others"]] == ["zero_shot", "tfidf"]
-    assert [o["text"] for o in h["others"]] == [
-        with_ci(rows.loc[m], "macro_f1") for m in ("zero_shot", "tfidf")
-    ]
+    baselines = ["zero_shot", "zero_shot_calibrated", "label_terms", "tfidf"]
+    assert [o["method"] for o in h["others"]] == baselines
+    assert [o["text"] for o in h["others"]] == [with_ci(rows.loc[m], "macro_f1") for m in baselines]
     tests = _comparisons(run).set_index(["method", "baseline"])
-    assert [v["baseline"] for v in h["versus"]] == ["zero_shot", "tfidf"]
+    assert [v["baseline"] for v in h["versus"]] == baselines
+    rule = rows.loc["label_terms"]
+    assert h["keywords_competitive"] == (rule["macro_f1"] >= rows.loc[lead, "macro_f1_low"])
     for v in h["versus"]:
         c = tests.loc[(lead, v["baseline"])]
         assert (v["delta"], v["p"], v["b"], v["c"]) == (

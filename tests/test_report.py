@@ -11,7 +11,14 @@ import pytest
 
 from loralab.artifacts import read_json
 from loralab.layout import RunPaths
-from loralab.present import COST_COLUMNS, format_results, html_table, read_stats, with_ci
+from loralab.present import (
+    COST_COLUMNS,
+    format_results,
+    html_table,
+    read_stats,
+    selection_note,
+    with_ci,
+)
 from loralab.report import write_report
 from loralab.runner import render_report
 from loralab.steps import Step
@@ -92,28 +99,29 @@ def test_the_selected_rank_and_rule_come_from_evaluation_json(smoke_artifacts, r
     run.evaluation.write_text(json.dumps(chosen))
     page = render(run)
     rule = markupsafe.escape(chosen["selection_rule"])
-    assert f"Selected rank: <strong>r={chosen['selected_rank']}</strong>. {rule}" in page
+    assert f"{selection_note(run)} <em>Rule:</em> {rule}" in page
+    assert f"r={chosen['selected_rank']}" in selection_note(run)
 
 
 def test_the_cost_table_has_short_headers(smoke_artifacts, render):
     run = smoke_artifacts()
-    cost = between(render(run), "Cost per rank", "</table>")
+    cost = between(render(run), "Cost per trial", "</table>")
     assert re.findall(r"<th>([^<]*)</th>", cost) == list(COST_COLUMNS.values())
     assert "<th>time to best (s)</th>" in cost and "time_to_best_s" not in cost
 
 
 def test_no_number_on_the_page_is_in_scientific_notation(smoke_artifacts, render):
     run = smoke_artifacts()
-    summary = read_json(run.train_summary(2))
+    summary = read_json(run.train_summary("r2-f0-s42"))
     summary.update(time_to_best_s=1120.4, train_time_s=1187.9)
-    run.train_summary(2).write_text(json.dumps(summary))
+    run.train_summary("r2-f0-s42").write_text(json.dumps(summary))
     results = pd.read_csv(run.results)
     results.loc[results["method"] == "lora_r2", "train_time_s"] = 1120.4
     results.to_csv(run.results, index=False)
     page = render(run)
     assert "e+0" not in page
     assert not SCIENTIFIC.search(text_of(between(page, "<body>", "<h2>Environment")))
-    assert "<td>1120</td>" in between(page, "Cost per rank", "</table>")
+    assert "<td>1120</td>" in between(page, "Cost per trial", "</table>")
     assert "<td>1120</td>" in between(page, "Results on the test set", "</table>")
     assert "1120 s of training" in text_of(between(page, '<div class="headline">', "</div>"))
 

@@ -2,9 +2,10 @@ from loralab.artifacts import read_json
 from loralab.selection import (
     SELECTION_RULE,
     lora_method,
-    rank_histories,
+    select_per_fold,
     select_rank,
     trained_summaries,
+    trial_histories,
 )
 
 
@@ -42,11 +43,12 @@ def test_ranks_validation_cannot_separate_go_to_the_smallest_not_to_the_loss():
 def test_a_runs_recorded_choice_is_what_its_training_summaries_select(smoke_artifacts):
     run = smoke_artifacts()
     chosen = read_json(run.evaluation)
-    rank, table = select_rank(trained_summaries(run))
-    assert rank == chosen["selected_rank"] and chosen["selection_rule"] == SELECTION_RULE
-    assert table.to_dict("records") == chosen["selection"]
-    assert lora_method(rank) in set(read_json(run.evaluation)["methods"])
+    selection = select_per_fold(trained_summaries(run), seed=42)
+    assert selection.rank == chosen["selected_rank"] and chosen["selection_rule"] == SELECTION_RULE
+    assert selection.table.to_dict("records") == chosen["selection"]
+    assert selection.method == chosen["selected_method"] == lora_method(selection.rank)
+    assert lora_method(selection.rank) in set(read_json(run.evaluation)["methods"])
     assert lora_method(None) is None
-    histories = rank_histories(run)
-    assert list(histories) == [2, 4]
+    histories = trial_histories(run)
+    assert list(histories) == ["r2-f0-s42", "r4-f0-s42"]
     assert all("val_macro_f1" in h.columns for h in histories.values())

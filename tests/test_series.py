@@ -99,7 +99,7 @@ def test_report_pages_show_the_counts_of_the_artifacts(smoke_run):
 def test_report_shows_training_curves_cost_and_the_selected_rank(smoke_run):
     root, index = smoke_run
     run = RunPaths(root / "executed/smoke")
-    summaries = {r: json.loads(run.train_summary(r).read_text()) for r in (2, 4)}
+    summaries = {r: json.loads(run.train_summary(f"r{r}-f0-s42").read_text()) for r in (2, 4)}
     page = index.read_text()
     assert "Selected rank: <strong>r=" in page and "ties are broken" in page
     assert (index.parent / "figures/validation_curves.png").is_file()
@@ -109,7 +109,7 @@ def test_report_shows_training_curves_cost_and_the_selected_rank(smoke_run):
         assert f"{summaries[r]['trainable_params']}" in page
         train_page = (index.parent / f"03_train_rank{r}.html").read_text()
         assert f"LoRA adapter: rank {r}" in train_page  # the model card is shown
-        assert run.adapter(r).joinpath("adapter_model.safetensors").is_file()
+        assert run.adapter(f"r{r}-f0-s42").joinpath("adapter_model.safetensors").is_file()
 
 
 def test_a_given_split_comes_through_unchanged(tmp_path, repo, make_rows, write_table):

@@ -101,3 +101,44 @@ def test_drawn_split_has_no_leakage_on_clean_data(tmp_path, file_config, make_ro
     sizes = {s: len(read_split(run, s)) for s in ("train", "val", "test")}
     assert sizes == {"train": 48, "val": 6, "test": 6}
     assert pd.read_csv(run.split_counts).set_index("label").loc["total", "total"] == 60
+
+
+def test_folds_test_every_item_once_and_split_the_rest_per_class(
+    tmp_path, file_config, make_rows, write_table
+):
+    cfg = file_config(write_table(make_rows(labels=("A", "B"), per_class=31)), split__folds=3)
+    run = RunPaths(tmp_path / "run")
+    corpus_step(cfg, run)
+    split_step(cfg, run)
+    tested = []
+    for fold in range(3):
+        parts = {name: read_split(run, name, fold) for name in ("train", "val", "test")}
+        ids = [set(p["id"]) for p in parts.values()]
+        assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+        assert sum(len(p) for p in parts.values()) == 62
+        for part in parts.values():
+            assert set(part["label"]) == {"A", "B"}
+        assert abs(len(parts["val"]) / (len(parts["train"]) + len(parts["val"])) - 1 / 9) < 0.05
+        tested += parts["test"]["id"].tolist()
+    assert len(tested) == len(set(tested)) == 62
+
+
+def test_folds_depend_on_ids_and_seed_not_row_order(tmp_path, file_config, make_rows, write_table):
+    frame = make_rows(per_class=20)
+    tests = []
+    for name, rows in (("a", frame), ("b", frame.sample(frac=1, random_state=1))):
+        run = RunPaths(tmp_path / name)
+        cfg = file_config(write_table(rows, f"{name}.csv"), split__folds=4)
+        corpus_step(cfg, run)
+        split_step(cfg, run)
+        tests.append([sorted(read_split(run, "test", k)["id"]) for k in range(4)])
+    assert tests[0] == tests[1]
+
+
+def test_folds_with_a_given_split_are_refused(tmp_path, file_config, make_rows, write_table):
+    frame = make_rows(per_class=10).assign(split=(["train"] * 6 + ["val"] * 2 + ["test"] * 2) * 2)
+    cfg = file_config(write_table(frame), split__folds=2)
+    run = RunPaths(tmp_path / "run")
+    corpus_step(cfg, run)
+    with pytest.raises(Exception, match="split.folds=1"):
+        split_step(cfg, run)

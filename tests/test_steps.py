@@ -53,7 +53,7 @@ RUNNER_MEMBERS = {
     "run_id",
 }
 # RunPaths queries that read the files of a member: reading them reads that member.
-QUERIES = {"trained_ranks": "train_summary"}
+QUERIES = {"trained_trials": "train_summary"}
 
 
 # ---- fingerprints -------------------------------------------------------------------------
@@ -191,7 +191,14 @@ def test_params_fields_change_the_steps_that_declare_them(tmp_path, baseline):
 
     assert changed(evaluation__few_shot_k=2) == ["04_evaluate"]
     assert changed(evaluation__batch_size=2) == ["03_train_rank8", "03_train_rank16", "04_evaluate"]
-    assert changed(split__seed=1) == ["01_eda", "02_split"]
+    # the split's seed also draws LoRA's training items, so training and evaluation re-run too
+    assert changed(split__seed=1) == [
+        "01_eda",
+        "02_split",
+        "03_train_rank8",
+        "03_train_rank16",
+        "04_evaluate",
+    ]
     assert changed(stats__seed=1) == ["04_evaluate", "05_statistics"]
 
 
@@ -257,12 +264,12 @@ def test_series_is_built_from_the_declared_contracts():
     assert [(s.name, s.outputs, s.after) for s in steps] == [
         ("01_eda", ("data",), ()),
         ("02_split", ("split",), ("01_eda",)),
-        ("03_train_rank2", ("train/r2",), ("01_eda", "02_split")),
-        ("03_train_rank4", ("train/r4",), ("01_eda", "02_split")),
+        ("03_train_rank2", ("train/r2-f0-s42",), ("01_eda", "02_split")),
+        ("03_train_rank4", ("train/r4-f0-s42",), ("01_eda", "02_split")),
         ("04_evaluate", ("eval",), ("02_split", "03_train_rank2", "03_train_rank4")),
         ("05_statistics", ("stats",), ("04_evaluate",)),
     ]
-    assert steps[2].title == "LoRA training, rank 2: curves, cost, adapter card"
+    assert steps[2].title == "LoRA training, trial r2-f0-s42: curves, cost, adapter card"
     assert Step("01_eda", "t").outputs == ("data",)  # a step read back from run.json
     assert [c.notebook for c in SERIES] == sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 

@@ -17,9 +17,10 @@ from loralab.training import (
     make_batches,
     stratified_subset,
     train_lora,
-    train_rank,
+    train_trial,
     wrap_with_lora,
 )
+from loralab.trials import trial_of
 
 
 def test_balanced_order_draws_each_class_equally():
@@ -99,7 +100,7 @@ def test_training_leaves_the_base_model_untouched(prepared_run):
     base = load_base(cfg)
     before = {k: v.clone() for k, v in base.model.state_dict().items()}
     train, val = read_split(run, "train"), read_split(run, "val")
-    result = train_lora(base, train, val, cfg, 2, log=lambda _: None)
+    result = train_lora(base, train, val, cfg, trial_of(cfg, 2), log=lambda _: None)
     assert not any("lora" in name for name, _ in base.model.named_modules())
     after = base.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -109,7 +110,7 @@ def test_training_leaves_the_base_model_untouched(prepared_run):
 def test_two_ranks_in_one_process_equal_each_rank_in_its_own_process(prepared_run, tmp_path):
     cfg, run = prepared_run("together")
     for rank in (2, 4):
-        train_rank(cfg, run, rank, log=lambda _: None)
+        train_trial(cfg, run, trial_of(cfg, rank), log=lambda _: None)
     cfg2, alone = prepared_run("alone")
     params = tmp_path / "params.yaml"
     from loralab.config import save_config
@@ -117,13 +118,14 @@ def test_two_ranks_in_one_process_equal_each_rank_in_its_own_process(prepared_ru
     save_config(cfg2, params)
     code = (
         "from loralab.config import load_config; from loralab.layout import RunPaths; "
-        "from loralab.training import train_rank; "
-        f"train_rank(load_config({str(params)!r}), RunPaths({str(alone.root)!r}), 4, "
+        "from loralab.training import train_trial; from loralab.trials import Trial; "
+        f"train_trial(load_config({str(params)!r}), RunPaths({str(alone.root)!r}), "
+        "Trial(0, 4, 42), "
         "log=lambda _: None)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-    together = load_file(run.adapter(4) / "adapter_model.safetensors")
-    separate = load_file(alone.adapter(4) / "adapter_model.safetensors")
+    together = load_file(run.adapter("r4-f0-s42") / "adapter_model.safetensors")
+    separate = load_file(alone.adapter("r4-f0-s42") / "adapter_model.safetensors")
     assert together.keys() == separate.keys()
     for key in together:
         torch.testing.assert_close(together[key], separate[key], rtol=0, atol=1e-6)

@@ -31,6 +31,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .layout import RunPaths
     from .notebook import configure_torch
     from .training import train_step
+    from .trials import trial_of
 
     run = RunPaths(args.run_dir)
     if not run.params.is_file():
@@ -41,7 +42,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     cfg = load_config(run.params)
     configure_torch(cfg)
-    train_step(cfg, run, args.rank)
+    train_step(cfg, run, trial_of(cfg, args.rank, args.fold, args.seed))
     return 0
 
 
@@ -130,21 +131,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         metavar="N",
-        help="train up to N ranks at once, each in its own process with 1/N of "
+        help="train up to N trials at once, each in its own process with 1/N of "
         "the CPU threads (and its own GPU on a multi-GPU machine)",
     )
     run.set_defaults(func=_cmd_run)
 
     train = sub.add_parser(
         "train",
-        help="train one rank of a run, in one process or under accelerate launch",
-        description="Train one LoRA rank on the split of a run folder with the run's "
-        "params.yaml and write train/r<rank>/ (what 03_train does). With train.processes > 1 "
-        "it starts `accelerate launch` itself; it also runs as is under `accelerate launch "
-        "--multi_gpu --num_processes N -m loralab train RUN --rank R`.",
+        help="train one trial (rank, fold, seed) of a run, in one process or under accelerate "
+        "launch",
+        description="Train one LoRA rank on one fold's split of a run folder with one seed, with "
+        "the run's params.yaml, and write train/r<rank>-f<fold>-s<seed>/ (what 03_train does). "
+        "With train.processes > 1 it starts `accelerate launch` itself; it also runs as is "
+        "under `accelerate launch --multi_gpu --num_processes N -m loralab train RUN --rank R`.",
     )
     train.add_argument("run_dir", type=Path, help="the run folder, e.g. executed/<run-id>")
     train.add_argument("--rank", type=int, required=True, help="a value of lora.ranks")
+    train.add_argument("--fold", type=int, default=0, help="a fold below split.folds (default 0)")
+    train.add_argument("--seed", type=int, help="a value of train.seeds (default: the first)")
     train.set_defaults(func=_cmd_train)
 
     report = sub.add_parser(

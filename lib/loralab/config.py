@@ -131,7 +131,20 @@ class SplitConfig(Section):
         0.1, gt=0, lt=1, description="Fraction for validation (early stopping, rank choice)."
     )
     test: float = Field(0.1, gt=0, lt=1, description="Fraction for the held-out test set.")
-    seed: int = Field(42, description="Seed of the stratified split; same seed, same split.")
+    seed: int = Field(
+        42,
+        description="Seed of the stratified split (and folds), of the training items drawn "
+        "for LoRA and of the few-shot examples; same seed, same items.",
+    )
+    folds: int = Field(
+        1,
+        ge=1,
+        le=20,
+        description="1: one train/val/test split in the fractions above. K > 1: stratified "
+        "K-fold cross-validation: every item is tested exactly once, by methods trained on the "
+        "other folds, whose items are split into train and val in the ratio train : val "
+        "(split.test is then 1/K).",
+    )
     on_leakage: Literal["fail", "warn"] = Field(
         "fail",
         description="What a text shared by two splits (exactly or nearly) does: fail the step, "
@@ -263,7 +276,12 @@ class TrainConfig(Section):
         "CPU runs repeat exactly without it; on CUDA some kernels vary run to run unless set, "
         "at some cost in speed.",
     )
-    seed: int = Field(42, description="Seed of adapter initialisation and sampling.")
+    seeds: list[int] = Field(
+        [42],
+        min_length=1,
+        description="Training seeds (adapter initialisation, batch order): each rank trains "
+        "once per seed on the same items, and the spread over seeds shows what is noise.",
+    )
 
     @model_validator(mode="after")
     def _accumulation_splits_over_processes(self) -> TrainConfig:
@@ -364,9 +382,12 @@ def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 
 RENAMED = {"eval": "evaluation"}  # sections renamed since 0.1: old params files say so
+MOVED = {"train.seed": "train.seeds, a list (e.g. train.seeds=[42])"}
 
 
 def _unknown_key_message(key: str) -> str:
+    if key in MOVED:
+        return f"unknown key '{key}'; it is now {MOVED[key]}"
     section, _, rest = key.partition(".")
     if section in RENAMED:
         new = ".".join(filter(None, (RENAMED[section], rest)))

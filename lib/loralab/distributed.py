@@ -1,4 +1,4 @@
-"""Data-parallel training of one rank over several processes, through `accelerate launch`.
+"""Data-parallel training of one trial over several processes, through `accelerate launch`.
 
 The result must not depend on how many processes train: every process draws the same batch list
 from the same seed and takes every world-th batch, and `train.grad_accum` counts micro-batches over
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import LoralabError
+from .trials import Trial
 
 
 class TrainingLaunchError(LoralabError):
@@ -49,7 +50,7 @@ def threads_per_process(processes: int) -> int:
     return max(1, int(os.environ.get("LORALAB_THREADS", os.cpu_count() or 1)) // processes)
 
 
-def launch_command(run_dir: Path, rank: int, processes: int, threads: int) -> list[str]:
+def launch_command(run_dir: Path, trial: Trial, processes: int, threads: int) -> list[str]:
     """`accelerate launch` of `loralab train`, which reads the run folder's params.yaml."""
     return [
         sys.executable,
@@ -73,21 +74,25 @@ def launch_command(run_dir: Path, rank: int, processes: int, threads: int) -> li
         "train",
         str(run_dir),
         "--rank",
-        str(rank),
+        str(trial.rank),
+        "--fold",
+        str(trial.fold),
+        "--seed",
+        str(trial.seed),
     ]
 
 
 def launch_training(
-    run_dir: Path, rank: int, processes: int, device: str, log: Callable[[str], None] = print
+    run_dir: Path, trial: Trial, processes: int, device: str, log: Callable[[str], None] = print
 ) -> None:
-    """Train `rank` in `processes` processes and wait; their output is passed through line by
+    """Train `trial` in `processes` processes and wait; their output is passed through line by
     line so a notebook shows progress as it happens."""
     threads = threads_per_process(processes)
     env = dict(os.environ, LORALAB_THREADS=str(threads))
     if device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU run on a GPU machine stays on the CPU
-    cmd = launch_command(run_dir, rank, processes, threads)
-    log(f"training r={rank} in {processes} processes: accelerate launch ... loralab train")
+    cmd = launch_command(run_dir, trial, processes, threads)
+    log(f"training {trial.id} in {processes} processes: accelerate launch ... loralab train")
     tail: list[str] = []
     # bytes, not text: text mode would turn each progress-bar redraw ("\r") into a line
     with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
@@ -97,7 +102,7 @@ def launch_training(
             log(line)
     if proc.returncode:
         raise TrainingLaunchError(
-            f"training r={rank} in {processes} processes exited with {proc.returncode}; last "
+            f"training {trial.id} in {processes} processes exited with {proc.returncode}; last "
             "lines:\n  " + "\n  ".join(tail) + "\n  fix: the error above; to debug in one "
             "process set train.processes=1"
         )

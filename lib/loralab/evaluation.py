@@ -10,7 +10,7 @@ the comparison is paired item by item.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -21,29 +21,88 @@ from .config import Config
 from .layout import RunPaths
 from .methods import REGISTRY, MethodResult, Study
 from .metrics import classification_metrics
+from .models import load_base
 from .paired_tests import bootstrap_metrics, resample_weights
 from .present import format_results
-from .selection import SELECTION_RULE, lora_method, select_rank, trained_summaries
+from .selection import (
+    SELECTED_PER_FOLD,
+    SELECTION_RULE,
+    lora_method,
+    select_per_fold,
+    trained_summaries,
+)
 from .splits import read_split
 
 
-def run_methods(cfg: Config, run: RunPaths, texts: list[str], log=print) -> list[MethodResult]:
-    """Every registered method, built from the study, fitted, and scored on `texts`."""
-    study = Study.load(cfg, run)
-    results = []
-    for kind in REGISTRY:
-        for method in kind.build(study):
-            method.fit(study.train, study.val)
-            results.append(method.score(texts))
-            log(f"{method.name}: scored {len(texts)} test items")
+def run_methods(
+    cfg: Config, run: RunPaths, tests: list[pd.DataFrame], log=print
+) -> dict[str, list[MethodResult]]:
+    """Every registered method, per fold: built from the fold's study, fitted on its train and
+    val splits, scored on its test split. Results by method id, one per fold."""
+    base = load_base(cfg)
+    results: dict[str, list[MethodResult]] = {}
+    for fold, test in enumerate(tests):
+        study = Study.load(cfg, run, fold, base)
+        texts = test["text"].tolist()
+        for kind in REGISTRY:
+            for method in kind.build(study):
+                method.fit(study.train, study.val)
+                results.setdefault(method.id, []).append(method.score(texts))
+                where = f" of fold {fold}" if len(tests) > 1 else ""
+                log(f"{method.name}: scored {len(texts)} test items{where}")
+    missing = [m for m, per_fold in results.items() if len(per_fold) != len(tests)]
+    if missing:
+        raise ValueError(f"{missing} were not scored on every fold; train every trial first")
     return results
+
+
+def pooled(per_fold: list[MethodResult]) -> MethodResult:
+    """One method's results over the folds, items in fold order: every item once."""
+    first = per_fold[0]
+    if len(per_fold) == 1:
+        return first
+    draws = [sum((r.draws[d] for r in per_fold), []) for d in range(len(first.draws))]
+    rates = [r.prompt_tokens_per_s for r in per_fold if r.prompt_tokens_per_s is not None]
+    return replace(
+        first,
+        train_items=round(np.mean([r.train_items for r in per_fold])),
+        predictions=sum((r.predictions for r in per_fold), []),
+        label_scores=np.concatenate([r.label_scores for r in per_fold]),
+        latency_s=np.concatenate([r.latency_s for r in per_fold]),
+        prompt_tokens_per_s=float(np.mean(rates)) if rates else None,
+        cost={k: float(np.mean([r.cost[k] for r in per_fold])) for k in first.cost},
+        draws=draws,
+        details={f"fold {k}": r.details for k, r in enumerate(per_fold) if r.details},
+    )
+
+
+def selected_per_fold(results: dict[str, list[MethodResult]], ranks: dict[int, int]):
+    """The LoRA each fold selected, pooled: a method of its own when folds chose differently."""
+    parts = [results[lora_method(rank)][fold] for fold, rank in sorted(ranks.items())]
+    chosen = ", ".join(f"r={rank}" for _, rank in sorted(ranks.items()))
+    return replace(
+        pooled(parts), method=SELECTED_PER_FOLD, name=f"LoRA, rank chosen per fold ({chosen})"
+    )
+
+
+def fold_metrics(
+    results: dict[str, list[MethodResult]], tests: list[pd.DataFrame], labels: list[str]
+) -> pd.DataFrame:
+    """Macro-F1 and accuracy of every method on every fold's test items."""
+    rows = [
+        {"method": method, "fold": fold, "n_test": len(tests[fold])}
+        | classification_metrics(tests[fold]["label"], r.predictions, labels)
+        for method, per_fold in results.items()
+        for fold, r in enumerate(per_fold)
+    ]
+    return pd.DataFrame(rows)
 
 
 def results_table(
     results: list[MethodResult],
     gold: list[str],
     labels: list[str],
-    selected: int | None,
+    selected: str | None,
     cfg: Config,
 ) -> pd.DataFrame:
     """One row per method: metrics with bootstrap CIs (same resamples for all), cost, speed."""
@@ -55,7 +114,7 @@ def results_table(
             "name": r.name,
             "kind": r.kind,
             "train_items": r.train_items,
-            "selected": r.method == lora_method(selected),
+            "selected": r.method == selected,
             "n_test": len(gold),
         }
         for metric, (value, low, high) in bootstrap_metrics(
@@ -105,15 +164,23 @@ class Evaluation:
 
 
 def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
-    """The evaluation step: select the rank, score all methods, write every table the report
-    reads."""
-    test = read_split(run, "test")
+    """The evaluation step: select the rank per fold, score all methods on every fold's test
+    items, pool them, and write every table the report reads."""
+    tests = [read_split(run, "test", fold) for fold in range(cfg.split.folds)]
+    test = pd.concat([t.assign(fold=k) for k, t in enumerate(tests)], ignore_index=True)
     labels = list(cfg.data.labels)
-    summaries = trained_summaries(run)
-    selected, selection = select_rank(summaries) if summaries else (None, pd.DataFrame())
-    methods = run_methods(cfg, run, test["text"].tolist(), log)
+    selection = select_per_fold(trained_summaries(run), cfg.train.seeds[0])
+    per_fold = run_methods(cfg, run, tests, log)
+    methods = [pooled(results) for results in per_fold.values()]
+    if selection.method == SELECTED_PER_FOLD:
+        methods.append(selected_per_fold(per_fold, selection.ranks))
     gold = test["label"].tolist()
-    table = results_table(methods, gold, labels, selected, cfg)
+    table = results_table(methods, gold, labels, selection.method, cfg)
+    if cfg.split.folds > 1:
+        folds = fold_metrics(per_fold, tests, labels)
+        write_csv(run.fold_results, folds)
+        spread = folds.groupby("method")["macro_f1"].std(ddof=1)
+        table["fold_macro_f1_sd"] = table["method"].map(spread)
     paired = paired_predictions(test, methods, labels)
     confusion = {
         m.method: pd.DataFrame(
@@ -133,9 +200,13 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     write_json(
         run.evaluation,
         {
-            "selected_rank": selected,
+            "selected_rank": selection.rank,
+            "selected_ranks": {str(k): r for k, r in selection.ranks.items()},
+            "selected_method": selection.method,
             "selection_rule": SELECTION_RULE,
-            "selection": selection.to_dict("records"),
+            "selection": selection.table.to_dict("records"),
+            "folds": cfg.split.folds,
+            "seeds": cfg.train.seeds,
             "details": {m.method: m.details for m in methods if m.details},
             "labels": labels,
             "methods": {m.method: m.name for m in methods},
@@ -144,4 +215,4 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
         },
     )
     write_csv(run.results, table)  # last: marks the step as done
-    return Evaluation(table, paired, confusion, selected, selection)
+    return Evaluation(table, paired, confusion, selection.rank, selection.table)

@@ -71,16 +71,16 @@ def split_counts(counts: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def training_curves(history: pd.DataFrame, rank: int) -> plt.Figure:
-    """Loss (train and validation) and validation metrics per epoch for one rank."""
+def training_curves(history: pd.DataFrame, trial: str) -> plt.Figure:
+    """Loss (train and validation) and validation metrics per epoch for one trial."""
     fig, (left, right) = plt.subplots(1, 2, figsize=FIGSIZE)
     left.plot(history["epoch"], history["train_loss"], marker="o", label="train")
     left.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
-    left.set(title=f"Answer-token loss, r={rank}", xlabel="epoch", ylabel="cross-entropy")
+    left.set(title=f"Answer-token loss, {trial}", xlabel="epoch", ylabel="cross-entropy")
     left.legend()
     right.plot(history["epoch"], history["val_macro_f1"], marker="o", label="macro-F1")
     right.plot(history["epoch"], history["val_accuracy"], marker="s", label="accuracy")
-    right.set(title=f"Validation, r={rank}", xlabel="epoch", ylim=(0, 1.02))
+    right.set(title=f"Validation, {trial}", xlabel="epoch", ylim=(0, 1.02))
     right.legend()
     for ax in (left, right):
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -88,14 +88,14 @@ def training_curves(history: pd.DataFrame, rank: int) -> plt.Figure:
     return fig
 
 
-def validation_curves(histories: dict[int, pd.DataFrame]) -> plt.Figure:
-    """Validation macro-F1 per epoch, one line per rank: the curve rank selection reads."""
+def validation_curves(histories: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Validation macro-F1 per epoch, one line per trial: the curves rank selection reads."""
     fig, ax = plt.subplots(figsize=(FIGSIZE[0] * 0.6, FIGSIZE[1]))
-    for rank, history in sorted(histories.items()):
-        ax.plot(history["epoch"], history["val_macro_f1"], marker="o", label=f"r={rank}")
+    for trial, history in sorted(histories.items()):
+        ax.plot(history["epoch"], history["val_macro_f1"], marker="o", label=trial)
     ax.set(title="Validation macro-F1 per epoch", xlabel="epoch", ylabel="macro-F1", ylim=(0, 1.02))
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend(title="LoRA rank")
+    ax.legend(title="trial", fontsize="small")
     return fig
 
 

@@ -8,6 +8,7 @@ docs/architecture.md (a test keeps the copy exact).
 from __future__ import annotations
 
 import inspect
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NewType, get_type_hints
@@ -94,11 +95,11 @@ class RunPaths:
         return self.root / "data" / "provenance.json"
 
     # split step
-    def split_file(self, split: str) -> Path:
-        """one split's items: id, text, label"""
+    def split_file(self, split: str, fold: int = 0) -> Path:
+        """one fold's items of one split: id, text, label (fold 0 alone without folds)"""
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
-        return self.root / "split" / f"{split}.jsonl"
+        return self.root / "split" / f"fold{fold}" / f"{split}.jsonl"
 
     @property
     def split_counts(self) -> Path:
@@ -110,31 +111,30 @@ class RunPaths:
         """exact and near-duplicate overlap between every pair of splits"""
         return self.root / "split" / "leakage.json"
 
-    # training step, one folder per rank
-    def train_dir(self, rank: int) -> Folder:
-        """everything training wrote for one rank"""
-        return Folder(self.root / "train" / f"r{rank}")
+    # training step, one folder per trial (rank, fold, seed)
+    def train_dir(self, trial: str) -> Folder:
+        """everything training wrote for one trial, e.g. r8-f0-s42"""
+        return Folder(self.root / "train" / trial)
 
-    def history(self, rank: int) -> Path:
+    def history(self, trial: str) -> Path:
         """per epoch: train loss, val macro-F1/accuracy/loss, time, tok/s"""
-        return self.train_dir(rank) / "history.csv"
+        return self.train_dir(trial) / "history.csv"
 
-    def train_summary(self, rank: int) -> Path:
+    def train_summary(self, trial: str) -> Path:
         """best epoch, params, adapter size, times, memory; written last"""
-        return self.train_dir(rank) / "summary.json"
+        return self.train_dir(trial) / "summary.json"
 
-    def val_predictions(self, rank: int) -> Path:
+    def val_predictions(self, trial: str) -> Path:
         """per val item: gold, the best epoch's prediction and scores"""
-        return self.train_dir(rank) / "val_predictions.csv"
+        return self.train_dir(trial) / "val_predictions.csv"
 
-    def adapter(self, rank: int) -> Folder:
+    def adapter(self, trial: str) -> Folder:
         """the best epoch's adapter: safetensors, config, README.md (card)"""
-        return Folder(self.train_dir(rank) / "adapter")
+        return Folder(self.train_dir(trial) / "adapter")
 
-    def trained_ranks(self) -> list[int]:
-        """Ranks whose training finished (their summary, written last, exists)."""
-        found = self.root.glob("train/r*/summary.json")
-        return sorted(int(p.parent.name[1:]) for p in found if p.parent.name[1:].isdigit())
+    def trained_trials(self) -> list[str]:
+        """Trials whose training finished (their summary, written last, exists), by id."""
+        return sorted(p.parent.name for p in self.root.glob("train/*/summary.json"))
 
     # evaluation step
     @property
@@ -146,6 +146,11 @@ class RunPaths:
     def results_markdown(self) -> Path:
         """results.csv formatted for people"""
         return self.root / "eval" / "results_table.md"
+
+    @property
+    def fold_results(self) -> Path:
+        """per method and fold: macro-F1, accuracy, per-class F1 on the fold's test items"""
+        return self.root / "eval" / "fold_results.csv"
 
     @property
     def paired_predictions(self) -> Path:
@@ -221,7 +226,8 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "step": ("<step>",),
     "name": ("<name>",),
     "split": SPLITS,
-    "rank": ("<rank>",),
+    "fold": ("<k>",),
+    "trial": ("<trial>",),
     "method": ("<method>",),
 }
 
@@ -267,9 +273,9 @@ def _path_members() -> dict[str, object]:
 
 
 def _placeholder_calls(method) -> list[Path]:
-    """A RunPaths method called once per placeholder of its one argument."""
-    (parameter,) = inspect.signature(method).parameters
-    return [method(value) for value in PLACEHOLDERS[parameter]]
+    """A RunPaths method called once per combination of its arguments' placeholders."""
+    names = list(inspect.signature(method).parameters)
+    return [method(*values) for values in itertools.product(*(PLACEHOLDERS[n] for n in names))]
 
 
 def _tree_order(row: tuple[str, str]) -> tuple:

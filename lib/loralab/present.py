@@ -180,7 +180,7 @@ def read_stats(run: RunPaths) -> tuple[pd.DataFrame, str]:
 
 
 COST_COLUMNS = {
-    "rank": "rank",
+    "trial": "trial",
     "trainable_params": "trainable params",
     "trainable_mb": "trainable MB",
     "adapter_mb": "adapter MB",
@@ -298,21 +298,27 @@ def selection_note(run: RunPaths) -> str:
         return ""
     chosen = read_json(run.evaluation)
     table = pd.DataFrame(chosen.get("selection", []))
-    if table.empty or chosen["selected_rank"] is None:
+    if table.empty:
         return ""
-    tied = table[table["tied"]]
-    best = tied.iloc[0]
-    right = f"{int(best['val_correct'])}/{int(best['val_items'])}"
-    if len(tied) == 1:
-        return (
-            f"r={chosen['selected_rank']} was selected on validation macro-F1 "
-            f"({best['val_macro_f1']:.3f}, {right} right)."
-        )
-    ranks = " and ".join(f"r={int(x)}" for x in tied["rank"])
-    return (
-        f"Validation could not separate {ranks} ({right} right each); the smallest, "
-        f"r={chosen['selected_rank']}, was taken for its cost. The choice is not a finding."
-    )
+    notes = []
+    for fold, part in table.groupby("fold"):
+        tied = part[part["tied"]]
+        best = tied.iloc[0]
+        right = f"{int(best['val_correct'])}/{int(best['val_items'])}"
+        selected = int(part.loc[part["selected"], "rank"].iloc[0])
+        where = f"fold {fold}: " if chosen.get("folds", 1) > 1 else ""
+        if len(tied) == 1:
+            notes.append(
+                f"{where}r={selected} was selected on validation macro-F1 "
+                f"({best['val_macro_f1']:.3f}, {right} right)."
+            )
+        else:
+            ranks = " and ".join(f"r={int(x)}" for x in tied["rank"])
+            notes.append(
+                f"{where}validation could not separate {ranks} ({right} right each); the "
+                f"smallest, r={selected}, was taken for its cost. The choice is not a finding."
+            )
+    return " ".join(notes)
 
 
 def render_template(name: str, **context) -> str:

@@ -15,7 +15,15 @@ import pandas as pd
 from .artifacts import read_json, write_text
 from .environment import git_commit, machine, package_versions
 from .layout import PROJECT_ROOT, RunPaths
-from .present import format_cost, format_results, headline, html_table, read_stats, render_template
+from .present import (
+    format_cost,
+    format_results,
+    headline,
+    html_table,
+    read_stats,
+    render_template,
+    selection_note,
+)
 from .selection import trained_summaries
 
 FIGURE_CAPTIONS = {
@@ -32,8 +40,8 @@ FIGURE_ORDER = ["method_bars", "confusion_selected", "efficiency", "validation_c
 
 
 def _caption(stem: str) -> str:
-    if stem.startswith("training_r"):
-        return f"Loss and validation metrics per epoch, LoRA rank {stem[len('training_r') :]}."
+    if stem.startswith("training_"):
+        return f"Loss and validation metrics per epoch, trial {stem.removeprefix('training_')}."
     return FIGURE_CAPTIONS.get(stem, stem.replace("_", " "))
 
 
@@ -69,7 +77,7 @@ def _training_section(run: RunPaths) -> dict:
     if run.evaluation.is_file():
         chosen = read_json(run.evaluation)
         section.update(
-            selected=chosen["selected_rank"],
+            note=selection_note(run),
             rule=chosen["selection_rule"],
             selection=html_table(pd.DataFrame(chosen["selection"]).round(4)),
         )

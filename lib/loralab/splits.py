@@ -4,6 +4,10 @@ The split is drawn per class by hand rather than with scikit-learn's `train_test
 we need two guarantees it does not give: every class appears in every split (a validation set
 without a class makes macro-F1 meaningless for early stopping), and the result depends only on
 the set of ids and the seed, not on the order of rows in the file.
+
+With `split.folds` K > 1 the items are dealt into K stratified folds (scikit-learn's
+StratifiedGroupKFold, near-duplicate groups kept together); fold k's test split is fold k, and
+the other folds' items are split into train and val as above. Every item is tested once.
 """
 
 from __future__ import annotations
@@ -20,47 +24,98 @@ from .layout import SPLITS, RunPaths
 from .preprocess import near_duplicate_pairs, pair_table
 
 
-def _per_class_sizes(n: int, cfg: SplitConfig) -> dict[str, int]:
-    val, test = round(n * cfg.val), round(n * cfg.test)
-    return {"train": n - val - test, "val": val, "test": test}
+def _per_class_sizes(n: int, fractions: dict[str, float]) -> dict[str, int]:
+    """Items of one class per split: each split but the first rounded, the first the rest."""
+    first, *others = fractions
+    sizes = {name: round(n * fractions[name]) for name in others}
+    return {first: n - sum(sizes.values()), **sizes}
+
+
+def _fractions(cfg: SplitConfig) -> dict[str, float]:
+    if cfg.folds == 1:
+        return {"train": cfg.train, "val": cfg.val, "test": cfg.test}
+    rest = cfg.train + cfg.val  # the other folds' items, split train : val
+    return {"train": cfg.train / rest, "val": cfg.val / rest}
 
 
 def min_items_per_class(cfg: SplitConfig) -> int:
-    """Fewest items a class needs so that each split gets at least one of it."""
-    n = 3
-    while min(_per_class_sizes(n, cfg).values()) < 1:
+    """Fewest items a class needs so that each split (of every fold) gets at least one."""
+
+    def fits(n: int) -> bool:
+        rest = n - -(-n // cfg.folds) if cfg.folds > 1 else n  # the largest fold is tested
+        return min(_per_class_sizes(rest, _fractions(cfg)).values()) >= 1
+
+    n = max(3, cfg.folds)
+    while not fits(n):
         n += 1
     return n
+
+
+def _draw(frame: pd.DataFrame, fractions: dict[str, float], seed: int) -> pd.Series:
+    """A split name per row, drawn per class in `fractions` with `seed`, in id order first so
+    the result does not depend on the order of rows."""
+    rng = np.random.default_rng(seed)
+    assignment = pd.Series(index=frame.index, dtype=object)
+    for label in sorted(frame["label"].unique()):
+        idx = frame.index[frame["label"] == label]
+        order = idx[np.argsort(frame.loc[idx, "id"].to_numpy(), kind="stable")]
+        shuffled = order[rng.permutation(len(order))]
+        start = 0
+        for name, size in _per_class_sizes(len(order), fractions).items():
+            assignment.loc[shuffled[start : start + size]] = name
+            start += size
+    return assignment
+
+
+def _check_class_sizes(frame: pd.DataFrame, cfg: SplitConfig, source: str, column: str) -> None:
+    need = min_items_per_class(cfg)
+    counts = frame["label"].value_counts()
+    short = counts[counts < need]
+    if not short.empty:
+        how = (
+            f"a {cfg.train:g}/{cfg.val:g}/{cfg.test:g} split"
+            if cfg.folds == 1
+            else f"{cfg.folds} folds, each split {cfg.train:g} : {cfg.val:g} into train and val"
+        )
+        raise DataError(
+            source,
+            column,
+            f"too few items for {how}: {short.to_dict()} (each class needs at least {need})",
+            "add items for those labels, drop them from data.labels, or raise split.val and "
+            "split.test" + (" or lower split.folds" if cfg.folds > 1 else ""),
+        )
 
 
 def stratified_split(
     frame: pd.DataFrame, cfg: SplitConfig, source: str, label_column: str = "label"
 ) -> pd.Series:
     """A split name per row, drawn per class in the proportions of `cfg` with its seed."""
-    need = min_items_per_class(cfg)
-    counts = frame["label"].value_counts()
-    short = counts[counts < need]
-    if not short.empty:
-        raise DataError(
-            source,
-            label_column,
-            f"too few items for a {cfg.train:g}/{cfg.val:g}/{cfg.test:g} split: "
-            f"{short.to_dict()} (each class needs at least {need})",
-            "add items for those labels, drop them from data.labels, or raise split.val and "
-            "split.test",
-        )
-    rng = np.random.default_rng(cfg.seed)
-    assignment = pd.Series(index=frame.index, dtype=object)
-    for label in sorted(counts.index):
-        idx = frame.index[frame["label"] == label]
-        order = idx[np.argsort(frame.loc[idx, "id"].to_numpy(), kind="stable")]
-        shuffled = order[rng.permutation(len(order))]
-        sizes = _per_class_sizes(len(order), cfg)
-        start = 0
-        for name in SPLITS:
-            assignment.loc[shuffled[start : start + sizes[name]]] = name
-            start += sizes[name]
-    return assignment
+    _check_class_sizes(frame, cfg, source, label_column)
+    return _draw(frame, _fractions(cfg), cfg.seed)
+
+
+def fold_splits(
+    frame: pd.DataFrame, cfg: SplitConfig, source: str, label_column: str = "label"
+) -> list[pd.Series]:
+    """For each of `cfg.folds` folds, a split name per row: its own fold is the test split."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    _check_class_sizes(frame, cfg, source, label_column)
+    order = frame.sort_values("id", kind="stable")
+    # a near-duplicate group is named by its smallest id: the same groups whatever the row order
+    groups = (
+        order.groupby("near_dup_group")["id"].transform("min")
+        if "near_dup_group" in order
+        else order["id"]
+    )
+    kfold = StratifiedGroupKFold(n_splits=cfg.folds, shuffle=True, random_state=cfg.seed)
+    out = []
+    for k, (_, test) in enumerate(kfold.split(order, order["label"], groups)):
+        is_test = frame.index.isin(order.index[test])
+        split = pd.Series("test", index=frame.index, dtype=object)
+        split[~is_test] = _draw(frame[~is_test], _fractions(cfg), cfg.seed + k)
+        out.append(split)
+    return out
 
 
 def class_counts(frame: pd.DataFrame) -> pd.DataFrame:
@@ -73,7 +128,7 @@ def class_counts(frame: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class LeakageReport:
-    exact: pd.DataFrame
+    exact: pd.DataFrame  # pairs of ids, with their splits and the fold
     near: pd.DataFrame
 
     @property
@@ -86,45 +141,40 @@ class LeakageReport:
             [self.exact.assign(kind="exact"), self.near.assign(kind="near")], ignore_index=True
         )
 
-    def summary(self) -> pd.DataFrame:
-        """Overlapping items for every pair of splits, exact and near."""
+    def summary(self, folds: int = 1) -> pd.DataFrame:
+        """Overlapping items for every pair of splits (of every fold), exact and near."""
         rows = []
-        for i, a in enumerate(SPLITS):
-            for b in SPLITS[i + 1 :]:
-                pair = {a, b}
-                rows.append(
-                    {
-                        "splits": f"{a} / {b}",
-                        "exact": int(
+        for fold in range(folds):
+            for i, a in enumerate(SPLITS):
+                for b in SPLITS[i + 1 :]:
+                    row = {"fold": fold} if folds > 1 else {}
+                    row["splits"] = f"{a} / {b}"
+                    for kind, pairs in (("exact", self.exact), ("near", self.near)):
+                        mine = pairs[pairs["fold"] == fold]
+                        row[kind] = int(
                             sum(
-                                {x, y} == pair
-                                for x, y in zip(
-                                    self.exact["split_a"], self.exact["split_b"], strict=True
-                                )
+                                {x, y} == {a, b}
+                                for x, y in zip(mine["split_a"], mine["split_b"], strict=True)
                             )
-                        ),
-                        "near": int(
-                            sum(
-                                {x, y} == pair
-                                for x, y in zip(
-                                    self.near["split_a"], self.near["split_b"], strict=True
-                                )
-                            )
-                        ),
-                    }
-                )
+                        )
+                    rows.append(row)
         return pd.DataFrame(rows)
 
 
-def leakage_report(frame: pd.DataFrame, threshold: float) -> LeakageReport:
-    """Texts shared across splits: identical after normalization, or near-identical."""
+def leakage_report(
+    frame: pd.DataFrame, threshold: float, near_pairs: pd.DataFrame | None = None, fold: int = 0
+) -> LeakageReport:
+    """Texts shared across splits: identical after normalization, or near-identical.
+    `near_pairs` (positional, of `frame`'s rows) can be passed in when folds share the texts."""
     frame = frame.reset_index(drop=True)
     cols = ["id", "split", "label"]
     merged = frame[cols + ["text_key"]].merge(
         frame[cols + ["text_key"]], on="text_key", suffixes=("_a", "_b")
     )
     exact = merged[(merged["split_a"] < merged["split_b"])].drop(columns="text_key")
-    near = pair_table(frame, near_duplicate_pairs(frame["text"], threshold))
+    if near_pairs is None:
+        near_pairs = near_duplicate_pairs(frame["text"], threshold)
+    near = pair_table(frame, near_pairs)
     near = near[(near["split_a"] != near["split_b"])]
     exact_ids = set(zip(exact["id_a"], exact["id_b"], strict=True))
     also_exact = pd.Series(
@@ -136,13 +186,16 @@ def leakage_report(frame: pd.DataFrame, threshold: float) -> LeakageReport:
         dtype=bool,
     )
     near = near[~also_exact]
-    return LeakageReport(exact.reset_index(drop=True), near.reset_index(drop=True))
+    return LeakageReport(
+        exact.reset_index(drop=True).assign(fold=fold),
+        near.reset_index(drop=True).assign(fold=fold),
+    )
 
 
 def check_leakage(report: LeakageReport, cfg: SplitConfig, source: str) -> None:
     if report.clean or cfg.on_leakage == "warn":
         return
-    examples = report.pairs()[["kind", "id_a", "split_a", "id_b", "split_b"]].head(5)
+    examples = report.pairs()[["kind", "fold", "id_a", "split_a", "id_b", "split_b"]].head(5)
     raise LeakageError(
         f"{source}: {len(report.exact)} exact and {len(report.near)} near-duplicate text pairs "
         f"sit in two different splits, so test scores would be inflated:\n"
@@ -154,44 +207,100 @@ def check_leakage(report: LeakageReport, cfg: SplitConfig, source: str) -> None:
 
 @dataclass
 class Splits:
-    frame: pd.DataFrame
+    frame: pd.DataFrame  # the corpus with one split column per fold: split (fold 0), split_1 ...
     counts: pd.DataFrame
     leakage: LeakageReport
     given: bool
+    folds: int = 1
 
-    def part(self, name: str) -> pd.DataFrame:
-        return self.frame[self.frame["split"] == name].reset_index(drop=True)
+    def part(self, name: str, fold: int = 0) -> pd.DataFrame:
+        return self.frame[self.frame[split_column(fold)] == name].reset_index(drop=True)
+
+    def fold_counts(self, fold: int = 0) -> pd.DataFrame:
+        """One fold's items per label and split (the only fold without folds)."""
+        return self.counts.loc[fold] if self.folds > 1 else self.counts
+
+    def describe(self, cfg: SplitConfig) -> str:
+        """How the split was made, in a sentence."""
+        if self.given:
+            return "taken from the data file as given"
+        if self.folds == 1:
+            return f"drawn per class, {cfg.train:g}/{cfg.val:g}/{cfg.test:g}, seed {cfg.seed}"
+        return (
+            f"{self.folds} stratified folds, seed {cfg.seed}: each fold is tested once by "
+            f"methods trained on the others, whose items are split {cfg.train:g} : {cfg.val:g} "
+            "into train and val"
+        )
+
+
+def split_column(fold: int) -> str:
+    return "split" if fold == 0 else f"split_{fold}"
 
 
 def split_step(cfg: Config, run: RunPaths) -> Splits:
-    """The split step: take the file's split or draw one, check leakage, write one file each."""
+    """The split step: take the file's split or draw one (or one per fold), check leakage, write
+    one file per split and fold."""
     corpus = read_jsonl(run.corpus)
     provenance = read_json(run.provenance)
     given = bool(provenance.get("split_given"))
     source = provenance["source"]
+    if given and cfg.split.folds > 1:
+        raise DataError(
+            source,
+            cfg.data.split_column,
+            f"the file gives its own split, and split.folds={cfg.split.folds} asks for folds",
+            "set split.folds=1 to use the given split, or drop the split column to draw folds",
+        )
     if not given:
-        corpus["split"] = stratified_split(corpus, cfg.split, source, cfg.data.label_column)
-    leakage = leakage_report(corpus, cfg.data.near_duplicate_threshold)
+        draws = (
+            [stratified_split(corpus, cfg.split, source, cfg.data.label_column)]
+            if cfg.split.folds == 1
+            else fold_splits(corpus, cfg.split, source, cfg.data.label_column)
+        )
+        for fold, split in enumerate(draws):
+            corpus[split_column(fold)] = split
+    near_pairs = near_duplicate_pairs(corpus["text"], cfg.data.near_duplicate_threshold)
+    reports = [
+        leakage_report(
+            corpus.assign(split=corpus[split_column(k)]),
+            cfg.data.near_duplicate_threshold,
+            near_pairs,
+            k,
+        )
+        for k in range(cfg.split.folds)
+    ]
+    leakage = LeakageReport(
+        pd.concat([r.exact for r in reports], ignore_index=True),
+        pd.concat([r.near for r in reports], ignore_index=True),
+    )
     write_json(
         run.leakage,
         {
             "clean": leakage.clean,
             "policy": cfg.split.on_leakage,
-            "summary": leakage.summary().to_dict("records"),
+            "summary": leakage.summary(cfg.split.folds).to_dict("records"),
             "exact": leakage.exact.to_dict("records"),
             "near": leakage.near.to_dict("records"),
         },
     )
     check_leakage(leakage, cfg.split, source)
-    counts = class_counts(corpus)
-    out = Splits(corpus, counts, leakage, given)
-    for name in SPLITS:
-        write_jsonl(
-            run.split_file(name), out.part(name)[["id", "text", "label"]].to_dict("records")
-        )
+    counts = pd.concat(
+        {
+            k: class_counts(corpus.assign(split=corpus[split_column(k)]))
+            for k in range(cfg.split.folds)
+        },
+        names=["fold", "label"],
+    )
+    if cfg.split.folds == 1:
+        counts = counts.droplevel("fold")
+    out = Splits(corpus, counts, leakage, given, cfg.split.folds)
+    for fold in range(cfg.split.folds):
+        for name in SPLITS:
+            rows = out.part(name, fold)[["id", "text", "label"]].to_dict("records")
+            write_jsonl(run.split_file(name, fold), rows)
     write_csv(run.split_counts, counts.reset_index())
     return out
 
 
-def read_split(run: RunPaths, name: str) -> pd.DataFrame:
-    return read_jsonl(run.split_file(name))
+def read_split(run: RunPaths, name: str, fold: int = 0) -> pd.DataFrame:
+    return read_jsonl(run.split_file(name, fold))

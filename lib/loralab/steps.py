@@ -41,6 +41,7 @@ from typing import get_type_hints
 from .artifacts import read_json, write_json
 from .config import Config, dotted
 from .layout import PLACEHOLDERS, Folder, RunPaths
+from .trials import trial_parameters, trials
 
 LIB = Path(__file__).resolve().parent  # the loralab package whose modules are fingerprinted
 PACKAGE = "loralab"
@@ -56,7 +57,7 @@ class Contract:
     writes: tuple[str, ...]  # RunPaths members; the step owns the folders they live in
     reads: tuple[str, ...]  # params fields read, as dotted prefixes ("data", "train.seq_len")
     after: tuple[str, ...] = ()  # notebooks whose outputs the step reads
-    per_rank: bool = False  # one step per rank in lora.ranks, with parameter `rank`
+    per_trial: bool = False  # one step per trial (rank, fold, seed), see trials.py
 
 
 SERIES = (
@@ -77,19 +78,38 @@ SERIES = (
     ),
     Contract(
         "03_train",
-        "LoRA training, rank {rank}: curves, cost, adapter card",
+        "LoRA training, trial {trial}: curves, cost, adapter card",
         "loralab.training.train_step",
         writes=("train_dir", "adapter", "history", "val_predictions", "train_summary"),
-        reads=("data", "model", "prompt", "lora", "train", "evaluation.batch_size"),
+        reads=(
+            "data",
+            "model",
+            "prompt",
+            "lora",
+            "train",
+            "evaluation.batch_size",
+            "split.folds",
+            "split.seed",
+        ),
         after=("01_eda", "02_split"),
-        per_rank=True,
+        per_trial=True,
     ),
     Contract(
         "04_evaluate",
         "Evaluation: every method on the test set, errors",
         "loralab.evaluation.evaluate_step",
         writes=("results", "results_markdown", "paired_predictions", "evaluation", "confusion"),
-        reads=("data", "model", "prompt", "lora", "train", "evaluation", "stats"),
+        reads=(
+            "data",
+            "model",
+            "prompt",
+            "lora",
+            "train",
+            "evaluation",
+            "stats",
+            "split.folds",
+            "split.seed",
+        ),
         after=("02_split", "03_train"),
     ),
     Contract(
@@ -110,6 +130,7 @@ class Step:
     title: str
     parameters: dict = field(default_factory=dict)
     after: tuple[str, ...] = ()  # names of the steps whose outputs this one reads
+    trial: str | None = None  # a training step's trial id: the folder it writes
     status: str = "not run"
     seconds: float | None = None
     error: str | None = None
@@ -130,7 +151,9 @@ class Step:
     @property
     def outputs(self) -> tuple[str, ...]:
         """The folders inside the run folder that hold what the step writes."""
-        return output_folders(self.contract, self.parameters) if self.contract else ()
+        if not self.contract:
+            return ()
+        return output_folders(self.contract, {**self.parameters, "trial": self.trial})
 
     def record(self) -> dict:
         return {
@@ -146,13 +169,18 @@ class Step:
 
 
 def series(cfg: Config) -> list[Step]:
-    """The steps of a study in order (data, split, a training run per rank, evaluation,
+    """The steps of a study in order (data, split, a training run per trial, evaluation,
     statistics), built from SERIES."""
     steps: list[Step] = []
     for contract in SERIES:
         upstream = tuple(s.name for s in steps if s.notebook in contract.after)
-        runs = [{"rank": r} for r in cfg.lora.ranks] if contract.per_rank else [{}]
-        steps += [Step(contract.notebook, contract.title.format(**p), p, upstream) for p in runs]
+        if contract.per_trial:
+            for t in trials(cfg):
+                title = contract.title.format(trial=t.id)
+                parameters = trial_parameters(cfg, t)
+                steps.append(Step(contract.notebook, title, parameters, upstream, t.id))
+        else:
+            steps.append(Step(contract.notebook, contract.title, {}, upstream))
     return steps
 
 
@@ -166,8 +194,8 @@ def output_folders(contract: Contract, parameters: dict) -> tuple[str, ...]:
     for name in contract.writes:
         member = getattr(run, name)
         if callable(member):
-            (arg,) = inspect.signature(member).parameters
-            member = member(parameters.get(arg, PLACEHOLDERS[arg][0]))
+            args = inspect.signature(member).parameters
+            member = member(*(parameters.get(a) or PLACEHOLDERS[a][0] for a in args))
         returns = getattr(RunPaths, name)
         returns = get_type_hints(returns.fget if isinstance(returns, property) else returns)
         folder = member if returns["return"] is Folder else member.parent

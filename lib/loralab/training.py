@@ -1,4 +1,5 @@
-"""LoRA training for one rank: a loop you can read in one sitting.
+"""LoRA training for one trial (a rank on one fold's split with one seed): a loop you can read
+in one sitting.
 
 Every rank starts from a clean copy of the base model (the reference wrapped the same base twice,
 so its r=16 run trained on top of r=8's layers). The loss covers the answer tokens only, and the
@@ -35,6 +36,7 @@ from .models import Base, Precision, load_base, quiet_peft, resolve_device
 from .prompts import PromptBuilder
 from .scoring import Scores, score_texts
 from .splits import read_split
+from .trials import Trial, trials
 
 BUCKET_BATCHES = 16  # batches per length-sorted bucket: little padding, still random order
 HISTORY_COLUMNS = [
@@ -162,11 +164,12 @@ def peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def wrap_with_lora(base, cfg: Config, rank: int):
-    """A fresh copy of `base` with new adapters of `rank`; `base` itself is never touched."""
+def wrap_with_lora(base, cfg: Config, rank: int, seed: int | None = None):
+    """A fresh copy of `base` with new adapters of `rank`, drawn with `seed` (the first of
+    train.seeds by default); `base` itself is never touched."""
     from peft import LoraConfig, get_peft_model
 
-    torch.manual_seed(cfg.train.seed)
+    torch.manual_seed(cfg.train.seeds[0] if seed is None else seed)
     lora = LoraConfig(
         r=rank,
         lora_alpha=cfg.lora.alpha,
@@ -240,11 +243,15 @@ class _Trainer:
     accum: int  # micro-batches per optimizer step in this process
     base: Base
     cfg: Config
-    rank: int
+    trial: Trial
     log: Callable[[str], None]
 
+    @property
+    def rank(self) -> int:
+        return self.trial.rank
 
-def _prepare(base: Base, cfg: Config, rank: int, log: Callable[[str], None]) -> _Trainer:
+
+def _prepare(base: Base, cfg: Config, trial: Trial, log: Callable[[str], None]) -> _Trainer:
     """A fresh LoRA copy of the base, its optimizer, and the processes' share of the work."""
     from accelerate import Accelerator
 
@@ -252,7 +259,7 @@ def _prepare(base: Base, cfg: Config, rank: int, log: Callable[[str], None]) -> 
     problem = accumulation_problem(cfg.train.grad_accum, acc.num_processes)
     if problem:
         raise ConfigError(problem)
-    model = wrap_with_lora(base.model, cfg, rank)
+    model = wrap_with_lora(base.model, cfg, trial.rank, trial.seed)
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad],
         lr=cfg.train.lr,
@@ -263,7 +270,7 @@ def _prepare(base: Base, cfg: Config, rank: int, log: Callable[[str], None]) -> 
     quiet = not acc.is_main_process  # every process would print the same lines
     accum = cfg.train.grad_accum // acc.num_processes
     return _Trainer(
-        acc, model, parallel, optimizer, accum, base, cfg, rank, _quiet if quiet else log
+        acc, model, parallel, optimizer, accum, base, cfg, trial, _quiet if quiet else log
     )
 
 
@@ -281,7 +288,7 @@ def _train_epoch(tr: _Trainer, enc: Encoded, epoch: int, rng: np.random.Generato
     mine = share_of_batches(batches, tr.acc.num_processes, tr.acc.process_index)
     losses, tokens = [], 0
     tr.optimizer.zero_grad(set_to_none=True)
-    desc = f"r={tr.rank} epoch {epoch}"
+    desc = f"{tr.trial.id} epoch {epoch}"
     quiet = tr.log is _quiet
     pad = tr.base.builder.tokenizer.pad_token_id
     for step, batch in enumerate(
@@ -331,13 +338,13 @@ def train_lora(
     train: pd.DataFrame,
     val: pd.DataFrame,
     cfg: Config,
-    rank: int,
+    trial: Trial,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Train one rank; keep the adapter of the epoch with the best validation macro-F1."""
-    tr = _prepare(base, cfg, rank, log)
+    """Train one trial; keep the adapter of the epoch with the best validation macro-F1."""
+    tr = _prepare(base, cfg, trial, log)
     enc_train, enc_val = Encoded.build(base.builder, train), Encoded.build(base.builder, val)
-    rng = np.random.default_rng(cfg.train.seed)
+    rng = np.random.default_rng(trial.seed)
     history, best = [], BestEpoch(cfg.train.patience)
     t_start = time.perf_counter()
     for epoch in range(1, cfg.train.epochs + 1):
@@ -346,14 +353,12 @@ def train_lora(
         row.update(val_row, elapsed_seconds=time.perf_counter() - t_start)
         history.append(row)
         tr.log(
-            f"r={rank} epoch {epoch}: train loss {row['train_loss']:.3f}, val macro-F1 "
+            f"{trial.id} epoch {epoch}: train loss {row['train_loss']:.3f}, val macro-F1 "
             f"{row['val_macro_f1']:.3f}, val loss {row['val_loss']:.3f}, "
             f"{row['train_tokens_per_s']:.0f} tok/s"
         )
         if not best.offer(row, tr.model, val_scores) and best.should_stop:
-            tr.log(
-                f"r={rank}: early stop, no better validation macro-F1 for {best.since_best} epochs"
-            )
+            tr.log(f"{trial.id}: early stop, no better val macro-F1 for {best.since_best} epochs")
             break
     best.restore(tr.model)
     val_pred = best.val_scores.frame(val["id"].tolist(), base.builder.labels)
@@ -365,7 +370,10 @@ def train_lora(
 def _summary(tr: _Trainer, history, best: dict, seconds: float, train, val) -> dict:
     trainable = [p for p in tr.model.parameters() if p.requires_grad]
     return {
-        "rank": tr.rank,
+        "trial": tr.trial.id,
+        "rank": tr.trial.rank,
+        "fold": tr.trial.fold,
+        "seed": tr.trial.seed,
         "best_epoch": best["epoch"],
         "epochs_run": len(history),
         "val_macro_f1": best["val_macro_f1"],
@@ -384,65 +392,70 @@ def _summary(tr: _Trainer, history, best: dict, seconds: float, train, val) -> d
     }
 
 
-def train_rank(
-    cfg: Config, run: RunPaths, rank: int, log: Callable[[str], None] = print
+def train_trial(
+    cfg: Config, run: RunPaths, trial: Trial, log: Callable[[str], None] = print
 ) -> TrainResult:
-    """Train one rank in this process (or in each launched process): load data and base, train,
-    and write everything it made; only the main process writes."""
+    """Train one trial in this process (or in each launched process): load its fold's data and
+    the base, train, and write everything it made; only the main process writes."""
     from accelerate import PartialState
 
-    if rank not in cfg.lora.ranks:
-        raise ValueError(f"rank {rank} is not in lora.ranks {cfg.lora.ranks}")
+    if trial not in trials(cfg):
+        raise ValueError(
+            f"trial {trial.id} is not one of this study's (lora.ranks {cfg.lora.ranks}, "
+            f"split.folds {cfg.split.folds}, train.seeds {cfg.train.seeds})"
+        )
     # first: a launched process picks its GPU (or gloo on a CPU) before anything touches one
     state = PartialState(cpu=resolve_device(cfg.train.device) == "cpu")
     base = load_base(cfg)
-    train = lora_training_items(read_split(run, "train"), cfg)
-    result = train_lora(base, train, read_split(run, "val"), cfg, rank, log)
+    train = lora_training_items(read_split(run, "train", trial.fold), cfg)
+    result = train_lora(base, train, read_split(run, "val", trial.fold), cfg, trial, log)
     if state.is_main_process:
-        folder = run.adapter(rank)
+        folder = run.adapter(trial.id)
         card = model_card(result.summary, cfg, read_json(run.provenance), folder)
         result.summary["adapter_bytes"] = save_adapter(result.model, folder, card)
-        write_csv(run.history(rank), result.history)
-        write_csv(run.val_predictions(rank), result.val_predictions)
-        write_json(run.train_summary(rank), result.summary)  # last: marks the rank as done
+        write_csv(run.history(trial.id), result.history)
+        write_csv(run.val_predictions(trial.id), result.val_predictions)
+        write_json(run.train_summary(trial.id), result.summary)  # last: marks the trial done
         s = result.summary
         log(
-            f"r={rank}: best epoch {s['best_epoch']} of {s['epochs_run']}, validation macro-F1 "
-            f"{s['val_macro_f1']:.3f}, {s['processes']} process(es); adapter in {folder}"
+            f"{trial.id}: best epoch {s['best_epoch']} of {s['epochs_run']}, validation "
+            f"macro-F1 {s['val_macro_f1']:.3f}, {s['processes']} process(es); adapter in {folder}"
         )
     state.wait_for_everyone()
     return result
 
 
 @dataclass
-class TrainedRank:
-    """What training wrote for one rank, read back: all a notebook shows, wherever it trained."""
+class TrainedTrial:
+    """What training wrote for one trial, read back: all a notebook shows, wherever it trained."""
 
     history: pd.DataFrame
     summary: dict
 
     @classmethod
-    def read(cls, run: RunPaths, rank: int) -> TrainedRank:
-        return cls(pd.read_csv(run.history(rank)), read_json(run.train_summary(rank)))
+    def read(cls, run: RunPaths, trial: Trial) -> TrainedTrial:
+        return cls(pd.read_csv(run.history(trial.id)), read_json(run.train_summary(trial.id)))
 
 
 def train_step(
-    cfg: Config, run: RunPaths, rank: int, log: Callable[[str], None] = print
-) -> TrainedRank:
+    cfg: Config, run: RunPaths, trial: Trial, log: Callable[[str], None] = print
+) -> TrainedTrial:
     """The training step as `03_train` and `loralab train` run it: in this process, or, with
     train.processes > 1, in that many processes started through `accelerate launch`."""
     if cfg.train.processes > 1 and not launched():
-        launch_training(run.root, rank, cfg.train.processes, resolve_device(cfg.train.device), log)
+        device = resolve_device(cfg.train.device)
+        launch_training(run.root, trial, cfg.train.processes, device, log)
     else:
-        train_rank(cfg, run, rank, log)
-    return TrainedRank.read(run, rank)
+        train_trial(cfg, run, trial, log)
+    return TrainedTrial.read(run, trial)
 
 
 def lora_training_items(train: pd.DataFrame, cfg: Config) -> pd.DataFrame:
     """The training items LoRA learns from: all, or `train.max_train_items` of them drawn
-    stratified with the training seed. Baselines that should see the same items call this."""
+    stratified with split.seed, the same for every seed of a fold. Baselines that should see the
+    same items call this."""
     n = cfg.train.max_train_items
-    return stratified_subset(train, n, cfg.train.seed) if n and n < len(train) else train
+    return stratified_subset(train, n, cfg.split.seed) if n and n < len(train) else train
 
 
 def stratified_subset(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:

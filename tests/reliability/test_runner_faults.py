@@ -173,9 +173,9 @@ def test_parallel_ranks_give_the_same_results_as_sequential(tiny_study, uninterr
     leftovers = [p.name for p in NOTEBOOKS.iterdir() if p.suffix != ".ipynb"]
     assert not leftovers, f"kernels left files beside the notebooks: {leftovers}"
     pd.testing.assert_frame_equal(_metrics(run), _metrics(uninterrupted))
-    for rank in (2, 4):
-        assert pd.read_csv(run.history(rank))["val_loss"].tolist() == pytest.approx(
-            pd.read_csv(uninterrupted.history(rank))["val_loss"].tolist()
+    for trial in ("r2-f0-s42", "r4-f0-s42"):
+        assert pd.read_csv(run.history(trial))["val_loss"].tolist() == pytest.approx(
+            pd.read_csv(uninterrupted.history(trial))["val_loss"].tolist()
         )
 
 

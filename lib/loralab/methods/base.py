@@ -42,19 +42,22 @@ class MethodResult:
 
 @dataclass
 class Study:
-    """What methods are built from: the params, the run folder, the base model, the splits a
-    method may learn from. The test split is not here; methods only ever score its texts."""
+    """What methods are built from: the params, the run folder, the base model, and the fold
+    whose train and val splits a method may learn from. The test split is not here; methods
+    only ever score its texts."""
 
     cfg: Config
     run: RunPaths
     base: Base
     train: pd.DataFrame
     val: pd.DataFrame
+    fold: int = 0
     _zero_shot: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, cfg: Config, run: RunPaths) -> Study:
-        return cls(cfg, run, load_base(cfg), read_split(run, "train"), read_split(run, "val"))
+    def load(cls, cfg: Config, run: RunPaths, fold: int = 0, base: Base | None = None) -> Study:
+        train, val = read_split(run, "train", fold), read_split(run, "val", fold)
+        return cls(cfg, run, base or load_base(cfg), train, val, fold)
 
     def score(self, model, builder, texts: list[str], progress: bool = True) -> Scores:
         """Label scoring as every LLM method runs it: same precision, same batch size. The base

@@ -21,38 +21,51 @@ from .base import Method, MethodResult, Study
 
 
 class LoraRank(Method):
+    """One rank's trials on the study's fold: the first seed's adapter gives the row's
+    predictions; every seed's predictions are kept, so the row shows the spread over seeds."""
+
     kind = "lora"
 
-    def __init__(self, study: Study, summary: dict):
-        rank = summary["rank"]
-        super().__init__(study, lora_method(rank), f"LoRA r={rank}", summary["train_items"])
-        self.rank, self.summary = rank, summary
+    def __init__(self, study: Study, summaries: list[dict]):
+        rank = summaries[0]["rank"]
+        super().__init__(study, lora_method(rank), f"LoRA r={rank}", summaries[0]["train_items"])
+        self.rank, self.summaries = rank, summaries
 
     @classmethod
     def build(cls, study: Study) -> Iterator[Method]:
-        for summary in trained_summaries(study.run):
-            yield cls(study, summary)
+        trained = [s for s in trained_summaries(study.run) if s["fold"] == study.fold]
+        for rank in study.cfg.lora.ranks:
+            mine = [
+                s
+                for seed in study.cfg.train.seeds
+                for s in trained
+                if s["rank"] == rank and s["seed"] == seed
+            ]
+            if mine:
+                yield cls(study, mine)
 
     def fit(self, train: pd.DataFrame, val: pd.DataFrame) -> None:
-        s = self.summary
+        s = self.summaries[0]
         self.cost = {
             "trainable_params": s["trainable_params"],
             "trainable_mb": s["trainable_mb"],
             "adapter_mb": s["adapter_bytes"] / 2**20,
             "train_time_s": s["time_to_best_s"],
         }
-        base, folder = self.study.base.model, self.study.run.adapter(self.rank)
         if self.study.cfg.evaluation.merge_adapters:  # first: one extra model copy at a time
-            merged = load_adapter(copy.deepcopy(base), folder).merge_and_unload()
-            self.cost.update(self.merge_drift(merged, val))
+            merged = self._load(s["trial"]).merge_and_unload()
+            self.cost.update(self.merge_drift(merged, s["trial"], val))
             del merged
-        self.model = load_adapter(copy.deepcopy(base), folder)
 
-    def merge_drift(self, merged, val: pd.DataFrame) -> dict:
+    def _load(self, trial: str):
+        """The trial's adapter on a fresh copy of the base."""
+        return load_adapter(copy.deepcopy(self.study.base.model), self.study.run.adapter(trial))
+
+    def merge_drift(self, merged, trial: str, val: pd.DataFrame) -> dict:
         """What folding the adapter into the base weights changes: the merged model scores the
         validation split again, timed, against the scores training saved for the same adapter
         unmerged. The test split stays untouched by this check."""
-        path = self.study.run.val_predictions(self.rank)
+        path = self.study.run.val_predictions(trial)
         saved = pd.read_csv(path)
         if saved["id"].astype(str).tolist() != val["id"].astype(str).tolist():
             raise ValueError(f"{path} does not list the validation items in order")
@@ -68,5 +81,9 @@ class LoraRank(Method):
         }
 
     def score(self, texts: list[str]) -> MethodResult:
-        scores = self.study.score(self.model, self.study.base.builder, texts)
-        return self.result(scores, self.cost)
+        builder = self.study.base.builder
+        runs = []
+        for summary in self.summaries:  # one adapter copy at a time
+            runs.append(self.study.score(self._load(summary["trial"]), builder, texts))
+        draws = [r.predictions for r in runs] if len(runs) > 1 else []
+        return self.result(runs[0], self.cost, draws=draws)

@@ -104,7 +104,7 @@ class FewShot(Method):
         cfg, base = self.study.cfg, self.study.base
         self.builders = []
         for draw in range(self.draws):
-            shots = few_shot_examples(train, base.builder.labels, self.k, cfg.train.seed + draw)
+            shots = few_shot_examples(train, base.builder.labels, self.k, cfg.split.seed + draw)
             self.builders.append(
                 PromptBuilder.few_shot(
                     base.tokenizer, cfg.prompt, cfg.data, cfg.train.seq_len, shots
