@@ -76,7 +76,12 @@ def file_config():
     """A Config for a data file with labels A and B, overridable with dotted keys."""
 
     def make(path: Path, **overrides) -> Config:
-        sets = {"data.path": str(path), "data.labels": ["A", "B"], "data.verbalizers": {}}
+        sets = {
+            "data.path": str(path),
+            "data.labels": ["A", "B"],
+            "data.verbalizers": {},
+            "split.folds": 1,
+        }
         sets.update({k.replace("__", "."): v for k, v in overrides.items()})
         return build_config({}, "test", sets)
 
@@ -123,6 +128,7 @@ def tiny_config(tiny_model_dir):
             "data.verbalizers": {"A": ["alpha", "first class"], "B": ["beta"]},
             "lora.ranks": [2, 4],
             "lora.target_modules": ["q_proj", "v_proj", "up_proj"],
+            "split.folds": 1,
             "train.seq_len": 64,
             "train.epochs": 2,
             "train.batch_size": 4,
@@ -228,6 +234,7 @@ def evaluated(tmp_path_factory, tiny_model_dir):
             "train.dtype": "float32",
             "train.device": "cpu",
             "stats.bootstrap_resamples": 500,
+            "split.folds": 1,
             "split.train": 0.6,
             "split.val": 0.2,
             "split.test": 0.2,

@@ -74,7 +74,7 @@ def test_the_headline_names_the_selected_rank_and_its_macro_f1_with_ci(smoke_art
     for baseline in ("zero_shot", "tfidf"):
         row = results.loc[baseline]
         assert f"{row['name']}: {with_ci(row, 'macro_f1')}" in shown
-    assert f"({lead['n_test']} test items" in shown
+    assert f"({lead['n_test']} paired test items" in shown
 
 
 def test_the_results_and_statistics_tables_come_from_the_artifacts(smoke_artifacts, render):

@@ -37,6 +37,8 @@ from loralab.steps import (
     step_modules,
 )
 
+ONE_SPLIT = build_config({}, "t", {"split.folds": 1})  # the step names of one split
+
 matplotlib.use("Agg")
 
 # RunPaths members the runner and the notebook preamble own: every step may touch them.
@@ -93,12 +95,12 @@ def _code_cell_index(notebook: Path, text: str) -> int:
 @pytest.fixture
 def baseline(tmp_path, copies):
     notebooks, lib = copies
-    cfg, run = Config(), RunPaths(tmp_path / "run")
+    cfg, run = ONE_SPLIT, RunPaths(tmp_path / "run")
     return cfg, run, notebooks, lib, _fingerprints(cfg, run, notebooks, lib)
 
 
 def test_copies_fingerprint_like_the_originals(tmp_path):
-    cfg, run = Config(), RunPaths(tmp_path / "run")
+    cfg, run = ONE_SPLIT, RunPaths(tmp_path / "run")
     originals = _fingerprints(cfg, run, NOTEBOOKS, LIB)
     notebooks = shutil.copytree(NOTEBOOKS, tmp_path / "notebooks")
     lib = shutil.copytree(LIB, tmp_path / "loralab", ignore=shutil.ignore_patterns("*.pyc"))
@@ -186,7 +188,8 @@ def test_params_fields_change_the_steps_that_declare_them(tmp_path, baseline):
     _, run, notebooks, lib, before = baseline
 
     def changed(**sets):
-        cfg = build_config({}, "t", {k.replace("__", "."): v for k, v in sets.items()})
+        fields = {"split.folds": 1, **{k.replace("__", "."): v for k, v in sets.items()}}
+        cfg = build_config({}, "t", fields)
         return _changed(before, _fingerprints(cfg, run, notebooks, lib))
 
     assert changed(evaluation__few_shot_k=2) == ["04_evaluate"]
@@ -260,7 +263,7 @@ def test_a_cell_with_magics_is_normalized_too():
 
 
 def test_series_is_built_from_the_declared_contracts():
-    steps = series(build_config({}, "t", {"lora.ranks": [2, 4]}))
+    steps = series(build_config({}, "t", {"lora.ranks": [2, 4], "split.folds": 1}))
     assert [(s.name, s.outputs, s.after) for s in steps] == [
         ("01_eda", ("data",), ()),
         ("02_split", ("split",), ("01_eda",)),
@@ -412,6 +415,7 @@ def observed(tmp_path_factory, tiny_model_dir) -> dict[str, Observed]:
             "data.verbalizers": {"A": ["alpha"], "B": ["beta"]},
             "lora.ranks": [2, 4],
             "lora.target_modules": ["q_proj", "v_proj"],
+            "split.folds": 1,
             "train.seq_len": 64,
             "train.epochs": 1,
             "train.max_train_items": None,
@@ -481,7 +485,7 @@ def test_every_run_file_a_notebook_reads_comes_from_a_declared_upstream_step(obs
 def test_a_notebook_writes_only_into_its_declared_folders_and_figures(observed, contract):
     folders = {
         f
-        for s in series(build_config({}, "t", {"lora.ranks": [2, 4]}))
+        for s in series(build_config({}, "t", {"lora.ranks": [2, 4], "split.folds": 1}))
         if s.notebook == contract.notebook
         for f in s.outputs
     }

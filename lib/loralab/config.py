@@ -137,7 +137,7 @@ class SplitConfig(Section):
         "for LoRA and of the few-shot examples; same seed, same items.",
     )
     folds: int = Field(
-        1,
+        2,
         ge=1,
         le=20,
         description="1: one train/val/test split in the fractions above. K > 1: stratified "
@@ -259,10 +259,10 @@ class TrainConfig(Section):
         True, description="Draw every class equally often in each epoch."
     )
     max_train_items: int | None = Field(
-        96,
+        64,
         ge=1,
-        description="Train on at most this many items (stratified, same items for the same "
-        "seed); empty: all. The default keeps CPU training to a few minutes per rank.",
+        description="Train on at most this many items per trial (stratified, drawn with "
+        "split.seed); empty: all. The default keeps a CPU trial near a minute.",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
@@ -305,10 +305,11 @@ def accumulation_problem(grad_accum: int, processes: int) -> str | None:
 
 class EvalConfig(Section):
     batch_size: int = Field(
-        1,
+        8,
         ge=1,
-        description="Items per scoring batch. 1 gives true per-item latency and is fastest on a "
-        "CPU; raise it on a GPU.",
+        description="Items per scoring batch (left-padded, one forward pass). Latency is then "
+        "the batch's wall time per item; set 1 for the time to classify one item alone. "
+        "Measured on the default model, 2 CPU cores, bf16: 58 ms/item at 8 against 99 at 1.",
     )
     few_shot_k: int = Field(
         1, ge=0, description="Examples per class from the training split in the few-shot prompt."

@@ -22,7 +22,7 @@ from .layout import RunPaths
 from .methods import REGISTRY, MethodResult, Study
 from .metrics import classification_metrics
 from .models import load_base
-from .paired_tests import bootstrap_metrics, resample_weights
+from .paired_tests import metric_intervals, resample_weights
 from .present import format_results
 from .selection import (
     SELECTED_PER_FOLD,
@@ -50,9 +50,12 @@ def run_methods(
                 results.setdefault(method.id, []).append(method.score(texts))
                 where = f" of fold {fold}" if len(tests) > 1 else ""
                 log(f"{method.name}: scored {len(texts)} test items{where}")
-    missing = [m for m, per_fold in results.items() if len(per_fold) != len(tests)]
-    if missing:
-        raise ValueError(f"{missing} were not scored on every fold; train every trial first")
+    partial = [m for m, per_fold in results.items() if len(per_fold) != len(tests)]
+    for method in partial:  # e.g. one trial trained by hand in Lab: not comparable when pooled
+        log(
+            f"{method} has results on {len(results.pop(method))} of {len(tests)} folds and is "
+            "left out; train its trials on every fold (loralab run trains them all)"
+        )
     return results
 
 
@@ -105,7 +108,8 @@ def results_table(
     selected: str | None,
     cfg: Config,
 ) -> pd.DataFrame:
-    """One row per method: metrics with bootstrap CIs (same resamples for all), cost, speed."""
+    """One row per method: metrics with intervals (Wilson for accuracy; BCa, or percentile
+    where BCa is undefined, for F1, over the same resamples for all), cost, speed."""
     weights = resample_weights(len(gold), cfg.stats.bootstrap_resamples, cfg.stats.seed)
     rows = []
     for r in results:
@@ -117,10 +121,12 @@ def results_table(
             "selected": r.method == selected,
             "n_test": len(gold),
         }
-        for metric, (value, low, high) in bootstrap_metrics(
-            gold, r.predictions, labels, weights, cfg.stats.confidence
-        ).items():
-            row.update({metric: value, f"{metric}_low": low, f"{metric}_high": high})
+        intervals = metric_intervals(gold, r.predictions, labels, weights, cfg.stats.confidence)
+        for metric, i in intervals.items():
+            row.update({metric: i.value, f"{metric}_low": i.low, f"{metric}_high": i.high})
+        row.update(
+            accuracy_ci=intervals["accuracy"].method, macro_f1_ci=intervals["macro_f1"].method
+        )
         for label in labels:
             row[f"pred_n_{label}"] = r.predictions.count(label)
         if r.draws:
@@ -169,8 +175,9 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     tests = [read_split(run, "test", fold) for fold in range(cfg.split.folds)]
     test = pd.concat([t.assign(fold=k) for k, t in enumerate(tests)], ignore_index=True)
     labels = list(cfg.data.labels)
-    selection = select_per_fold(trained_summaries(run), cfg.train.seeds[0])
     per_fold = run_methods(cfg, run, tests, log)
+    trained = [s for s in trained_summaries(run) if lora_method(s["rank"]) in per_fold]
+    selection = select_per_fold(trained, cfg.train.seeds[0])
     methods = [pooled(results) for results in per_fold.values()]
     if selection.method == SELECTED_PER_FOLD:
         methods.append(selected_per_fold(per_fold, selection.ranks))

@@ -117,7 +117,7 @@ def method_bars(results: pd.DataFrame) -> plt.Figure:
             ax.text(0.02, y, f"{v:.3f}", va="center", color="white", fontweight="bold")
         ax.set(title=title, xlim=(0, 1))
     axes[0].invert_yaxis()  # shared y: once for both, first method on top
-    fig.suptitle("Test set, 95% bootstrap CIs (* selected rank)", fontsize="medium")
+    fig.suptitle("Test set, 95% CIs: BCa bootstrap, Wilson (* selected)", fontsize="medium")
     fig.tight_layout()
     return fig
 

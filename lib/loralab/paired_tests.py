@@ -218,17 +218,6 @@ def metric_intervals(
     return {k: out[k] for k in point}
 
 
-def bootstrap_metrics(
-    gold, pred, labels, resamples: Resamples, confidence: float
-) -> dict[str, tuple[float, float, float]]:
-    """Each metric as (value, low, high), the shape results_table reads; metric_intervals also
-    says which method gave each interval."""
-    return {
-        k: (i.value, i.low, i.high)
-        for k, i in metric_intervals(gold, pred, labels, resamples, confidence).items()
-    }
-
-
 def bootstrap_p(delta: np.ndarray) -> float:
     """Two-sided p of a difference from its bootstrap draws: twice the share of draws on the
     far side of zero, where a draw equal to zero counts half to each side (ties split, so a

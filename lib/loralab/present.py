@@ -20,8 +20,10 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def with_ci(row: pd.Series, metric: str) -> str:
-    """`0.934 [0.847, 1.000]` from a results.csv row's metric and its interval columns."""
-    return f"{row[metric]:.3f} [{row[f'{metric}_low']:.3f}, {row[f'{metric}_high']:.3f}]"
+    """`0.934 [0.847, 1.000]` from a results.csv row's metric and its interval columns, marked
+    where BCa was undefined and the percentile interval stands in."""
+    text = f"{row[metric]:.3f} [{row[f'{metric}_low']:.3f}, {row[f'{metric}_high']:.3f}]"
+    return text + (" (percentile)" if row.get(f"{metric}_ci") == "percentile" else "")
 
 
 def number(value: float) -> str:
@@ -84,6 +86,11 @@ def _p(p: float, adjusted: float, floor: float = 0.0) -> str:
         return f"≤ {_rounded_up(v)}" if bound else f"{v:.3g}"
 
     return shown(p) if p == adjusted else f"{shown(p)} ({shown(adjusted)})"
+
+
+def _bound_or_value(p: float, at_floor: bool) -> str:
+    """`≤ 0.0032` for a p whose resamples put none on the far side of zero, else `= 0.36`."""
+    return f"≤ {_rounded_up(p)}" if at_floor else f"= {p:.2g}"
 
 
 def format_stats(
@@ -218,11 +225,9 @@ def headline(run: RunPaths) -> dict | None:
         return None
     rows = pd.read_csv(run.results).set_index("method")
     lead = rows.index[rows["selected"]][0] if rows["selected"].any() else rows.index[0]
-    tests = (
-        pd.DataFrame(read_json(run.stat_tests)["comparisons"])
-        if run.stat_tests.is_file()
-        else pd.DataFrame()
-    )
+    recorded = read_json(run.stat_tests) if run.stat_tests.is_file() else {}
+    tests = pd.DataFrame(recorded.get("comparisons", []))
+    floor = 2 / (recorded.get("bootstrap_resamples", 0) + 1)  # bootstrap_p's smallest value
 
     def metric(method: str) -> dict:
         r = rows.loc[method]
@@ -252,9 +257,13 @@ def headline(run: RunPaths) -> dict | None:
             "low": c["delta_low"],
             "high": c["delta_high"],
             "p": c.get("bootstrap_p_holm", c["bootstrap_p"]),
+            "p_text": _bound_or_value(
+                c.get("bootstrap_p_holm", c["bootstrap_p"]), c["bootstrap_p"] <= floor * 1.000001
+            ),
             "b": int(c["mcnemar_b"]),
             "c": int(c["mcnemar_c"]),
             "mcnemar_p": c.get("mcnemar_p_holm", c["mcnemar_p"]),
+            "detectable": c.get("detectable_delta_80"),
         }
 
     baselines = [m for m in HEADLINE_BASELINES if m in rows.index and m != lead]
@@ -265,6 +274,7 @@ def headline(run: RunPaths) -> dict | None:
         "others": [metric(m) for m in baselines],
         "versus": [v for v in map(versus, baselines) if v],
         "keywords_competitive": rule is not None and rule["macro_f1"] >= r["macro_f1_low"],
+        "keywords": with_ci(rule, "macro_f1") if rule is not None else "",
         "adjusted": "bootstrap_p_holm" in tests,
         "cost": {
             "trainable_mb": r["trainable_mb"],

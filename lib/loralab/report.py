@@ -30,8 +30,8 @@ FIGURE_CAPTIONS = {
     "class_balance": "Items per label after preprocessing.",
     "lengths": "Text length per label, in words and in the model's tokens.",
     "split_counts": "Items per split, stacked by label.",
-    "validation_curves": "Validation macro-F1 per epoch for every LoRA rank.",
-    "method_bars": "Macro-F1 and accuracy per method on the test set, with 95% bootstrap CIs.",
+    "validation_curves": "Validation macro-F1 per epoch for every LoRA trial.",
+    "method_bars": "Macro-F1 (BCa CI) and accuracy (Wilson CI) per method on the test set.",
     "confusion_selected": "Confusion matrix of the selected LoRA rank on the test set.",
     "efficiency": "Cost per method: trainable parameters, training time, latency per item.",
 }

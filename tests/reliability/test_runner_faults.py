@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from loralab import steps
+from loralab.artifacts import read_jsonl
 from loralab.errors import ConfigError, StepFailedError
 from loralab.layout import RunPaths
 from loralab.runner import NOTEBOOKS, execute_step, run_series
@@ -83,7 +84,7 @@ def tiny_study(tmp_path_factory, tiny_model_dir):
             "labels": ["A", "B"],
             "verbalizers": {"A": ["alpha"], "B": ["beta"]},
         },
-        "split": {"train": 0.6, "val": 0.2, "test": 0.2},
+        "split": {"train": 0.6, "val": 0.2, "test": 0.2, "folds": 1},
         "model": {"name_or_path": str(tiny_model_dir)},
         "lora": {"ranks": [2, 4], "target_modules": ["q_proj", "v_proj"]},
         "train": {
@@ -234,7 +235,7 @@ def test_parameters_are_data_never_code(tmp_path, tiny_study):
         )
     finally:
         os.chdir(cwd)
-    labels = set(pd.read_json(tmp_path / "e/evil/split/train.jsonl", lines=True)["label"])
+    labels = set(read_jsonl(RunPaths(tmp_path / "e/evil").split_file("train"))["label"])
     assert labels == {evil, "B"}
     assert not list(tmp_path.rglob("PWNED")) and not (Path(cwd) / "PWNED").exists()
     with pytest.raises(ConfigError, match="--run-id"):
