@@ -8,6 +8,7 @@ from loralab.present import (
     COST_COLUMNS,
     format_cost,
     format_results,
+    format_selection,
     format_stats,
     headline,
     html_table,
@@ -176,3 +177,11 @@ def test_html_table_and_templates_escape_dataset_text():
 )
 def test_figure_labels_never_use_scientific_notation(value, shown):
     assert number(value) == shown
+
+
+def test_the_selection_table_reads_per_fold_and_is_empty_when_nothing_was_chosen(smoke_artifacts):
+    chosen = read_json(smoke_artifacts().evaluation)
+    shown = format_selection(chosen["selection"])
+    assert list(shown.columns)[:3] == ["fold", "rank", "selected"]
+    assert (shown["selected"] == "yes").sum() == 1
+    assert format_selection([]).empty

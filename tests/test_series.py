@@ -108,7 +108,7 @@ def test_report_shows_training_curves_cost_and_the_selected_rank(smoke_run):
     assert (index.parent / "figures/training_r4-f0-s42.png").is_file()
     assert summaries[4]["trainable_params"] == 2 * summaries[2]["trainable_params"]
     for r in (2, 4):
-        assert f"{summaries[r]['trainable_params']}" in page
+        assert f"{summaries[r]['trainable_params']:,}" in page
         train_page = (index.parent / f"03_train_rank{r}.html").read_text()
         assert f"LoRA adapter: rank {r}" in train_page  # the model card is shown
         assert run.adapter(f"r{r}-f0-s42").joinpath("adapter_model.safetensors").is_file()

@@ -200,6 +200,32 @@ COST_COLUMNS = {
 }
 
 
+SELECTION_COLUMNS = {
+    "fold": "fold",
+    "rank": "rank",
+    "selected": "selected",
+    "tied": "not separated from the best",
+    "val_correct": "val right",
+    "val_items": "val items",
+    "val_macro_f1": "val macro-F1",
+    "val_loss": "val loss",
+    "best_epoch": "best epoch",
+}
+
+
+def format_selection(selection: list[dict]) -> pd.DataFrame:
+    """Every rank's validation results per fold, as the rank choice read them."""
+    frame = pd.DataFrame(selection)
+    if frame.empty:  # no trial trained on every fold: nothing was chosen
+        return frame
+    shown = frame[[c for c in SELECTION_COLUMNS if c in frame]].rename(columns=SELECTION_COLUMNS)
+    for column in ("val macro-F1", "val loss"):
+        shown[column] = shown[column].map("{:.3f}".format)
+    for column in ("selected", "not separated from the best"):
+        shown[column] = shown[column].map({True: "yes", False: ""})
+    return shown
+
+
 def format_cost(summaries: list[dict]) -> pd.DataFrame:
     """What each rank cost to train, with short headers so the table fits a page."""
     frame = pd.DataFrame(summaries).assign(adapter_mb=lambda f: f["adapter_bytes"] / 2**20)

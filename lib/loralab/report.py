@@ -18,6 +18,7 @@ from .layout import PROJECT_ROOT, RunPaths
 from .present import (
     format_cost,
     format_results,
+    format_selection,
     headline,
     html_table,
     read_stats,
@@ -79,7 +80,7 @@ def _training_section(run: RunPaths) -> dict:
         section.update(
             note=selection_note(run),
             rule=chosen["selection_rule"],
-            selection=html_table(pd.DataFrame(chosen["selection"]).round(4)),
+            selection=html_table(format_selection(chosen["selection"])),
         )
     return section
 

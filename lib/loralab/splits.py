@@ -89,7 +89,9 @@ def _check_class_sizes(frame: pd.DataFrame, cfg: SplitConfig, source: str, colum
 def stratified_split(
     frame: pd.DataFrame, cfg: SplitConfig, source: str, label_column: str = "label"
 ) -> pd.Series:
-    """A split name per row, drawn per class in the proportions of `cfg` with its seed."""
+    """A split name per row, drawn per class in the proportions of `cfg` with its seed: the
+    single train/val/test split, whatever `cfg.folds` says."""
+    cfg = cfg.model_copy(update={"folds": 1})
     _check_class_sizes(frame, cfg, source, label_column)
     return _draw(frame, _fractions(cfg), cfg.seed)
 

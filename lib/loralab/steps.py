@@ -60,6 +60,10 @@ class Contract:
     per_trial: bool = False  # one step per trial (rank, fold, seed), see trials.py
 
 
+# What training a trial reads, and so evaluation too: the model, its prompt, the trials' ranks,
+# folds and seeds, and the items LoRA trains on (drawn with split.seed).
+TRIAL_READS = ("data", "model", "prompt", "lora", "train", "split.folds", "split.seed")
+
 SERIES = (
     Contract(
         "01_eda",
@@ -81,16 +85,7 @@ SERIES = (
         "LoRA training, trial {trial}: curves, cost, adapter card",
         "loralab.training.train_step",
         writes=("train_dir", "adapter", "history", "val_predictions", "train_summary"),
-        reads=(
-            "data",
-            "model",
-            "prompt",
-            "lora",
-            "train",
-            "evaluation.batch_size",
-            "split.folds",
-            "split.seed",
-        ),
+        reads=(*TRIAL_READS, "evaluation.batch_size"),
         after=("01_eda", "02_split"),
         per_trial=True,
     ),
@@ -99,17 +94,7 @@ SERIES = (
         "Evaluation: every method on the test set, errors",
         "loralab.evaluation.evaluate_step",
         writes=("results", "results_markdown", "paired_predictions", "evaluation", "confusion"),
-        reads=(
-            "data",
-            "model",
-            "prompt",
-            "lora",
-            "train",
-            "evaluation",
-            "stats",
-            "split.folds",
-            "split.seed",
-        ),
+        reads=(*TRIAL_READS, "evaluation", "stats"),
         after=("02_split", "03_train"),
     ),
     Contract(
