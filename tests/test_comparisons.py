@@ -1,8 +1,11 @@
 import numpy as np
 import pandas as pd
+import pytest
 
-from loralab.artifacts import read_json
-from loralab.comparisons import planned_comparisons
+from loralab.artifacts import read_json, read_jsonl, write_json, write_jsonl
+from loralab.comparisons import item_folds, planned_comparisons, statistics_step
+from loralab.config import build_config
+from loralab.paired_tests import paired_bootstrap_delta, resample_weights
 from loralab.present import format_stats
 from loralab.selection import lora_method
 
@@ -15,6 +18,7 @@ def test_statistics_cover_the_planned_comparisons_with_holm(evaluated):
     assert len(tests["comparisons"]) == len(table) == len(planned) >= 4
     assert (table["mcnemar_p_holm"] >= table["mcnemar_p"]).all()
     assert "b / c" in run.stats_markdown.read_text()
+    assert tests["folds"] == 1  # one stratum: the plain bootstrap
 
 
 def test_each_comparison_records_its_ci_method_and_detectable_difference(evaluated):
@@ -89,3 +93,38 @@ def test_planned_comparisons_pair_ranks_with_zero_shot_and_selected_with_baselin
         ("lora_r16", "few_shot"),
         ("lora_r16", "tfidf"),
     ]
+
+
+def test_the_bootstrap_is_stratified_by_the_fold_each_split_file_names(smoke_artifacts):
+    """The smoke run's 12 test items dealt into 2 folds, every other item: the statistics step
+    finds each paired item's fold by its id and resamples within folds."""
+    run = smoke_artifacts()
+    items = read_jsonl(run.split_file("test", 0))
+    dealt = np.arange(len(items)) % 2
+    for k in (0, 1):
+        write_jsonl(run.split_file("test", k), items[dealt == k].to_dict("records"))
+    write_json(run.evaluation, read_json(run.evaluation) | {"folds": 2})
+    cfg = build_config({}, "test", {"stats.bootstrap_resamples": 1000})
+
+    table = statistics_step(cfg, run).iloc[0]
+    paired = pd.read_csv(run.paired_predictions, dtype={"id": str})
+    folds = item_folds(run, paired["id"], 2)
+    assert (folds == paired["id"].map(dict(zip(items["id"], dealt, strict=True)))).all()
+    compared = [paired[f"pred_{table[m]}"] for m in ("method", "baseline")]
+    labels = read_json(run.evaluation)["labels"]
+
+    def delta(strata):
+        w = resample_weights(len(paired), 1000, cfg.stats.seed, strata)
+        d = paired_bootstrap_delta(paired["gold"], *compared, labels, w, cfg.stats.confidence)
+        return d.low, d.high, d.p_value
+
+    assert (table["delta_low"], table["delta_high"], table["bootstrap_p"]) == delta(folds)
+    assert delta(folds) != delta(None)
+    assert read_json(run.stat_tests)["folds"] == 2
+
+
+def test_an_item_in_no_folds_test_split_is_refused(smoke_artifacts):
+    run = smoke_artifacts()
+    ids = pd.Series(["pmid:401049", "pmid:0"])
+    with pytest.raises(ValueError, match="1 paired items are in no fold's test split"):
+        item_folds(run, ids, 1)

@@ -1,10 +1,13 @@
+import time
+
 import numpy as np
 import pytest
-from scipy.stats import binomtest, bootstrap, chi2
+from scipy.stats import binomtest, bootstrap, chi2, norm
 from sklearn.metrics import accuracy_score, f1_score
 
 from loralab.paired_tests import (
     Interval,
+    _bca,
     bootstrap_p,
     holm,
     mcnemar_counts,
@@ -209,3 +212,167 @@ def test_paired_bootstrap_difference():
     same = paired_bootstrap_delta(gold, good, good, ["A", "B"], w, 0.95)
     assert (same.observed, same.low, same.high, same.p_value) == (0, 0, 0, 1)
     assert same.ci_method == "percentile"
+
+
+def test_one_stratum_draws_what_the_plain_bootstrap_draws():
+    gold, pred = _noisy(60, 0.75, seed=3, labels=("A", "B", "C"))
+    coin = np.random.default_rng(4).choice(["A", "B", "C"], 60)
+    labels = ["A", "B", "C"]
+    plain, one = resample_weights(60, 500, 5), resample_weights(60, 500, 5, strata=[2] * 60)
+    assert metric_intervals(gold, pred, labels, one, 0.9) == metric_intervals(
+        gold, pred, labels, plain, 0.9
+    )
+    assert paired_bootstrap_delta(gold, pred, coin, labels, one, 0.9) == paired_bootstrap_delta(
+        gold, pred, coin, labels, plain, 0.9
+    )
+
+
+def _folds(sizes, seed=0) -> np.ndarray:
+    """Fold labels of len(sizes) folds, shuffled: the strata need not be contiguous."""
+    return np.random.default_rng(seed).permutation(np.repeat(np.arange(len(sizes)), sizes))
+
+
+def test_stratified_resamples_keep_every_folds_size_and_are_reproducible():
+    folds = _folds([10, 25, 15])
+
+    def per_fold(idx):
+        return np.stack([(folds[idx] == k).sum(axis=-1) for k in range(3)]).astype(float)
+
+    def total(idx):  # varies with the items drawn
+        return idx.sum(axis=-1)[None].astype(float)
+
+    stratified = resample_weights(50, 400, 3, strata=folds)
+    low, high, methods, draws = _bca(per_fold, stratified, 0.95)
+    assert (draws == np.array([[10], [25], [15]])).all()
+    assert methods == ["percentile"] * 3 and list(low) == list(high) == [10, 25, 15]
+    assert _bca(per_fold, resample_weights(50, 400, 3), 0.95)[3].std(axis=-1).min() > 0
+    again = _bca(total, resample_weights(50, 400, 3, strata=folds), 0.95)[3]
+    assert (again == _bca(total, stratified, 0.95)[3]).all() and again.std() > 0
+
+
+@pytest.mark.parametrize("sizes", [[60], [10, 30, 20]])
+def test_stratified_bca_is_the_textbook_one_on_the_same_draws(sizes):
+    """BCa written out from its definition over the draws scipy made: z0 from the share of draws
+    below the observed value, ties counted half; the acceleration from the item jackknife,
+    centred within each stratum and weighted by the strata's sizes (the several-sample form).
+    One stratum is, besides, scipy's plain BCa of the same data."""
+    n, folds = sum(sizes), _folds(sizes, seed=1)
+    x = np.random.default_rng(2).exponential(size=n) ** 2  # skewed: the acceleration matters
+
+    def mean(idx):
+        return x[idx].mean(axis=-1)[None]
+
+    low, high, methods, draws = _bca(mean, resample_weights(n, 2000, 9, strata=folds), 0.9)
+    observed, draws = x.mean(), draws[0]
+    z0 = norm.ppf((np.sum(draws < observed) + np.sum(draws <= observed)) / (2 * len(draws)))
+    jack = np.array([np.delete(x, i).mean() for i in range(n)])
+    num = den = 0.0
+    for k, size in enumerate(sizes):
+        u = (size - 1) * (jack[folds == k].mean() - jack[folds == k])
+        num, den = num + np.sum(u**3) / size**3, den + np.sum(u**2) / size**2
+    a = num / (6 * den**1.5)
+    z = norm.ppf([0.05, 0.95])
+    levels = norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+    assert methods == ["BCa"] and a > 0.05
+    assert (low[0], high[0]) == pytest.approx(tuple(np.quantile(draws, levels)), rel=1e-9)
+    if len(sizes) == 1:
+        scipy_bca = bootstrap(
+            (x,), np.mean, n_resamples=2000, confidence_level=0.9, rng=np.random.default_rng(9)
+        ).confidence_interval
+        assert (low[0], high[0]) == pytest.approx(tuple(scipy_bca), rel=1e-9)
+
+
+def _two_folds(n_per_fold: int = 100):
+    """Fold 0's items all right, fold 1's half right: folds that differ strongly."""
+    gold, _ = _noisy(2 * n_per_fold, 1.0, seed=12)
+    pred = gold.copy()
+    wrong = np.arange(n_per_fold, 2 * n_per_fold)[::2]
+    pred[wrong] = np.where(gold[wrong] == "A", "B", "A")
+    return gold, pred, np.repeat([0, 1], n_per_fold)
+
+
+def _width(interval) -> float:
+    return interval.high - interval.low
+
+
+def test_stratifying_by_fold_narrows_the_intervals_when_the_folds_differ(record_property):
+    """Widths go to --junitxml as properties, for the record."""
+    gold, pred, folds = _two_folds()
+    plain, by_fold = resample_weights(200, 3000, 0), resample_weights(200, 3000, 0, folds)
+    f1 = [metric_intervals(gold, pred, ["A", "B"], w, 0.95)["macro_f1"] for w in (plain, by_fold)]
+    assert f1[0].value == f1[1].value and f1[0].method == f1[1].method == "BCa"
+    assert _width(f1[1]) < 0.9 * _width(f1[0])
+    # against a method as accurate (0.75) but wrong on fold 0 instead: the differences, +0.5 on
+    # fold 0 and -0.5 on fold 1, are mixed anew by each pooled resample, not within folds
+    mirror = gold.copy()
+    mirror[:100:2] = np.where(gold[:100:2] == "A", "B", "A")
+    delta = [
+        paired_bootstrap_delta(gold, pred, mirror, ["A", "B"], w, 0.95) for w in (plain, by_fold)
+    ]
+    assert delta[0].observed == delta[1].observed
+    assert _width(delta[1]) < 0.8 * _width(delta[0])
+    names = ("f1_plain", "f1_by_fold", "delta_plain", "delta_by_fold")
+    for name, i in zip(names, f1 + delta, strict=True):
+        record_property(name, f"[{i.low:+.4f}, {i.high:+.4f}]")
+
+
+def test_at_the_default_studys_size_the_stratified_path_costs_what_the_plain_one_does(
+    record_property,
+):
+    """466 items in 2 folds of 233 and B = 5000, as in the default run: each path's seconds (one
+    method's intervals and one paired difference) and intervals go to --junitxml. Fold 0's
+    models are the better ones here, as when one fold's training split suits the test better."""
+    rng = np.random.default_rng(466)
+    folds = np.repeat([0, 1], 233)
+    gold = rng.choice(["A", "B"], 466)
+    other = np.where(gold == "A", "B", "A")
+    pred_a = np.where(rng.random(466) < np.where(folds == 0, 0.95, 0.75), gold, other)
+    pred_b = np.where(rng.random(466) < np.where(folds == 0, 0.90, 0.75), gold, other)
+    seconds = {}
+    for name, strata in {"plain": None, "by_fold": folds}.items():
+        w = resample_weights(466, 5000, 42, strata)
+        start = time.perf_counter()
+        f1 = metric_intervals(gold, pred_a, ["A", "B"], w, 0.95)["macro_f1"]
+        delta = paired_bootstrap_delta(gold, pred_a, pred_b, ["A", "B"], w, 0.95)
+        seconds[name] = time.perf_counter() - start
+        assert f1.method == delta.ci_method == "BCa"
+        record_property(f"{name}_seconds", f"{seconds[name]:.3f}")
+        record_property(f"{name}_macro_f1", f"{f1.value:.4f} [{f1.low:.4f}, {f1.high:.4f}]")
+        record_property(
+            f"{name}_delta", f"{delta.observed:+.4f} [{delta.low:+.4f}, {delta.high:+.4f}]"
+        )
+    assert seconds["by_fold"] < 3 * seconds["plain"] + 1
+
+
+def test_stratified_edges_fall_back_to_percentile_without_nan():
+    gold, pred, folds = _two_folds(23)
+    by_fold = resample_weights(46, 1000, 0, folds)
+    perfect = metric_intervals(gold, gold, ["A", "B"], by_fold, 0.95)
+    assert perfect["macro_f1"] == Interval(1.0, 1.0, 1.0, "percentile")
+    assert perfect["accuracy"].high == 1
+    same = paired_bootstrap_delta(gold, pred, pred, ["A", "B"], by_fold, 0.95)
+    assert (same.observed, same.low, same.high, same.p_value) == (0, 0, 0, 1)
+    assert same.ci_method == "percentile"
+    mixed = metric_intervals(gold, pred, ["A", "B"], by_fold, 0.95)
+    bounds = [v for i in mixed.values() for v in (i.value, i.low, i.high)]
+    assert not np.isnan(bounds).any() and all(0 <= v <= 1 for v in bounds)
+
+
+def test_stratified_p_still_splits_ties_between_the_tails():
+    """As unstratified: the methods differ on 2 items, the first right both times, here one
+    item in each fold of 23. A resample ties when it draws neither, (22/23)^23 in each fold;
+    p is about that share: ties counted half to each side, not in both tails."""
+    gold, pred_a = _noisy(46, 1.0, seed=6)
+    pred_b = pred_a.copy()
+    pred_b[[0, 23]] = np.where(pred_a[[0, 23]] == "A", "B", "A")
+    by_fold = resample_weights(46, 5000, 1, np.repeat([0, 1], 23))
+    got = paired_bootstrap_delta(gold, pred_a, pred_b, ["A", "B"], by_fold, 0.95)
+    assert got.p_value == pytest.approx((22 / 23) ** 46, abs=0.02)
+    assert got.low >= 0
+
+
+def test_strata_name_one_fold_per_item_and_hold_two_items_or_more():
+    with pytest.raises(ValueError, match="45 strata for 46 items"):
+        resample_weights(46, 100, 0, strata=[0] * 45)
+    with pytest.raises(ValueError, match="stratum 1 holds 1 item"):
+        resample_weights(46, 100, 0, strata=[0] * 45 + [1])

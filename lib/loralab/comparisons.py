@@ -3,11 +3,13 @@
 Comparisons: every LoRA rank against zero-shot, and the selected rank against every baseline.
 Each gets McNemar's test (b, c, p) with the smallest difference in accuracy it detects with 80 %
 power at this n, and a paired bootstrap of the macro-F1 difference (mean, BCa or percentile CI,
-p); Holm's correction is applied across the comparisons, separately for each test.
+p), its resamples stratified by fold when the study has several; Holm's correction is applied
+across the comparisons, separately for each test.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .artifacts import read_json, write_json, write_text
@@ -22,8 +24,22 @@ from .paired_tests import (
 )
 from .present import format_stats
 from .selection import lora_method
+from .splits import read_split
 
 POWER = 0.8  # the power at which the detectable difference is stated
+
+
+def item_folds(run: RunPaths, ids: pd.Series, folds: int) -> np.ndarray:
+    """The fold whose test split holds each item: the bootstrap's strata. The split step's files
+    say it; the paired predictions list the items in fold order but do not record the fold."""
+    fold_of = {str(i): k for k in range(folds) for i in read_split(run, "test", k)["id"]}
+    found = ids.astype(str).map(fold_of)
+    if found.isna().any():
+        raise ValueError(
+            f"{int(found.isna().sum())} paired items are in no fold's test split (first: "
+            f"{ids[found.isna()].iloc[0]}); the split changed after evaluation: evaluate again"
+        )
+    return found.astype(int).to_numpy()
 
 
 def planned_comparisons(methods: list[str], selected: str | None) -> list[tuple[str, str]]:
@@ -42,7 +58,10 @@ def statistics_step(cfg: Config, run: RunPaths) -> pd.DataFrame:
     meta = read_json(run.evaluation)
     names, labels = meta["methods"], meta["labels"]
     selected = lora_method(meta["selected_rank"])
-    resamples = resample_weights(len(paired), cfg.stats.bootstrap_resamples, cfg.stats.seed)
+    folds = item_folds(run, paired["id"], meta["folds"])
+    resamples = resample_weights(
+        len(paired), cfg.stats.bootstrap_resamples, cfg.stats.seed, strata=folds
+    )
     alpha = round(1 - cfg.stats.confidence, 12)  # 0.05, not 0.050000000000000044
     gold = paired["gold"].to_numpy()
     rows = []
@@ -109,8 +128,10 @@ def statistics_step(cfg: Config, run: RunPaths) -> pd.DataFrame:
             },
             "ci_methods": {
                 "delta_macro_f1": "BCa (scipy.stats.bootstrap, paired resamples of the test "
-                "items); percentile where BCa is undefined, as delta_ci_method says",
+                "items, stratified by fold when there are several); percentile where BCa is "
+                "undefined, as delta_ci_method says",
             },
+            "folds": meta["folds"],  # the strata of the bootstrap
         },
     )
     return table

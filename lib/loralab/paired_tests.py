@@ -10,9 +10,13 @@
   BCa bootstrap intervals (scipy), falling back to the percentile interval where BCa is undefined
   (every resample equal, as for a perfect classifier, or a degenerate jackknife), and every
   interval says which method gave it.
-- The bootstrap resamples are drawn from one seed and n, so every method is resampled on the
-  same items (the intervals and the differences respect the pairing) and a rerun gives the same
-  intervals.
+- The bootstrap resamples are drawn from one seed, n and the fold of every item, so every method
+  is resampled on the same items (the intervals and the differences respect the pairing) and a
+  rerun gives the same intervals.
+- With K > 1 cross-validation folds the resamples are stratified by fold: each draws, within
+  every fold, as many items as the fold holds. The fold sizes are fixed by the design; drawn from
+  the pool, a resample could hold more items of a fold whose model is weaker than the others', a
+  spread of the metric that no run of the study can show, and the intervals would be too wide.
 - Holm's correction across the comparisons of one study (statsmodels).
 """
 
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.stats import DegenerateDataWarning, bootstrap, norm
@@ -92,17 +96,38 @@ def mcnemar_detectable_difference(
 
 @dataclass(frozen=True)
 class Resamples:
-    """Which bootstrap resamples to draw: scipy draws `count` resamples of the n items from
-    `seed`, so everything bootstrapped with the same Resamples is resampled on the same items."""
+    """Which bootstrap resamples to draw: scipy draws `count` resamples of the n items, within
+    each stratum, from `seed`, so everything bootstrapped with the same Resamples is resampled
+    on the same items. `strata` holds one label per item (its fold); None is one stratum."""
 
     n: int
     count: int
     seed: int
+    strata: tuple | None = field(default=None, repr=False)
+
+    def samples(self) -> tuple[np.ndarray, ...]:
+        """The item indices of each stratum: scipy's samples, each resampled on its own to its
+        own size (paired=False). One stratum is one sample of all n items, as before strata."""
+        if self.strata is None:
+            return (np.arange(self.n),)
+        strata = np.asarray(self.strata)
+        return tuple(np.flatnonzero(strata == s) for s in np.unique(strata))
 
 
-def resample_weights(n: int, resamples: int, seed: int) -> Resamples:
-    """The bootstrap resamples that every method of a study shares (n items, B, seed)."""
-    return Resamples(n, resamples, seed)
+def resample_weights(
+    n: int, resamples: int, seed: int, strata: Sequence | None = None
+) -> Resamples:
+    """The bootstrap resamples that every method of a study shares (n items, B, seed), drawn
+    within each stratum (the fold of each item) when `strata` is given."""
+    if strata is None:
+        return Resamples(n, resamples, seed)
+    strata = tuple(np.asarray(strata).tolist())
+    if len(strata) != n:
+        raise ValueError(f"{len(strata)} strata for {n} items: one stratum per item")
+    labels, sizes = np.unique(strata, return_counts=True)
+    if len(labels) > 1 and sizes.min() < 2:  # scipy resamples no sample of 1
+        raise ValueError(f"stratum {labels[sizes.argmin()]} holds 1 item; resampling needs 2")
+    return Resamples(n, resamples, seed, strata)
 
 
 @dataclass(frozen=True)
@@ -162,15 +187,24 @@ def _bca(
 ) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
     """BCa intervals of each row of statistic(indices) (rows, ...), over resampled item indices,
     with the percentile interval of the same resamples where BCa is undefined (scipy returns
-    nan). Returns low, high, the method of each row, and the bootstrap distribution."""
-    data = (np.arange(resamples.n),)
-    common = {"vectorized": True, "confidence_level": confidence}
+    nan). Returns low, high, the method of each row, and the bootstrap distribution.
 
-    def stat(idx, axis=-1):  # scipy passes axis=-1: the item axis our statistics reduce
-        return statistic(idx)
+    Each stratum is one of scipy's samples, which scipy resamples each on its own: the
+    stratified bootstrap. Its BCa for several samples is then the stratified BCa: z0 from the
+    share of resamples below the observed statistic (ties counted half); the acceleration from
+    the jackknife that leaves out one item at a time, each value centred on the mean of its own
+    stratum, as a stratified resample varies items only within their stratum, and the strata
+    weighted by their sizes: U_sj = (n_s - 1)(mean_s - value_sj), a = sum U^3 / n_s^3 over
+    6 (sum U^2 / n_s^2)^(3/2) (the several-sample form, Davison & Hinkley 1997, ch. 5). With one
+    stratum it is the plain BCa, draw for draw."""
+    data = resamples.samples()
+    common = {"vectorized": True, "confidence_level": confidence, "paired": False}
 
-    # A degenerate jackknife makes the acceleration 0/0; scipy then warns and returns nan,
-    # which is what we test for below.
+    def stat(*strata, axis=-1):  # scipy passes axis=-1: the item axis our statistics reduce
+        return statistic(np.concatenate(strata, axis=-1))
+
+    # z0 infinite (every resample on one side) or the acceleration 0/0 (a degenerate
+    # jackknife) make scipy's BCa nan, with a warning; the nan is what we test for below.
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", DegenerateDataWarning)
         bca = bootstrap(
