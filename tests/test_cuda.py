@@ -12,7 +12,7 @@ import torch
 from loralab.corpus import corpus_step
 from loralab.layout import RunPaths
 from loralab.models import load_base
-from loralab.scoring import score_full_forward, score_texts
+from loralab.scoring import score_chunks, score_full_forward, score_texts
 from loralab.splits import split_step
 from loralab.training import train_trial
 from loralab.trials import trial_of
@@ -44,6 +44,19 @@ def test_cuda_scoring_matches_the_full_forward_pass(tiny_config, make_texts, dty
             ]
         )
     np.testing.assert_allclose(fast.verbalizer_scores, slow, atol=atol)
+
+
+def test_cuda_scores_chunked_documents_as_the_cpu_does(tiny_config, long_text):
+    sets = {"data.long_text": "chunks", "train.dtype": "float32"}
+    texts = [long_text(120, seed) for seed in range(4)] + ["short"]
+    docs = {}
+    for device in ("cuda", "cpu"):
+        base = load_base(tiny_config(**sets, **{"train.device": device}))
+        chunked = score_chunks(base.model, base.builder, base.view, texts, base.precision, 4)
+        docs[device] = chunked.documents(base.builder.labels, "logsumexp")
+    assert docs["cuda"].chunk_counts.tolist() == docs["cpu"].chunk_counts.tolist()
+    assert docs["cuda"].chunk_counts.max() > 3
+    np.testing.assert_allclose(docs["cuda"].label_scores, docs["cpu"].label_scores, atol=1e-3)
 
 
 def test_cuda_training_in_bf16(tmp_path, tiny_config, make_rows, write_table):

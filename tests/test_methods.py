@@ -6,6 +6,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from loralab.config import build_config
+from loralab.documents import Windows
 from loralab.evaluation import evaluate_step
 from loralab.layout import RunPaths
 from loralab.methods import REGISTRY, Method, MethodResult
@@ -133,7 +134,12 @@ class StubStudy:
     def __init__(self, cfg, train, val, score=None):
         self.cfg, self.train, self.val = cfg, train, val
         builder = type("B", (), {"labels": list(cfg.data.labels), "visible_text": str})()
-        self.base = type("Base", (), {"builder": builder, "model": "base-model"})()
+        view = type(
+            "View",
+            (),
+            {"visible": str, "size": 10**6, "windows": lambda t: Windows((t,), 1, len(t.split()))},
+        )
+        self.base = type("Base", (), {"builder": builder, "model": "base-model", "view": view})()
         if score:
             self.score = score
 
@@ -163,12 +169,17 @@ def test_the_label_term_rule_counts_terms_and_sends_ties_to_the_majority():
 def test_calibration_divides_out_what_the_model_says_to_content_free_inputs():
     cfg = build_config({}, "t", {"data.labels": ["A", "B"]})
 
-    def score(model, builder, texts, progress=True):
-        rows = [
-            [0.0, -3.0] if t in cfg.evaluation.content_free_inputs else [-1.0, -2.5] for t in texts
-        ]
+    def score(model, builder, texts, progress=True, adjust=None):
+        rows = np.array(
+            [
+                [0.0, -3.0] if t in cfg.evaluation.content_free_inputs else [-1.0, -2.5]
+                for t in texts
+            ]
+        )
+        labels = adjust(rows) if adjust else rows
         n = len(texts)
-        return Scores(np.array(rows), np.array(rows), ["A"] * n, np.ones(n), np.ones(n), 1.0)
+        predictions = [["A", "B"][j] for j in labels.argmax(axis=1)]
+        return Scores(rows, labels, predictions, np.ones(n), np.ones(n), 1.0)
 
     method = CalibratedZeroShot(StubStudy(cfg, None, None, score))
     method.fit(None, None)

@@ -283,6 +283,46 @@ def test_compare_puts_runs_side_by_side_with_the_params_that_differ(smoke_run, t
     assert main(["compare", str(root / "executed/smoke"), str(other), "--html", str(page)]) == 0
     html = page.read_text()
     assert "evaluation.few_shot_k" in html and "train.lr" not in html
+    assert "+0.000 [+0.000, +0.000] (percentile)" in html and "0 / 0, 1" in html
     results = pd.read_csv(root / "executed/smoke/eval/results.csv")
     lead = results[results["selected"]].iloc[0]
     assert f"{lead['macro_f1']:.3f} [{lead['macro_f1_low']:.3f}" in html
+
+
+def test_long_documents_params_run_on_a_csv_of_long_texts(tmp_path, repo, long_text, write_table):
+    """The issue's promise: `loralab run params/long-documents.yaml --set data.path=YOUR.csv`."""
+    from loralab.artifacts import read_json
+
+    rows = [
+        {"id": f"{label}-{i}", "text": long_text(160, seed=100 * k + i), "label": label}
+        for k, label in enumerate(("Colon_Cancer", "Lung_Cancer"))
+        for i in range(16)
+    ]
+    path = write_table(pd.DataFrame(rows))
+    overrides = [
+        f"data.path={path}",
+        "split.folds=1",
+        "train.epochs=1",
+        "train.max_train_items=8",
+        "train.seq_len=96",
+        "evaluation.max_chunks=3",
+    ]
+    run_series(
+        repo / "params/long-documents.yaml",
+        overrides,
+        run_id="long",
+        executed_root=tmp_path / "executed",
+        reports_root=tmp_path / "reports",
+        log=lambda _: None,
+    )
+    run = RunPaths(tmp_path / "executed/long")
+    read = read_json(run.evaluation)["long_text"]
+    assert read["mode"] == "chunks" and read["mean_windows_read"] == 3
+    assert read["texts_longer_than_one_window"] == read["texts"]
+    results = pd.read_csv(run.results).set_index("method")
+    assert results.loc["zero_shot", "chunks_per_doc"] == 3
+    assert results.loc["tfidf", "chunks_per_doc"] == 3
+    eda = (tmp_path / "reports/long/01_eda.html").read_text()
+    assert "data.long_text = chunks: every method reads up to 3 windows" in eda
+    index = (tmp_path / "reports/long/index.html").read_text()
+    assert "aggregated by mean" in index and "windows / tokens per item" in index

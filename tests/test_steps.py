@@ -270,7 +270,7 @@ def test_series_is_built_from_the_declared_contracts():
         ("03_train_rank2", ("train/r2-f0-s42",), ("01_eda", "02_split")),
         ("03_train_rank4", ("train/r4-f0-s42",), ("01_eda", "02_split")),
         ("04_evaluate", ("eval",), ("02_split", "03_train_rank2", "03_train_rank4")),
-        ("05_statistics", ("stats",), ("04_evaluate",)),
+        ("05_statistics", ("stats",), ("02_split", "04_evaluate")),
     ]
     assert steps[2].title == "LoRA training, trial r2-f0-s42: curves, cost, adapter card"
     assert Step("01_eda", "t").outputs == ("data",)  # a step read back from run.json

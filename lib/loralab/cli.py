@@ -54,10 +54,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .run_compare import compare_runs, write_comparison
+    from .run_compare import compare_runs, paired_across_runs, write_comparison
 
     headlines, differ = compare_runs(args.runs)
     print(headlines.to_string())
+    print("\nthe first run against the others, item by item:")
+    print(paired_across_runs(args.runs).to_string(index=False))
     print("\nparameters that differ:" if len(differ) else "\nno parameter differs")
     if len(differ):
         print(differ.to_string())

@@ -97,7 +97,7 @@ def statistics_step(cfg: Config, run: RunPaths) -> pd.DataFrame:
         table["mcnemar_p_holm"] = holm(table["mcnemar_p"].tolist())
         table["bootstrap_p_holm"] = holm(table["bootstrap_p"].tolist())
     shown, note = format_stats(
-        table, cfg.stats.confidence, cfg.stats.bootstrap_resamples, cfg.stats.seed
+        table, cfg.stats.confidence, cfg.stats.bootstrap_resamples, cfg.stats.seed, meta["folds"]
     )
     write_text(
         run.stats_markdown,

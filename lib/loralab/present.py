@@ -57,6 +57,11 @@ def format_results(table: pd.DataFrame) -> pd.DataFrame:
                 table["draw_macro_f1_mean"], table["draw_macro_f1_sd"], table["draws"], strict=True
             )
         ]
+    if "chunks_per_doc" in table and (table["chunks_per_doc"].fillna(1) > 1).any():
+        shown["windows / tokens per item"] = [
+            f"{c:.1f} / {t:.0f}" if c == c else ""
+            for c, t in zip(table["chunks_per_doc"], table["tokens_per_doc"], strict=True)
+        ]
     shown.update(
         {
             "latency p50 / p95 (ms)": [
@@ -68,6 +73,38 @@ def format_results(table: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return pd.DataFrame(shown)
+
+
+def window_note(summary: dict, aggregate: str | None = None) -> str:
+    """What the methods read of long texts, in one paragraph (from documents.window_summary and,
+    after evaluation, the aggregate that turned window scores into an item's)."""
+    n, longer = summary["texts"], summary["texts_longer_than_one_window"]
+    head = (
+        f"{longer} of {n} texts ({longer / max(n, 1):.0%}) are longer than one window of "
+        f"{summary['window_tokens']} text tokens (median {summary['median_tokens']:.0f} tokens, "
+        f"longest {summary['max_tokens']}; a median text needs "
+        f"{summary['median_windows_needed']:.0f} window(s))."
+    )
+    if summary["mode"] == "truncate":
+        if not longer:
+            return head + " Every method reads each text whole."
+        return head + (
+            " data.long_text = truncate: every method reads the first window only; the rest of "
+            "those texts is never seen (data.long_text = chunks reads it)."
+        )
+    how = f", window scores aggregated by {aggregate}" if aggregate else ""
+    cut = summary["texts_cut_short"]
+    tail = (
+        f" {cut} texts need more than evaluation.max_chunks = {summary['max_chunks']} windows "
+        "and are read in that many, evenly spaced."
+        if cut
+        else ""
+    )
+    return head + (
+        f" data.long_text = chunks: every method reads up to {summary['max_chunks']} windows per "
+        f"text ({summary['mean_windows_read']:.1f} on average, overlapping by "
+        f"{summary['overlap_tokens']} tokens{how}).{tail}"
+    )
 
 
 def _rounded_up(x: float) -> str:
@@ -94,7 +131,7 @@ def _bound_or_value(p: float, at_floor: bool) -> str:
 
 
 def format_stats(
-    table: pd.DataFrame, confidence: float, resamples: int, seed: int
+    table: pd.DataFrame, confidence: float, resamples: int, seed: int, folds: int = 1
 ) -> tuple[pd.DataFrame, str]:
     """The comparisons as people read them, and the note that says how they were computed.
     Columns that older stat_tests.json files lack (the CI method, the detectable difference)
@@ -145,7 +182,8 @@ def format_stats(
     note = (
         "b: the method right and the baseline wrong; c: the reverse. McNemar: exact "
         "binomial when b + c < 25, else chi-square with continuity correction. Bootstrap: "
-        f"B = {resamples} paired resamples of the test items, seed {seed}."
+        f"B = {resamples} paired resamples of the test items, seed {seed}"
+        + (f", stratified by fold ({folds} folds, each kept at its size)." if folds > 1 else ".")
         + (
             ' Δ macro-F1 intervals are BCa (bias-corrected and accelerated); "(percentile)" '
             "marks one where BCa is undefined (every resample gave the same difference, or the "
@@ -183,6 +221,7 @@ def read_stats(run: RunPaths) -> tuple[pd.DataFrame, str]:
         tests["confidence"],
         tests["bootstrap_resamples"],
         tests["seed"],
+        tests.get("folds", 1),
     )
 
 

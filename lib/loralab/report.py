@@ -24,6 +24,7 @@ from .present import (
     read_stats,
     render_template,
     selection_note,
+    window_note,
 )
 from .selection import trained_summaries
 
@@ -93,6 +94,10 @@ def _study_section(run: RunPaths) -> dict:
         "results": html_table(format_results(pd.read_csv(run.results))),
         "headline": headline(run),
     }
+    record = read_json(run.evaluation) if run.evaluation.is_file() else {}
+    if "long_text" in record:
+        read = record["long_text"]
+        section["windows"] = window_note(read, read["chunk_aggregate"])
     if run.stat_tests.is_file():
         shown, note = read_stats(run)
         section.update(stats=html_table(shown), stats_note=note)

@@ -1,7 +1,11 @@
-"""Several runs side by side: headline metrics, costs, and the parameters that differ.
+"""Several runs side by side: headline metrics, costs, the parameters that differ, and a paired
+test of the runs' selected methods where the runs tested the same items.
 
-Everything is read from each run's artifacts (results.csv, stat_tests.json, params.yaml), so a
-comparison can be made at any time after the runs, on any machine that has their folders.
+Everything is read from each run's artifacts (results.csv, stat_tests.json, paired_preds.csv,
+params.yaml), so a comparison can be made at any time after the runs, on any machine that has
+their folders. Two runs of one corpus and split settings test the same items (truncated against
+chunked long texts, say), so their answers can be compared item by item, as methods within a
+run are.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .artifacts import write_text
-from .config import dotted
+from .artifacts import read_json, write_text
+from .comparisons import item_folds
+from .config import dotted, load_config
 from .errors import ConfigError
 from .layout import RunPaths
+from .paired_tests import mcnemar_test, paired_bootstrap_delta, resample_weights
 from .present import headline, html_table, render_template, seconds
 
 
@@ -71,12 +77,65 @@ def compare_runs(run_dirs: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame
     return headlines, differ.map(repr)
 
 
+def _selected_answers(run: RunPaths) -> tuple[str, pd.DataFrame]:
+    """The method a run reports (its selected LoRA, else zero-shot), and its answer per item."""
+    meta = read_json(run.evaluation)
+    method = meta.get("selected_method") or "zero_shot"
+    paired = pd.read_csv(run.paired_predictions, dtype={"id": str}).set_index("id")
+    return meta["methods"][method], paired[["gold", f"pred_{method}"]].rename(
+        columns={f"pred_{method}": "pred"}
+    )
+
+
+def paired_across_runs(run_dirs: list[str | Path]) -> pd.DataFrame:
+    """The first run's selected method against each other run's, on the items both tested:
+    McNemar and the paired bootstrap of Δ macro-F1 with the first run's stats settings, its
+    resamples stratified by the first run's folds. Runs that tested other items are not
+    compared, and the row says so."""
+    runs = [RunPaths(Path(d)) for d in run_dirs]
+    labels = run_labels(runs)
+    cfg = load_config(runs[0].params)
+    name_a, a = _selected_answers(runs[0])
+    rows = []
+    for run, label in zip(runs[1:], labels[1:], strict=True):
+        name_b, b = _selected_answers(run)
+        row = {"A": f"{labels[0]}: {name_a}", "B": f"{label}: {name_b}"}
+        if set(a.index) != set(b.index):
+            rows.append({**row, "items": "not paired: the runs tested different items"})
+            continue
+        b = b.loc[a.index]
+        if (b["gold"] != a["gold"]).any():
+            rows.append({**row, "items": "not paired: the same ids carry other gold labels"})
+            continue
+        gold = a["gold"].tolist()
+        folds = item_folds(runs[0], a.index.to_series(), cfg.split.folds)
+        s = cfg.stats
+        resamples = resample_weights(len(gold), s.bootstrap_resamples, s.seed, strata=folds)
+        boot = paired_bootstrap_delta(
+            gold, a["pred"], b["pred"], cfg.data.labels, resamples, s.confidence
+        )
+        mc = mcnemar_test(a["pred"] == a["gold"], b["pred"] == b["gold"])
+        rows.append(
+            {
+                **row,
+                "items": str(len(gold)),
+                "Δ macro-F1 (A − B)": f"{boot.observed:+.3f} [{boot.low:+.3f}, {boot.high:+.3f}]"
+                f" ({boot.ci_method})",
+                "p (bootstrap)": f"{boot.p_value:.2g}",
+                "McNemar b / c, p": f"{mc.b} / {mc.c}, {mc.p_value:.2g}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def write_comparison(run_dirs: list[str | Path], target: str | Path) -> Path:
     headlines, differ = compare_runs(run_dirs)
+    paired = paired_across_runs(run_dirs)
     page = render_template(
         "compare.html.j2",
         headlines=html_table(headlines, index=True),
         differ=html_table(differ, index=True) if len(differ) else "",
+        paired=html_table(paired),
         runs=list(headlines.index),
     )
     return write_text(target, page)

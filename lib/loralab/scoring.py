@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .documents import DocumentView, aggregate
 from .models import Precision
 from .prompts import PromptBuilder
 
@@ -39,6 +40,11 @@ class Scores:
     latency_s: np.ndarray  # per item
     prompt_tokens: np.ndarray  # per item
     seconds: float
+    chunks: np.ndarray | None = None  # windows scored per item (None: one each)
+
+    @property
+    def chunk_counts(self) -> np.ndarray:
+        return self.chunks if self.chunks is not None else np.ones(len(self.predictions), int)
 
     @property
     def tokens_per_second(self) -> float:
@@ -231,3 +237,67 @@ def score_texts(
     return Scores(
         verb, label_scores, predictions, latency, np.array([len(p) for p in prompts]), seconds
     )
+
+
+@dataclass
+class ChunkScores:
+    """Scores of every kept window of a set of documents, and the document of each window."""
+
+    windows: Scores
+    owner: np.ndarray
+    n_docs: int
+
+    def documents(self, labels: list[str], how: str, adjust=None) -> Scores:
+        """Per document: label scores aggregated over its windows (`adjust`, e.g. calibration,
+        applies to each window's label scores first), latency and prompt tokens summed. A set
+        where every document is one window comes back as scored, whatever `how` says."""
+        w = self.windows
+        scores = adjust(w.label_scores) if adjust else w.label_scores
+        verbalizers = w.verbalizer_scores
+        if len(self.owner) == self.n_docs:
+            doc = scores
+        else:
+            doc = aggregate(scores, self.owner, self.n_docs, how)
+            verbalizers = aggregate(verbalizers, self.owner, self.n_docs, "mean")
+
+        def per_doc(values: np.ndarray) -> np.ndarray:
+            return np.bincount(self.owner, weights=values, minlength=self.n_docs)
+
+        return Scores(
+            verbalizers,
+            doc,
+            [labels[j] for j in doc.argmax(axis=1)],
+            per_doc(w.latency_s),
+            per_doc(w.prompt_tokens).astype(int),
+            w.seconds,
+            np.bincount(self.owner, minlength=self.n_docs),
+        )
+
+
+def score_chunks(
+    model,
+    builder: PromptBuilder,
+    view: DocumentView,
+    texts: list[str],
+    precision: Precision | None = None,
+    batch_size: int = 1,
+    progress: bool = False,
+) -> ChunkScores:
+    """Every window the view keeps of `texts`, scored in one batched pass (one shared prefix)."""
+    windows, owner = view.expand(texts)
+    scores = score_texts(model, builder, windows, precision, batch_size, progress)
+    return ChunkScores(scores, owner, len(texts))
+
+
+def score_documents(
+    model,
+    builder: PromptBuilder,
+    view: DocumentView,
+    texts: list[str],
+    how: str,
+    precision: Precision | None = None,
+    batch_size: int = 1,
+) -> Scores:
+    """Documents scored as the study scores them: windows, then their aggregate."""
+    chunked = score_chunks(model, builder, view, texts, precision, batch_size)
+    return chunked.documents(builder.labels, how)

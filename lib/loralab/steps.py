@@ -70,7 +70,7 @@ SERIES = (
         "Data: source, cleaning, class balance, lengths",
         "loralab.corpus.corpus_step",
         writes=("corpus", "preprocess_steps", "near_duplicates", "provenance"),
-        reads=("data", "model", "train.seq_len", "split.seed"),
+        reads=("data", "model", "prompt", "train.seq_len", "split.seed", "evaluation.max_chunks"),
     ),
     Contract(
         "02_split",
@@ -85,7 +85,12 @@ SERIES = (
         "LoRA training, trial {trial}: curves, cost, adapter card",
         "loralab.training.train_step",
         writes=("train_dir", "adapter", "history", "val_predictions", "train_summary"),
-        reads=(*TRIAL_READS, "evaluation.batch_size"),
+        reads=(
+            *TRIAL_READS,
+            "evaluation.batch_size",
+            "evaluation.max_chunks",
+            "evaluation.chunk_aggregate",
+        ),
         after=("01_eda", "02_split"),
         per_trial=True,
     ),
@@ -110,7 +115,7 @@ SERIES = (
         "loralab.comparisons.statistics_step",
         writes=("stat_tests", "stats_markdown"),
         reads=("stats",),
-        after=("04_evaluate",),
+        after=("02_split", "04_evaluate"),  # the folds of the paired items: bootstrap strata
     ),
 )
 CONTRACTS = {c.notebook: c for c in SERIES}

@@ -34,7 +34,7 @@ from .layout import RunPaths
 from .metrics import classification_metrics
 from .models import Base, Precision, load_base, quiet_peft, resolve_device
 from .prompts import PromptBuilder
-from .scoring import Scores, score_texts
+from .scoring import Scores, score_documents
 from .splits import read_split
 from .trials import Trial, trials
 
@@ -61,16 +61,51 @@ class Encoded:
 
     @classmethod
     def build(cls, builder: PromptBuilder, frame: pd.DataFrame) -> Encoded:
+        return cls.of(builder, frame["text"].tolist(), frame["label"].to_numpy())
+
+    @classmethod
+    def of(cls, builder: PromptBuilder, texts: list[str], labels: np.ndarray) -> Encoded:
         ids, answer = [], []
-        for text, label in zip(frame["text"], frame["label"], strict=True):
+        for text, label in zip(texts, labels, strict=True):
             a = builder.answer_ids(label)
             ids.append(builder.prompt_ids(text) + a)
             answer.append(len(a))
-        return cls(ids, answer, frame["label"].to_numpy())
+        return cls(ids, answer, np.asarray(labels))
+
+    def subset(self, rows: np.ndarray) -> Encoded:
+        return Encoded(
+            [self.ids[i] for i in rows], [self.answer_len[i] for i in rows], self.labels[rows]
+        )
 
     @property
     def lengths(self) -> np.ndarray:
         return np.array([len(x) for x in self.ids])
+
+
+@dataclass
+class Windows:
+    """Every kept window of a split's texts, encoded once with its text's label as the target,
+    and the text each came from."""
+
+    encoded: Encoded
+    owner: np.ndarray
+
+    @classmethod
+    def build(cls, base: Base, frame: pd.DataFrame) -> Windows:
+        texts, owner = base.view.expand(frame["text"].tolist())
+        labels = frame["label"].to_numpy()[owner]
+        return cls(Encoded.of(base.builder, texts, labels), owner)
+
+    def draw(self, per_item: int, rng: np.random.Generator) -> Encoded:
+        """At most `per_item` windows of every text, drawn without replacement: an epoch's
+        training items. Texts that have no more windows than that give all, drawing nothing
+        (so truncated texts train exactly as they always did)."""
+        if np.bincount(self.owner).max() <= per_item:
+            return self.encoded
+        order = np.lexsort((rng.random(len(self.owner)), self.owner))  # shuffled within text
+        grouped = self.owner[order]
+        place = np.arange(len(order)) - np.searchsorted(grouped, grouped)
+        return self.encoded.subset(np.sort(order[place < per_item]))
 
 
 def balanced_order(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -317,10 +352,12 @@ def _train_epoch(tr: _Trainer, enc: Encoded, epoch: int, rng: np.random.Generato
 
 
 def _validate(tr: _Trainer, val: pd.DataFrame, enc_val: Encoded) -> tuple[dict, Scores]:
-    """Validation exactly as the test is scored (label scoring), plus the answer-token loss."""
-    b = tr.base
-    scores = score_texts(
-        tr.model, b.builder, val["text"].tolist(), b.precision, tr.cfg.evaluation.batch_size
+    """Validation exactly as the test is scored (label scoring of whole documents), plus the
+    answer-token loss over every window."""
+    b, e = tr.base, tr.cfg.evaluation
+    texts = val["text"].tolist()
+    scores = score_documents(
+        tr.model, b.builder, b.view, texts, e.chunk_aggregate, b.precision, e.batch_size
     )
     metrics = classification_metrics(val["label"], scores.predictions, b.builder.labels)
     pad = b.builder.tokenizer.pad_token_id
@@ -343,11 +380,12 @@ def train_lora(
 ) -> TrainResult:
     """Train one trial; keep the adapter of the epoch with the best validation macro-F1."""
     tr = _prepare(base, cfg, trial, log)
-    enc_train, enc_val = Encoded.build(base.builder, train), Encoded.build(base.builder, val)
+    windows, enc_val = Windows.build(base, train), Windows.build(base, val).encoded
     rng = np.random.default_rng(trial.seed)
     history, best = [], BestEpoch(cfg.train.patience)
     t_start = time.perf_counter()
     for epoch in range(1, cfg.train.epochs + 1):
+        enc_train = windows.draw(cfg.train.chunks_per_item, rng)
         row = {"epoch": epoch, **_train_epoch(tr, enc_train, epoch, rng)}
         val_row, val_scores = _validate(tr, val, enc_val)
         row.update(val_row, elapsed_seconds=time.perf_counter() - t_start)
@@ -364,6 +402,9 @@ def train_lora(
     val_pred = best.val_scores.frame(val["id"].tolist(), base.builder.labels)
     val_pred.insert(1, "gold", val["label"].to_numpy())
     summary = _summary(tr, history, best.row, time.perf_counter() - t_start, train, val)
+    per_text = np.bincount(windows.owner)
+    summary["train_windows"] = int(per_text.sum())
+    summary["windows_per_epoch"] = int(np.minimum(per_text, cfg.train.chunks_per_item).sum())
     return TrainResult(tr.model, pd.DataFrame(history)[HISTORY_COLUMNS], summary, val_pred)
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 from ..config import Config
 from ..layout import RunPaths
 from ..models import Base, load_base
-from ..scoring import Scores, score_texts
+from ..scoring import Scores, score_chunks
 from ..splits import read_split
 
 UNTRAINED = {"trainable_params": 0, "trainable_mb": 0.0, "train_time_s": 0.0}
@@ -38,6 +38,8 @@ class MethodResult:
     cost: dict = field(default_factory=dict)
     draws: list[list[str]] = field(default_factory=list)  # predictions of each seeded draw
     details: dict = field(default_factory=dict)  # what evaluation.json records of the method
+    chunks: np.ndarray | None = None  # windows read per item (None: one each)
+    tokens: np.ndarray | None = None  # tokens read per item: prompts scored, or text seen
 
 
 @dataclass
@@ -59,18 +61,22 @@ class Study:
         train, val = read_split(run, "train", fold), read_split(run, "val", fold)
         return cls(cfg, run, base or load_base(cfg), train, val, fold)
 
-    def score(self, model, builder, texts: list[str], progress: bool = True) -> Scores:
-        """Label scoring as every LLM method runs it: same precision, same batch size. The base
-        model's zero-shot scores are kept, so methods built on them (calibration) reuse them."""
+    def score(self, model, builder, texts: list[str], progress: bool = True, adjust=None) -> Scores:
+        """Label scoring of documents as every LLM method runs it: same windows, precision,
+        batch size and aggregate. `adjust` maps each window's label scores before aggregation
+        (calibration). The base model's zero-shot window scores are kept, so methods built on
+        them reuse them."""
         zero_shot = model is self.base.model and builder is self.base.builder
         key = tuple(texts)
         if zero_shot and key in self._zero_shot:
-            return self._zero_shot[key]
-        batch = self.cfg.evaluation.batch_size
-        scores = score_texts(model, builder, texts, self.base.precision, batch, progress)
-        if zero_shot:
-            self._zero_shot[key] = scores
-        return scores
+            chunked = self._zero_shot[key]
+        else:
+            batch = self.cfg.evaluation.batch_size
+            view, precision = self.base.view, self.base.precision
+            chunked = score_chunks(model, builder, view, texts, precision, batch, progress)
+            if zero_shot:
+                self._zero_shot[key] = chunked
+        return chunked.documents(builder.labels, self.cfg.evaluation.chunk_aggregate, adjust)
 
     def majority_label(self) -> str:
         """The most frequent training label; ties go to the first in data.labels."""
@@ -110,5 +116,16 @@ class Method(ABC):
             scores.latency_s,
             scores.tokens_per_second,
             cost,
+            chunks=scores.chunk_counts,
+            tokens=scores.prompt_tokens,
             **extra,
         )
+
+    def text_read(self, texts: list[str]) -> dict:
+        """What a method that reads the view's text (not prompts) saw of each item: its windows
+        and their text tokens."""
+        view = self.study.base.view
+        windows = [view.windows(t) for t in texts]
+        counts = np.array([len(w.chunks) for w in windows])
+        tokens = [min(w.tokens, view.size * len(w.chunks)) for w in windows]
+        return {"chunks": counts, "tokens": np.array(tokens)}

@@ -1,4 +1,5 @@
-"""A classic baseline: TF-IDF features and logistic regression, shown the LLM's visible text.
+"""A classic baseline: TF-IDF features and logistic regression, shown the LLM's visible text
+(every window it scores, when long texts are chunked).
 
 Tuned like LoRA: its regularization C is chosen on the validation split (as LoRA's rank and
 epoch are), and it trains on the items LoRA trained on; a second row trains on the whole
@@ -30,7 +31,7 @@ class TfidfLogisticRegression(Method):
     def __init__(self, study: Study, method_id: str, name: str, same_items_as_lora: bool):
         super().__init__(study, method_id, name)
         self.same_items_as_lora = same_items_as_lora
-        self.show = study.base.builder.visible_text
+        self.show = study.base.view.visible
         self.labels = study.base.builder.labels
 
     @classmethod
@@ -91,4 +92,5 @@ class TfidfLogisticRegression(Method):
             None,
             cost,
             details=self.tuning,
+            **self.text_read(texts),
         )

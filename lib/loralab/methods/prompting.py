@@ -54,16 +54,12 @@ class CalibratedZeroShot(Method):
 
     def score(self, texts: list[str]) -> MethodResult:
         base = self.study.base
-        raw = self.study.score(base.model, base.builder, texts)  # the zero-shot pass, reused
-        calibrated = log_softmax(raw.label_scores, axis=1) - self.prior
-        scores = Scores(
-            raw.verbalizer_scores,
-            calibrated,
-            [base.builder.labels[j] for j in calibrated.argmax(axis=1)],
-            raw.latency_s,
-            raw.prompt_tokens,
-            raw.seconds,
-        )
+
+        def calibrate(window_scores: np.ndarray) -> np.ndarray:
+            return log_softmax(window_scores, axis=1) - self.prior
+
+        # the zero-shot pass, reused; calibrated per window, before windows are aggregated
+        scores = self.study.score(base.model, base.builder, texts, adjust=calibrate)
         return self.result(scores, UNTRAINED, details={"content_free": self.content_free})
 
 
@@ -123,5 +119,6 @@ class FewShot(Method):
             np.sum([r.latency_s for r in runs], axis=0),  # one item costs every draw
             np.sum([r.prompt_tokens for r in runs], axis=0),
             sum(r.seconds for r in runs),
+            runs[0].chunks,  # every draw reads the same windows of the item
         )
         return self.result(scores, UNTRAINED, draws=[r.predictions for r in runs])

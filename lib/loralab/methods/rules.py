@@ -40,15 +40,16 @@ class MajorityClass(Method):
 
 
 class LabelTermRule(Method):
-    """Counts the words of `data.label_terms` in the text the LLM is shown and predicts the
-    label named most often; no term, or a tie, goes to the majority class."""
+    """Counts the words of `data.label_terms` in the text the LLM is shown (every window it
+    scores) and predicts the label named most often; no term, or a tie, goes to the majority
+    class."""
 
     kind = "rule"
 
     def __init__(self, study: Study):
         super().__init__(study, "label_terms", "Label-term rule")
         self.patterns = term_patterns(study.cfg.data)
-        self.show = study.base.builder.visible_text
+        self.show = study.base.view.visible
         self.labels = study.base.builder.labels
 
     @classmethod
@@ -86,4 +87,5 @@ class LabelTermRule(Method):
             None,
             UNTRAINED,
             details=details,
+            **self.text_read(texts),
         )
