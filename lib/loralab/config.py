@@ -12,7 +12,7 @@ import math
 import re
 import textwrap
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -302,6 +302,13 @@ class TrainConfig(Section):
         description="With data.long_text: chunks, windows of each training text drawn per epoch "
         "(seeded), each with the text's label as target; more see more of every text per epoch "
         "at that many times the training tokens.",
+    )
+    activation_checkpointing: Literal["auto"] | Annotated[int, Field(ge=0)] = Field(
+        "auto",
+        description="Recompute layer activations in the backward pass instead of keeping them: "
+        "N checkpoints every N-th decoder layer (1: all, least memory, about a third more "
+        "compute; 0: none). auto: every 2nd layer where weights are float32 on a CPU (a CPU "
+        "without native bf16, where the default would otherwise peak near 4.7 GB), else none.",
     )
     seeds: list[int] = Field(
         [42],

@@ -168,7 +168,7 @@ def collate(enc: Encoded, batch: np.ndarray, pad_id: int):
 
 def answer_loss(model, ids, mask, keep, targets) -> torch.Tensor:
     """Mean cross-entropy over answer tokens; logits are computed at those positions only."""
-    logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+    logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep, use_cache=False).logits
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets)
 
 
@@ -199,9 +199,10 @@ def peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def wrap_with_lora(base, cfg: Config, rank: int, seed: int | None = None):
-    """A fresh copy of `base` with new adapters of `rank`, drawn with `seed` (the first of
-    train.seeds by default); `base` itself is never touched."""
+def wrap_with_lora(base, cfg: Config, rank: int, seed: int | None = None, in_place: bool = False):
+    """`base` with new adapters of `rank`, drawn with `seed` (the first of train.seeds by
+    default): a fresh copy, so `base` is never touched, unless `in_place` (a caller that loaded
+    the base for this trial alone saves a copy of the weights: 0.5 GB in float32)."""
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(cfg.train.seeds[0] if seed is None else seed)
@@ -214,7 +215,20 @@ def wrap_with_lora(base, cfg: Config, rank: int, seed: int | None = None):
         task_type="CAUSAL_LM",
     )
     with quiet_peft():
-        return get_peft_model(copy.deepcopy(base), lora)
+        model = get_peft_model(base if in_place else copy.deepcopy(base), lora)
+    every = checkpoint_every(cfg, next(base.parameters()))
+    if every:
+        model.base_model.model.activation_checkpointing_enable(every_n_layers=every)
+    return model
+
+
+def checkpoint_every(cfg: Config, weight) -> int:
+    """Every how many decoder layers activations are recomputed (0: none). auto saves memory
+    where it is short for the default: float32 weights on a CPU keep twice bf16's activations."""
+    setting = cfg.train.activation_checkpointing
+    if setting == "auto":
+        return 2 if weight.dtype == torch.float32 and weight.device.type == "cpu" else 0
+    return setting
 
 
 class BestEpoch:
@@ -286,15 +300,18 @@ class _Trainer:
         return self.trial.rank
 
 
-def _prepare(base: Base, cfg: Config, trial: Trial, log: Callable[[str], None]) -> _Trainer:
-    """A fresh LoRA copy of the base, its optimizer, and the processes' share of the work."""
+def _prepare(
+    base: Base, cfg: Config, trial: Trial, log: Callable[[str], None], own_base: bool
+) -> _Trainer:
+    """A LoRA model of the base (a fresh copy unless the trial owns the base), its optimizer,
+    and the processes' share of the work."""
     from accelerate import Accelerator
 
     acc = Accelerator(device_placement=False)  # the model is already on its device
     problem = accumulation_problem(cfg.train.grad_accum, acc.num_processes)
     if problem:
         raise ConfigError(problem)
-    model = wrap_with_lora(base.model, cfg, trial.rank, trial.seed)
+    model = wrap_with_lora(base.model, cfg, trial.rank, trial.seed, in_place=own_base)
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad],
         lr=cfg.train.lr,
@@ -377,9 +394,11 @@ def train_lora(
     cfg: Config,
     trial: Trial,
     log: Callable[[str], None] = print,
+    own_base: bool = False,
 ) -> TrainResult:
-    """Train one trial; keep the adapter of the epoch with the best validation macro-F1."""
-    tr = _prepare(base, cfg, trial, log)
+    """Train one trial; keep the adapter of the epoch with the best validation macro-F1. With
+    `own_base` the adapters go into `base.model` itself, which is then the trained model."""
+    tr = _prepare(base, cfg, trial, log, own_base)
     windows, enc_val = Windows.build(base, train), Windows.build(base, val).encoded
     rng = np.random.default_rng(trial.seed)
     history, best = [], BestEpoch(cfg.train.patience)
@@ -449,7 +468,8 @@ def train_trial(
     state = PartialState(cpu=resolve_device(cfg.train.device) == "cpu")
     base = load_base(cfg)
     train = lora_training_items(read_split(run, "train", trial.fold), cfg)
-    result = train_lora(base, train, read_split(run, "val", trial.fold), cfg, trial, log)
+    val = read_split(run, "val", trial.fold)
+    result = train_lora(base, train, val, cfg, trial, log, own_base=True)
     if state.is_main_process:
         folder = run.adapter(trial.id)
         card = model_card(result.summary, cfg, read_json(run.provenance), folder)

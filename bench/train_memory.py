@@ -1,0 +1,129 @@
+"""Training memory and speed by attention kernel and activation checkpointing, side by side.
+
+Each variant trains the same batches of the default params (batch 4, seq_len 192, LoRA r=8) in
+a fresh process, so its peak resident memory is its own (base model, LoRA copy, activations,
+optimizer). Prints tokens/s and peak GB per variant, the CPU kind and the dtype path. The
+float32 path (`train.dtype=float32`) is what a CPU without native bf16 takes; the goal is the
+whole series within 4 GB there.
+Run: `.venv/bin/python bench/train_memory.py [--steps 6] [--set train.dtype=float32]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+VARIANTS = [("eager", "0"), ("eager", "2"), ("eager", "1"), ("sdpa", "0"), ("sdpa", "2")]
+
+
+def one(args) -> dict:
+    """One variant in this process: warm-up, then timed steps; returns its figures."""
+    from loralab.config import load_config
+    from loralab.datasets import load_raw
+    from loralab.models import load_base
+    from loralab.training import Encoded, answer_loss, collate, make_batches, wrap_with_lora
+
+    sets = [*args.set, f"model.attn_implementation={args.attn}"]
+    sets.append(f"train.activation_checkpointing={args.checkpointing}")
+    cfg = load_config(args.params, sets)
+    base = load_base(cfg)
+    model = wrap_with_lora(base.model, cfg, cfg.lora.ranks[0]).train()
+    raw = load_raw(cfg.data).frame
+    items = raw[raw["label"].isin(cfg.data.labels)].sample(
+        cfg.train.batch_size * (args.steps + 2), random_state=0
+    )
+    enc = Encoded.build(base.builder, items)
+    batches = make_batches(
+        np.arange(len(items)), enc.lengths, cfg.train.batch_size, None, np.random.default_rng(0)
+    )
+    opt = torch_adamw(model, cfg.train.lr)
+    pad = base.tokenizer.pad_token_id
+
+    def step(batch) -> int:
+        ids, mask, keep, targets = collate(enc, batch, pad)
+        with base.precision.compute(model):
+            loss = answer_loss(model, ids, mask, keep, targets)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return int(mask.sum())
+
+    for batch in batches[:2]:
+        step(batch)
+    t0, tokens = time.perf_counter(), 0
+    for batch in batches[2 : 2 + args.steps]:
+        tokens += step(batch)
+    seconds = time.perf_counter() - t0
+    return {
+        "tok_s": tokens / seconds,
+        "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "precision": base.precision.describe(),
+    }
+
+
+def torch_adamw(model, lr: float):
+    import torch
+
+    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+
+def main() -> None:
+    from loralab.cli import params_options
+    from loralab.models import cpu_has_native_bf16
+
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], parents=[params_options()]
+    )
+    parser.add_argument("--params", default="params/default.yaml")
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--attn", help=argparse.SUPPRESS)
+    parser.add_argument("--checkpointing", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.attn:  # a child: one variant
+        print(json.dumps(one(args)))
+        return
+    cpu = "native bf16 (AVX512-BF16/AMX)" if cpu_has_native_bf16() else "no native bf16"
+    print(f"CPU: {cpu}; steps {args.steps}")
+    rows = []
+    for attn, checkpointing in VARIANTS:
+        sets = [a for s in args.set for a in ("--set", s)]
+        out = (
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--params",
+                    args.params,
+                    "--steps",
+                    str(args.steps),
+                    "--attn",
+                    attn,
+                    "--checkpointing",
+                    checkpointing,
+                    *sets,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        rows.append({"attention": attn, "checkpointing": checkpointing, **json.loads(out)})
+    print(f"dtype path: {rows[0]['precision']}")
+    first = rows[0]["tok_s"]
+    for r in rows:
+        print(
+            f"{r['attention']:<6} checkpoint every {r['checkpointing']:<4} {r['tok_s']:7.0f} tok/s "
+            f"({r['tok_s'] / first:.2f}x of eager, none)  peak {r['peak_gb']:.2f} GB"
+        )
+
+
+if __name__ == "__main__":
+    main()
