@@ -154,32 +154,38 @@ def test_calibration_applies_to_each_window_before_aggregation(prepared_run, lon
     assert got.chunks.tolist() == np.bincount(owner).tolist() and got.chunks.max() > 1
 
 
+TERMS = {"A": [r"\blung\b"], "B": [r"\bcolon\b"]}
+
+
 @pytest.fixture
-def evidence_deep_inside(long_text):
-    """Labelled texts that name their label once, each padded by long_documents with neutral
-    random text to 150+ words before it."""
+def evidence_deep_inside(long_text, tiny_config):
+    """Texts that name their label once, in the middle, joined by long_documents: two of the
+    same label per document, the first with its term masked."""
     labelled = pd.DataFrame(
         {
-            "id": [f"pmid:{i}" for i in range(24)],
+            "id": [f"pmid:{i}" for i in range(48)],
             "text": [
-                f"{long_text(20, i)} {'lung' if i % 2 else 'colon'} {long_text(20, 100 + i)}"
-                for i in range(24)
+                f"{long_text(30, i)} {'lung' if i % 2 else 'colon'} {long_text(30, 100 + i)}"
+                for i in range(48)
             ],
-            "label": ["A" if i % 2 else "B" for i in range(24)],
+            "label": ["A" if i % 2 else "B" for i in range(48)],
         }
     )
-    neutral = pd.DataFrame({"text": [long_text(70, 1000 + i) for i in range(200)]})
-    return long_documents(labelled, neutral)
+    return long_documents(labelled, tiny_config(data__label_terms=TERMS).data)
 
 
-def test_long_documents_hide_the_evidence_past_the_first_window(evidence_deep_inside):
+def test_long_documents_name_the_site_only_in_their_second_half(evidence_deep_inside):
     docs = evidence_deep_inside
-    assert docs["id"].str.startswith("long:").all() and len(docs) == 24
-    assert (docs["evidence_from_word"] >= 150).all()
-    for text, at in zip(docs["text"], docs["evidence_from_word"], strict=True):
+    assert len(docs) == 24 and docs["id"].str.startswith("long:").all()
+    parts = [p for i in docs["id"] for p in i.removeprefix("long:").split("+")]
+    assert sorted(parts, key=int) == [str(i) for i in range(48)]  # every abstract once
+    for text, at, label in zip(
+        docs["text"], docs["evidence_from_word"], docs["label"], strict=True
+    ):
         words = text.split()
-        assert not {"lung", "colon"} & set(words[:at])
-    assert docs["text"].str.split().str.len().min() > 190
+        assert "[term]" in words[:at] and not {"lung", "colon"} & set(words[:at])
+        assert {"A": "lung", "B": "colon"}[label] in words[at:]
+    assert (docs["evidence_from_word"] > 60).all()
 
 
 def test_chunking_finds_evidence_that_truncation_cannot(
@@ -193,7 +199,7 @@ def test_chunking_finds_evidence_that_truncation_cannot(
     for mode in ("truncate", "chunks"):
         cfg = tiny_config(
             data__path=str(write_table(evidence_deep_inside.drop(columns="evidence_from_word"))),
-            data__label_terms={"A": [r"\blung\b"], "B": [r"\bcolon\b"]},
+            data__label_terms=TERMS,
             data__long_text=mode,
             evaluation__max_chunks=200,
         )

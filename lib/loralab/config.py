@@ -93,9 +93,9 @@ class DataConfig(Section):
     embedded: Literal["abstracts", "long_documents"] = Field(
         "abstracts",
         description="Embedded corpus only. abstracts: one PubMed abstract per item. "
-        "long_documents: a SYNTHETIC variant for long-text studies: each labelled abstract is "
-        "placed deep inside a document after unrelated abstracts that name no cancer site, so "
-        "the evidence lies beyond the first window.",
+        "long_documents: a SYNTHETIC variant for long-text studies: two abstracts of the same "
+        "site per document, the first with its site words masked, so the site is named only "
+        "beyond the first window (232 documents).",
     )
     long_text: Literal["truncate", "chunks"] = Field(
         "truncate",

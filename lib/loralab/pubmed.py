@@ -211,31 +211,3 @@ def load_pubmed(names: list[str], min_words: int) -> tuple[pd.DataFrame, dict]:
         }
 
     return _cached("pubmed", paths, min_words, build)
-
-
-# Words near either site of the study: an abstract that holds one is never filler.
-SITE_WORDS = re.compile(
-    r"lung|pulmon|bronch|SCLC|thora|respirat|colon|colorect|\brect|CRC|bowel|intestin|"
-    r"gastro|digest|thyroid",
-    re.IGNORECASE,
-)
-
-
-def neutral_abstracts(names: list[str], min_words: int) -> pd.DataFrame:
-    """English abstracts that no site labels and that hold no word near either site (title
-    included): text that says nothing about the label, to pad long documents with."""
-    paths = corpus_files(names)
-
-    def build():
-        rows = [
-            {"id": f"pmid:{rec.pmid}", "text": rec.abstract}
-            for path in paths
-            for rec in iter_records(path)
-            if rec.language == "eng"
-            and len(rec.abstract.split()) >= min_words
-            and not sites_of(rec)
-            and not SITE_WORDS.search(rec.title + " " + rec.abstract)
-        ]
-        return pd.DataFrame(rows), {"neutral_abstracts": len(rows)}
-
-    return _cached("pubmed-neutral", paths, min_words, build)[0]
