@@ -113,7 +113,7 @@ def _rounded_up(x: float) -> str:
     return f"{np.ceil(x / step * (1 - 1e-12)) * step:.2g}"
 
 
-def _p(p: float, adjusted: float, floor: float = 0.0) -> str:
+def p_text(p: float, adjusted: float, floor: float = 0.0) -> str:
     """A p-value, and its Holm-adjusted value in parentheses where that differs. A resampling
     p at its floor (no resample on the far side of zero) shows as "≤ floor": the resamples
     cannot say how much smaller it is; its Holm-adjusted value is then a bound as well."""
@@ -149,7 +149,7 @@ def format_stats(
                 f"{b} / {c}" for b, c in zip(table["mcnemar_b"], table["mcnemar_c"], strict=True)
             ],
             f"McNemar p{adjusted}": [
-                _p(p, ph)
+                p_text(p, ph)
                 for p, ph in zip(
                     table["mcnemar_p"], table.get("mcnemar_p_holm", table["mcnemar_p"]), strict=True
                 )
@@ -165,7 +165,7 @@ def format_stats(
                 )
             ],
             f"bootstrap p{adjusted}": [
-                _p(p, ph, floor)
+                p_text(p, ph, floor)
                 for p, ph in zip(
                     table["bootstrap_p"],
                     table.get("bootstrap_p_holm", table["bootstrap_p"]),

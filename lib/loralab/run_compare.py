@@ -22,7 +22,7 @@ from .config import dotted, load_config
 from .errors import ConfigError
 from .layout import RunPaths
 from .paired_tests import mcnemar_test, paired_bootstrap_delta, resample_weights
-from .present import headline, html_table, render_template, seconds
+from .present import headline, html_table, p_text, render_template, seconds
 
 
 def run_labels(runs: list[RunPaths]) -> list[str]:
@@ -121,7 +121,9 @@ def paired_across_runs(run_dirs: list[str | Path]) -> pd.DataFrame:
                 "items": str(len(gold)),
                 "Δ macro-F1 (A − B)": f"{boot.observed:+.3f} [{boot.low:+.3f}, {boot.high:+.3f}]"
                 f" ({boot.ci_method})",
-                "p (bootstrap)": f"{boot.p_value:.2g}",
+                "p (bootstrap)": p_text(
+                    boot.p_value, boot.p_value, 2 / (s.bootstrap_resamples + 1)
+                ),
                 "McNemar b / c, p": f"{mc.b} / {mc.c}, {mc.p_value:.2g}",
             }
         )
