@@ -19,7 +19,7 @@ from loralab.cli import params_options
 from loralab.config import load_config
 from loralab.datasets import load_raw
 from loralab.documents import DocumentView
-from loralab.models import cpu_has_native_bf16, load_base
+from loralab.models import cpu_kind, load_base
 from loralab.scoring import score_chunks
 
 STUDY_DOCS = 466  # the embedded corpus's Lung/Colon items, every one a paired test item
@@ -39,7 +39,7 @@ def main() -> None:
     texts = docs["text"].tolist()
     # one LLM pass per document for zero-shot, one per LoRA trial's rank (each fold tests its own)
     passes = 1 + len(base_cfg.lora.ranks) * len(base_cfg.train.seeds)
-    cpu = "native bf16 (AVX512-BF16/AMX)" if cpu_has_native_bf16() else "no native bf16"
+    cpu = cpu_kind()
     print(f"CPU: {cpu}; threads {torch.get_num_threads()}; {len(texts)} documents")
     settings = [("truncate", 1)] + [("chunks", k) for k in args.chunks]
     for dtype in ("auto", "float32"):

@@ -20,7 +20,7 @@ import pandas as pd
 
 from loralab.cli import params_options
 from loralab.config import load_config
-from loralab.models import cpu_has_native_bf16, resolve_precision
+from loralab.models import cpu_kind, resolve_precision
 from loralab.runner import run_series
 
 
@@ -61,7 +61,7 @@ def main() -> None:
     for step in record["steps"]:
         print(f"{step['name']:<28} {step['status']:<7} {step['seconds']:7.1f} s")
     print(f"report: {index}")
-    cpu = "native bf16 (AVX512-BF16/AMX)" if cpu_has_native_bf16() else "no native bf16"
+    cpu = cpu_kind()
     print(f"CPU: {cpu}; dtype path: {precision.describe()}")
     print(f"paired test items: {int(results['n_test'].iloc[0])} ({cfg.split.folds} fold(s))")
     print(f"peak memory (largest process): {peak_kib / 2**20:.2f} GB")

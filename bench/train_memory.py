@@ -75,7 +75,7 @@ def torch_adamw(model, lr: float):
 
 def main() -> None:
     from loralab.cli import params_options
-    from loralab.models import cpu_has_native_bf16
+    from loralab.models import cpu_kind
 
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], parents=[params_options()]
@@ -88,7 +88,7 @@ def main() -> None:
     if args.attn:  # a child: one variant
         print(json.dumps(one(args)))
         return
-    cpu = "native bf16 (AVX512-BF16/AMX)" if cpu_has_native_bf16() else "no native bf16"
+    cpu = cpu_kind()
     print(f"CPU: {cpu}; steps {args.steps}")
     rows = []
     for attn, checkpointing in VARIANTS:

@@ -13,7 +13,7 @@ from loralab.methods.prompting import CalibratedZeroShot
 from loralab.methods.rules import LabelTermRule
 from loralab.models import load_base, load_tokenizer
 from loralab.scoring import score_chunks, score_texts
-from loralab.training import Windows
+from loralab.training import TrainingWindows
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def test_training_draws_at_most_chunks_per_item_windows_of_every_text(tiny_confi
             "label": ["A", "B"] * 3 + ["A"],
         }
     )
-    windows = Windows.build(base, frame)
+    windows = TrainingWindows.build(base, frame)
     rng = np.random.default_rng(0)
     drawn = [windows.draw(2, rng) for _ in range(3)]
     for enc in drawn:
@@ -133,7 +133,7 @@ def test_training_draws_at_most_chunks_per_item_windows_of_every_text(tiny_confi
         assert enc.labels.tolist() == np.repeat(frame["label"].to_numpy(), [2] * 6 + [1]).tolist()
     assert drawn[0].ids != drawn[1].ids  # another draw each epoch
     assert windows.draw(5, rng) is windows.encoded
-    truncated = Windows.build(load_base(tiny_config()), frame)
+    truncated = TrainingWindows.build(load_base(tiny_config()), frame)
     state = np.random.default_rng(1)
     assert truncated.draw(1, state) is truncated.encoded
     assert state.random() == np.random.default_rng(1).random()  # truncation draws nothing

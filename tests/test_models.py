@@ -41,3 +41,15 @@ def test_the_float32_path_can_be_asked_for_on_a_cpu_with_bf16(monkeypatch):
     monkeypatch.setenv("LORALAB_NATIVE_BF16", "0")
     auto = resolve_precision("auto", "cpu")
     assert (auto.weights, auto.autocast) == (torch.float32, None)
+
+
+def test_cpu_kind_names_a_forced_float32_path(monkeypatch):
+    from loralab import models
+
+    monkeypatch.setattr(models, "_cpu_flags_have_bf16", lambda: True)
+    monkeypatch.delenv("LORALAB_NATIVE_BF16", raising=False)
+    assert models.cpu_kind() == "native bf16 (AVX512-BF16/AMX)"
+    monkeypatch.setenv("LORALAB_NATIVE_BF16", "0")
+    assert "treated as without it" in models.cpu_kind() and not models.cpu_has_native_bf16()
+    monkeypatch.setattr(models, "_cpu_flags_have_bf16", lambda: False)
+    assert models.cpu_kind() == "no native bf16"

@@ -146,11 +146,24 @@ def cpu_has_native_bf16() -> bool:
     the float32 path that most laptops take can be tested on a machine that has bf16."""
     if os.environ.get("LORALAB_NATIVE_BF16") == "0":
         return False
+    return _cpu_flags_have_bf16()
+
+
+def _cpu_flags_have_bf16() -> bool:
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
     return any(f in flags for f in (" avx512_bf16", " amx_bf16"))
+
+
+def cpu_kind() -> str:
+    """The CPU a benchmark figure came from, in words, naming a forced float32 path as such."""
+    native = _cpu_flags_have_bf16()
+    kind = "native bf16 (AVX512-BF16/AMX)" if native else "no native bf16"
+    if native and not cpu_has_native_bf16():
+        kind += ", treated as without it (LORALAB_NATIVE_BF16=0)"
+    return kind
 
 
 def resolve_device(device: str) -> str:

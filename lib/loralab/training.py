@@ -83,7 +83,7 @@ class Encoded:
 
 
 @dataclass
-class Windows:
+class TrainingWindows:
     """Every kept window of a split's texts, encoded once with its text's label as the target,
     and the text each came from."""
 
@@ -91,7 +91,7 @@ class Windows:
     owner: np.ndarray
 
     @classmethod
-    def build(cls, base: Base, frame: pd.DataFrame) -> Windows:
+    def build(cls, base: Base, frame: pd.DataFrame) -> TrainingWindows:
         texts, owner = base.view.expand(frame["text"].tolist())
         labels = frame["label"].to_numpy()[owner]
         return cls(Encoded.of(base.builder, texts, labels), owner)
@@ -399,7 +399,7 @@ def train_lora(
     """Train one trial; keep the adapter of the epoch with the best validation macro-F1. With
     `own_base` the adapters go into `base.model` itself, which is then the trained model."""
     tr = _prepare(base, cfg, trial, log, own_base)
-    windows, enc_val = Windows.build(base, train), Windows.build(base, val).encoded
+    windows, enc_val = TrainingWindows.build(base, train), TrainingWindows.build(base, val).encoded
     rng = np.random.default_rng(trial.seed)
     history, best = [], BestEpoch(cfg.train.patience)
     t_start = time.perf_counter()
