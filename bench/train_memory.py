@@ -18,6 +18,7 @@ import sys
 import time
 
 import numpy as np
+import torch
 
 VARIANTS = [("eager", "0"), ("eager", "2"), ("eager", "1"), ("sdpa", "0"), ("sdpa", "2")]
 
@@ -42,7 +43,7 @@ def one(args) -> dict:
     batches = make_batches(
         np.arange(len(items)), enc.lengths, cfg.train.batch_size, None, np.random.default_rng(0)
     )
-    opt = torch_adamw(model, cfg.train.lr)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.train.lr)
     pad = base.tokenizer.pad_token_id
 
     def step(batch) -> int:
@@ -65,12 +66,6 @@ def one(args) -> dict:
         "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "precision": base.precision.describe(),
     }
-
-
-def torch_adamw(model, lr: float):
-    import torch
-
-    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
 
 
 def main() -> None:
