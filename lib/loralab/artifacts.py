@@ -18,6 +18,13 @@ from typing import IO, Any
 import pandas as pd
 
 
+def cache_dir() -> Path:
+    """Where work that outlives a run is kept (the parsed corpus, converted model weights):
+    LORALAB_CACHE, else ~/.cache/loralab. Deleting it costs only the time to redo that work."""
+    root = os.environ.get("LORALAB_CACHE") or Path.home() / ".cache" / "loralab"
+    return Path(root)
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
     """Open a temporary sibling of `path` for writing; rename it onto `path` only on success."""

