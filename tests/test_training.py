@@ -164,3 +164,38 @@ def test_auto_checkpoints_every_second_layer_only_for_float32_weights_on_a_cpu(t
     assert (
         checkpoint_every(tiny_config(**{"train.activation_checkpointing": 3}), torch.zeros(1)) == 3
     )
+
+
+def test_training_runs_the_training_kernel_and_validation_the_scoring_kernel(prepared_run):
+    """auto on a CPU with bf16 weights: eager for the training steps, SDPA for validation
+    scoring, which must match evaluation's; the model is left with its scoring kernel."""
+    cfg, run = prepared_run(**{"train.dtype": "bfloat16", "train.epochs": 1})
+    base = load_base(cfg)
+    assert base.model.config._attn_implementation == "sdpa"
+    seen = []
+
+    def record(module, args, kwargs):
+        seen.append((module.training, module.config._attn_implementation))
+
+    base.model.register_forward_pre_hook(record, with_kwargs=True)
+    train, val = read_split(run, "train"), read_split(run, "val")
+    result = train_lora(base, train, val, cfg, trial_of(cfg, 2), log=lambda _: None, own_base=True)
+    assert {kernel for training, kernel in seen if training} == {"eager"}
+    assert {kernel for training, kernel in seen if not training} == {"sdpa"}
+    assert result.model.get_base_model().config._attn_implementation == "sdpa"
+
+
+def test_an_explicit_kernel_is_used_for_both():
+    from loralab.config import ModelConfig
+    from loralab.models import attention_for, resolve_precision
+
+    bf16, f32 = resolve_precision("bfloat16", "cpu"), resolve_precision("float32", "cpu")
+    auto = ModelConfig()
+    assert [attention_for(auto, bf16), attention_for(auto, bf16, training=True)] == [
+        "sdpa",
+        "eager",
+    ]
+    assert attention_for(auto, f32, training=True) == "sdpa"
+    for kernel in ("eager", "sdpa"):
+        chosen = ModelConfig(attn_implementation=kernel)
+        assert {attention_for(chosen, p, t) for p in (bf16, f32) for t in (0, 1)} == {kernel}

@@ -197,8 +197,9 @@ class ModelConfig(Section):
     trust_remote_code: bool = Field(False, description="Passed to transformers' from_pretrained.")
     attn_implementation: Literal["auto", "eager", "sdpa"] = Field(
         "auto",
-        description="Attention kernel. auto: eager on a CPU (faster than SDPA for short "
-        "sequences there), SDPA on CUDA.",
+        description="Attention kernel. auto: SDPA for label scoring (on a CPU too: measured "
+        "faster, most of all under a few-shot prefix) and for training, except training bf16 "
+        "weights on a CPU, where eager is faster. eager or sdpa: that kernel for both.",
     )
 
 

@@ -203,11 +203,13 @@ def resolve_precision(dtype: str, device: str) -> Precision:
     return Precision(device, half, half)
 
 
-def attention_for(cfg: ModelConfig, device: str) -> str:
-    """Eager attention on a CPU (faster than SDPA at these lengths, measured), SDPA elsewhere."""
+def attention_for(cfg: ModelConfig, precision: Precision, training: bool = False) -> str:
+    """The attention kernel of label scoring, or of training. auto takes SDPA, except to train
+    bf16 weights on a CPU, where eager is faster (bench/attention.py, bench/train_memory.py)."""
     if cfg.attn_implementation != "auto":
         return cfg.attn_implementation
-    return "eager" if device == "cpu" else "sdpa"
+    bf16_cpu = precision.device == "cpu" and precision.weights == torch.bfloat16
+    return "eager" if training and bf16_cpu else "sdpa"
 
 
 def load_model(cfg: ModelConfig, precision: Precision, tokenizer=None):
@@ -221,7 +223,7 @@ def load_model(cfg: ModelConfig, precision: Precision, tokenizer=None):
         model = AutoModelForCausalLM.from_pretrained(
             source.name_or_path,
             dtype=load_dtype,
-            attn_implementation=attention_for(cfg, precision.device),
+            attn_implementation=attention_for(cfg, precision),
             **_hub_kwargs(cfg, source),
         )
     except OSError as exc:
@@ -258,3 +260,20 @@ def quiet_peft():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
         yield
+
+
+@contextlib.contextmanager
+def attention_kernel(model, name: str):
+    """Run `model` (a transformers or PEFT model) with attention kernel `name` meanwhile. The
+    kernel is read at every forward, so switching costs nothing; copies made meanwhile keep
+    the kernel they were made with."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    before = inner.config._attn_implementation
+    if name == before:
+        yield
+        return
+    inner.set_attn_implementation(name)
+    try:
+        yield
+    finally:
+        inner.set_attn_implementation(before)

@@ -32,7 +32,15 @@ from .distributed import launch_training, launched, share_of_batches
 from .errors import ConfigError
 from .layout import RunPaths
 from .metrics import classification_metrics
-from .models import Base, Precision, load_base, quiet_peft, resolve_device
+from .models import (
+    Base,
+    Precision,
+    attention_for,
+    attention_kernel,
+    load_base,
+    quiet_peft,
+    resolve_device,
+)
 from .prompts import PromptBuilder
 from .scoring import Scores, score_documents
 from .splits import read_split
@@ -343,21 +351,22 @@ def _train_epoch(tr: _Trainer, enc: Encoded, epoch: int, rng: np.random.Generato
     desc = f"{tr.trial.id} epoch {epoch}"
     quiet = tr.log is _quiet
     pad = tr.base.builder.tokenizer.pad_token_id
-    for step, batch in enumerate(
-        tqdm(mine, desc=desc, mininterval=10, leave=False, disable=quiet), 1
-    ):
-        ids, mask, keep, targets = (x.to(device) for x in collate(enc, batch, pad))
-        update = step % tr.accum == 0 or step == len(mine)
-        # gradients are averaged over processes only at the micro-batch that updates
-        with contextlib.nullcontext() if update else tr.acc.no_sync(tr.parallel):
-            with tr.base.precision.compute(tr.model):
-                loss = answer_loss(tr.parallel, ids, mask, keep, targets)
-            (loss / tr.accum).backward()
-        losses.append(loss.detach().item())
-        tokens += int(mask.sum())
-        if update:
-            tr.optimizer.step()
-            tr.optimizer.zero_grad(set_to_none=True)
+    kernel = attention_for(tr.cfg.model, tr.base.precision, training=True)
+    batches = tqdm(mine, desc=desc, mininterval=10, leave=False, disable=quiet)
+    with attention_kernel(tr.model, kernel):  # validation scores with the scoring kernel
+        for step, batch in enumerate(batches, 1):
+            ids, mask, keep, targets = (x.to(device) for x in collate(enc, batch, pad))
+            update = step % tr.accum == 0 or step == len(mine)
+            # gradients are averaged over processes only at the micro-batch that updates
+            with contextlib.nullcontext() if update else tr.acc.no_sync(tr.parallel):
+                with tr.base.precision.compute(tr.model):
+                    loss = answer_loss(tr.parallel, ids, mask, keep, targets)
+                (loss / tr.accum).backward()
+            losses.append(loss.detach().item())
+            tokens += int(mask.sum())
+            if update:
+                tr.optimizer.step()
+                tr.optimizer.zero_grad(set_to_none=True)
     seconds = time.perf_counter() - t0
     losses = tr.acc.gather(torch.tensor(losses, device=device)).tolist()
     tokens = int(tr.acc.reduce(torch.tensor(tokens, device=device), "sum"))
