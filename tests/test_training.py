@@ -78,12 +78,18 @@ def test_the_lora_input_upcast_is_skipped_without_changing_a_number(tiny_config)
     assert all(torch.equal(grads_a[n], grads_b[n]) for n in grads_a)
 
 
-def test_early_stopping_keeps_the_best_epoch_and_breaks_ties_by_loss():
-    stop = BestEpoch(patience=1)
+def test_early_stopping_keeps_the_best_epoch_and_breaks_ties_by_the_other_measure():
+    stop = BestEpoch(patience=1, by="val_macro_f1")
     assert stop.improved(0.5, 1.0)
     assert stop.improved(0.5, 0.9)  # same F1, lower loss: better
     assert not stop.improved(0.5, 0.95) and not stop.should_stop
     assert not stop.improved(0.4, 0.1) and stop.should_stop
+    stop = BestEpoch(patience=1)  # by validation loss
+    assert stop.improved(0.5, 1.0)
+    assert stop.improved(0.4, 0.9)  # lower loss wins over a lower F1
+    assert stop.improved(0.6, 0.9)  # same loss, higher F1: better
+    assert not stop.improved(0.9, 0.95) and not stop.should_stop
+    assert not stop.improved(1.0, 0.91) and stop.should_stop
 
 
 def test_stratified_subset_is_proportional_and_reproducible(make_rows):

@@ -22,7 +22,7 @@ Trained by loralab on `{base}` to classify text as {labels}.
 
 | | |
 |---|---|
-| best epoch | {best_epoch} of {epochs_run} run (early stopping on validation macro-F1) |
+| best epoch | {best_epoch} of {epochs_run} run (early stopping on {best_epoch_by}) |
 | validation macro-F1 | {val_macro_f1:.3f} |
 | validation accuracy | {val_accuracy:.3f} |
 | validation loss (answer tokens) | {val_loss:.3f} |
@@ -56,6 +56,9 @@ Plain PEFT works too: `PeftModel.from_pretrained(base_model, "{folder}")`.
 """
 
 
+BEST_EPOCH_BY = {"val_loss": "validation loss", "val_macro_f1": "validation macro-F1"}
+
+
 def model_card(summary: dict, cfg, provenance: dict, folder: Path) -> str:
     answers = ", ".join(
         f'{label} → "{cfg.data.verbalizers_for(label)[0]}"' for label in cfg.data.labels
@@ -72,6 +75,7 @@ def model_card(summary: dict, cfg, provenance: dict, folder: Path) -> str:
         source=provenance.get("source", "?"),
         corpus_hash=provenance.get("corpus_hash", "?"),
         answers=answers,
+        best_epoch_by=BEST_EPOCH_BY[cfg.train.best_epoch_by],
         folder=folder,
         params=yaml.safe_dump(params, sort_keys=False).strip(),
     )

@@ -4,8 +4,8 @@ in one sitting.
 Every rank starts from a clean copy of the base model (the reference wrapped the same base twice,
 so its r=16 run trained on top of r=8's layers). The loss covers the answer tokens only, and the
 LM head is applied only at the positions that predict them. Batches are drawn class-balanced and
-then bucketed by length so they carry little padding. Early stopping watches validation macro-F1;
-the best epoch's adapter is the one saved.
+then bucketed by length so they carry little padding. Early stopping watches validation loss
+(or macro-F1: train.best_epoch_by); the best epoch's adapter is the one saved.
 
 The same loop runs in one process or in several under `accelerate launch` (see distributed.py);
 accelerate's Accelerator is a no-op wrapper when there is one process.
@@ -240,11 +240,12 @@ def checkpoint_every(cfg: Config, weight) -> int:
 
 
 class BestEpoch:
-    """The best epoch so far by validation macro-F1, ties broken by lower validation loss: its
-    history row, its adapter weights and its validation scores, and whether patience ran out."""
+    """The best epoch so far by train.best_epoch_by (lower validation loss, or higher
+    validation macro-F1), ties broken by the other: its history row, its adapter weights and
+    its validation scores, and whether patience ran out."""
 
-    def __init__(self, patience: int):
-        self.patience = patience
+    def __init__(self, patience: int, by: str = "val_loss"):
+        self.patience, self.by = patience, by
         self.key: tuple[float, float] | None = None
         self.since_best = 0
         self.row: dict = {}
@@ -252,7 +253,7 @@ class BestEpoch:
         self.val_scores: Scores | None = None
 
     def improved(self, macro_f1: float, loss: float) -> bool:
-        key = (macro_f1, -loss)
+        key = (-loss, macro_f1) if self.by == "val_loss" else (macro_f1, -loss)
         if self.key is None or key > self.key:
             self.key, self.since_best = key, 0
             return True
@@ -405,12 +406,12 @@ def train_lora(
     log: Callable[[str], None] = print,
     own_base: bool = False,
 ) -> TrainResult:
-    """Train one trial; keep the adapter of the epoch with the best validation macro-F1. With
+    """Train one trial; keep the adapter of the best epoch (train.best_epoch_by). With
     `own_base` the adapters go into `base.model` itself, which is then the trained model."""
     tr = _prepare(base, cfg, trial, log, own_base)
     windows, enc_val = TrainingWindows.build(base, train), TrainingWindows.build(base, val).encoded
     rng = np.random.default_rng(trial.seed)
-    history, best = [], BestEpoch(cfg.train.patience)
+    history, best = [], BestEpoch(cfg.train.patience, cfg.train.best_epoch_by)
     t_start = time.perf_counter()
     for epoch in range(1, cfg.train.epochs + 1):
         enc_train = windows.draw(cfg.train.chunks_per_item, rng)
@@ -424,7 +425,7 @@ def train_lora(
             f"{row['train_tokens_per_s']:.0f} tok/s"
         )
         if not best.offer(row, tr.model, val_scores) and best.should_stop:
-            tr.log(f"{trial.id}: early stop, no better val macro-F1 for {best.since_best} epochs")
+            tr.log(f"{trial.id}: early stop, no better epoch for {best.since_best} epochs")
             break
     best.restore(tr.model)
     val_pred = best.val_scores.frame(val["id"].tolist(), base.builder.labels)
