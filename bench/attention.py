@@ -3,6 +3,7 @@
 Scores the same items zero-shot, few-shot (one draw: a longer cached prefix) and through a LoRA
 adapter (r=8, unmerged, as evaluation scores it), with each kernel, in one process. Prints ms
 per item and each kernel's largest score difference from eager (the predictions must agree).
+Last, zero-shot with the kernel auto scores with, by evaluation.batch_size, on each path.
 Training throughput by kernel is bench/train_memory.py's (`--attn`).
 Run: `.venv/bin/python bench/attention.py [--items 64] [--params params/default.yaml]`.
 """
@@ -74,6 +75,13 @@ def main() -> None:
                 + f" {times['sdpa'] / times['eager']:9.2f}x {diff.max():11.2e}"
                 + ("" if same else "  predictions differ")
             )
+        per_batch = []
+        for batch in (1, 4, 8, 16):
+            score_texts(base.model, base.builder, texts[:batch], base.precision, batch)
+            s = score_texts(base.model, base.builder, texts, base.precision, batch)
+            per_batch.append(f"{s.seconds / len(texts) * 1000:.1f} at {batch}")
+        kernel = base.model.config._attn_implementation
+        print(f"zero-shot ({kernel}), ms/item by batch size: " + ", ".join(per_batch))
         del lora, base
 
 

@@ -351,7 +351,8 @@ class EvalConfig(Section):
         ge=1,
         description="Items per scoring batch (left-padded, one forward pass). Latency is then "
         "the batch's wall time per item; set 1 for the time to classify one item alone. "
-        "Measured on the default model, 2 CPU cores, bf16: 58 ms/item at 8 against 99 at 1.",
+        "Measured on the default model, 2 CPU cores, bf16, SDPA: 46 ms/item at 8 against 96 at "
+        "1, 48 at 16 (bench/attention.py).",
     )
     few_shot_k: int = Field(
         1, ge=0, description="Examples per class from the training split in the few-shot prompt."
