@@ -95,6 +95,32 @@ def test_planned_comparisons_pair_ranks_with_zero_shot_and_selected_with_baselin
     ]
 
 
+def test_ranks_chosen_per_fold_are_compared_with_every_baseline(smoke_artifacts):
+    """Folds that chose different ranks report a pooled row of their own: the statistics step
+    tests that row, the method the report leads with, against every baseline."""
+    methods = ["zero_shot", "tfidf", "lora_r8", "lora_r16", "lora_selected"]
+    assert planned_comparisons(methods, "lora_selected") == [
+        ("lora_r8", "zero_shot"),
+        ("lora_r16", "zero_shot"),
+        ("lora_selected", "zero_shot"),
+        ("lora_selected", "tfidf"),
+    ]
+    run = smoke_artifacts()
+    meta = read_json(run.evaluation)
+    paired = pd.read_csv(run.paired_predictions, dtype={"id": str})
+    paired["pred_lora_selected"] = paired["pred_lora_r2"]
+    paired.to_csv(run.paired_predictions, index=False)
+    names = meta["methods"] | {"lora_selected": "LoRA, rank chosen per fold (r=2, r=4)"}
+    write_json(
+        run.evaluation,
+        meta | {"methods": names, "selected_rank": None, "selected_method": "lora_selected"},
+    )
+    cfg = build_config({}, "test", {"stats.bootstrap_resamples": 200})
+    table = statistics_step(cfg, run)
+    baselines = [m for m in meta["methods"] if not m.startswith("lora_")]
+    assert set(table.loc[table["method"] == "lora_selected", "baseline"]) == set(baselines)
+
+
 def test_the_bootstrap_is_stratified_by_the_fold_each_split_file_names(smoke_artifacts):
     """The smoke run's 12 test items dealt into 2 folds, every other item: the statistics step
     finds each paired item's fold by its id and resamples within folds."""

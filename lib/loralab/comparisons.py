@@ -23,7 +23,7 @@ from .paired_tests import (
     resample_weights,
 )
 from .present import format_stats
-from .selection import lora_method
+from .selection import SELECTED_PER_FOLD, lora_method
 from .splits import read_split
 
 POWER = 0.8  # the power at which the detectable difference is stated
@@ -43,9 +43,10 @@ def item_folds(run: RunPaths, ids: pd.Series, folds: int) -> np.ndarray:
 
 
 def planned_comparisons(methods: list[str], selected: str | None) -> list[tuple[str, str]]:
-    """(method, baseline) pairs, each once: ranks vs zero-shot, selected vs every baseline."""
+    """(method, baseline) pairs, each once: ranks vs zero-shot, selected vs every baseline. The
+    selected method may be a rank or the row of ranks chosen per fold; neither is a baseline."""
     ranks = [m for m in methods if m.startswith("lora_r")]
-    baselines = [m for m in methods if not m.startswith("lora_r")]
+    baselines = [m for m in methods if m not in ranks and m != SELECTED_PER_FOLD]
     pairs = [(r, "zero_shot") for r in ranks if "zero_shot" in methods]
     if selected:
         pairs += [(selected, b) for b in baselines if (selected, b) not in pairs]
@@ -57,7 +58,7 @@ def statistics_step(cfg: Config, run: RunPaths) -> pd.DataFrame:
     paired = pd.read_csv(run.paired_predictions, dtype={"id": str})
     meta = read_json(run.evaluation)
     names, labels = meta["methods"], meta["labels"]
-    selected = lora_method(meta["selected_rank"])
+    selected = meta.get("selected_method") or lora_method(meta["selected_rank"])
     folds = item_folds(run, paired["id"], meta["folds"])
     resamples = resample_weights(
         len(paired), cfg.stats.bootstrap_resamples, cfg.stats.seed, strata=folds
