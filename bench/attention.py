@@ -58,11 +58,11 @@ def main() -> None:
         print(f"\ndtype path: {base.precision.describe()}; few-shot prefix {prefix} tokens")
         print(f"{'scoring':<20} " + " ".join(f"{k + ' ms/item':>14}" for k in KERNELS), end="")
         print(f" {'sdpa/eager':>10} {'max |diff|':>11}")
+        batch = cfg.evaluation.batch_size
         for name, model, builder in cases:
             times, scores = {}, {}
             for kernel in KERNELS:
                 with attention_kernel(model, kernel):
-                    batch = cfg.evaluation.batch_size
                     score_texts(model, builder, texts[:batch], base.precision, batch)  # warm-up
                     s = score_texts(model, builder, texts, base.precision, batch)
                 times[kernel] = s.seconds / len(texts) * 1000

@@ -22,7 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from loralab.cli import params_options
 from loralab.config import load_config
 from loralab.datasets import load_raw
-from loralab.models import load_base
+from loralab.models import attention_for, load_base
 from loralab.training import Encoded, answer_loss, collate, make_batches, wrap_with_lora
 
 
@@ -54,6 +54,8 @@ def main() -> None:
     items = raw[raw["label"].isin(cfg.data.labels)].sample(
         cfg.train.batch_size * (args.steps + 2), random_state=0
     )
+    # the kernel training runs with (auto: eager for bf16 weights on a CPU), not the scoring one
+    base.model.set_attn_implementation(attention_for(cfg.model, precision, training=True))
     model = wrap_with_lora(base.model, cfg, cfg.lora.ranks[0]).train()
 
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.train.lr)

@@ -23,7 +23,7 @@ from .paired_tests import (
     resample_weights,
 )
 from .present import format_stats
-from .selection import SELECTED_PER_FOLD, lora_method
+from .selection import SELECTED_PER_FOLD
 from .splits import read_split
 
 POWER = 0.8  # the power at which the detectable difference is stated
@@ -58,7 +58,7 @@ def statistics_step(cfg: Config, run: RunPaths) -> pd.DataFrame:
     paired = pd.read_csv(run.paired_predictions, dtype={"id": str})
     meta = read_json(run.evaluation)
     names, labels = meta["methods"], meta["labels"]
-    selected = meta.get("selected_method") or lora_method(meta["selected_rank"])
+    selected = meta["selected_method"]
     folds = item_folds(run, paired["id"], meta["folds"])
     resamples = resample_weights(
         len(paired), cfg.stats.bootstrap_resamples, cfg.stats.seed, strata=folds
