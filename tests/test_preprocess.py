@@ -2,7 +2,8 @@ import pandas as pd
 
 from loralab.config import DataConfig
 from loralab.datasets import LoadedData
-from loralab.preprocess import near_duplicate_pairs, normalize_text, preprocess
+from loralab.near_duplicates import near_duplicate_pairs
+from loralab.preprocess import normalize_text, preprocess
 
 
 def _loaded(frame: pd.DataFrame) -> LoadedData:

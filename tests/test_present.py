@@ -12,7 +12,6 @@ from loralab.present import (
     format_stats,
     headline,
     html_table,
-    number,
     read_stats,
     render_template,
     seconds,
@@ -170,13 +169,6 @@ def test_html_table_and_templates_escape_dataset_text():
     assert "&lt;script&gt;" in html and "<script>" not in html
     page = render_template("compare.html.j2", headlines="", differ="", runs=["<b>run</b>"])
     assert "&lt;b&gt;run&lt;/b&gt;" in page and "<b>run</b>" not in page
-
-
-@pytest.mark.parametrize(
-    ("value", "shown"), [(0.0123, "0.0123"), (42.5, "42.5"), (1120.4, "1,120")]
-)
-def test_figure_labels_never_use_scientific_notation(value, shown):
-    assert number(value) == shown
 
 
 def test_the_selection_table_reads_per_fold_and_is_empty_when_nothing_was_chosen(smoke_artifacts):

@@ -22,20 +22,16 @@ import pandas as pd
 import pytest
 
 from loralab.config import SECTIONS, Config, build_config
-from loralab.layout import NOTEBOOKS, RunPaths
-from loralab.steps import (
-    CONTRACTS,
+from loralab.fingerprints import (
     LIB,
-    SERIES,
-    Step,
     code_cells,
     fingerprint,
     imported_modules,
-    missing_reads,
     normalized_cell,
-    series,
     step_modules,
 )
+from loralab.layout import NOTEBOOKS, RunPaths
+from loralab.steps import CONTRACTS, SERIES, Step, missing_reads, series
 
 ONE_SPLIT = build_config({}, "t", {"split.folds": 1})  # the step names of one split
 
@@ -108,14 +104,13 @@ def test_copies_fingerprint_like_the_originals(tmp_path):
     assert len(set(originals.values())) == len(originals)
 
 
-def test_edited_training_code_changes_training_and_evaluation_not_data_steps(baseline):
+def test_edited_training_code_changes_the_trials_only(baseline):
     cfg, run, notebooks, lib, before = baseline
     training = lib / "training.py"
-    training.write_text(training.read_text() + "\nBUCKET_BATCHES = 8\n")
+    training.write_text(training.read_text() + "\nEDITED = True\n")
     after = _fingerprints(cfg, run, notebooks, lib)
-    # evaluation imports training (through its methods) too; statistics follows from
-    # evaluation's outputs (next test)
-    assert _changed(before, after) == ["03_train_rank8", "03_train_rank16", "04_evaluate"]
+    # evaluation and statistics follow from the trials' outputs (next test)
+    assert _changed(before, after) == ["03_train_rank8", "03_train_rank16"]
 
 
 def test_new_outputs_of_a_step_change_the_steps_that_read_them(baseline):
@@ -248,6 +243,37 @@ def test_imports_are_followed_through_the_library_inside_functions_too(tmp_path)
         "loralab.pkg",
         "loralab.pkg.e",
     }
+
+
+# Modules whose edit must not re-run a step: they neither compute nor write what it outputs.
+NOT_COVERED = {
+    "01_eda": {"training", "evaluation", "comparisons", "present", "figures", "report"},
+    "02_split": {"pubmed", "datasets", "preprocess", "models", "present", "figures", "report"},
+    "03_train": {"present", "report", "run_compare", "pubmed", "figures", "evaluation"},
+    "04_evaluate": {"training", "report", "run_compare", "pubmed", "figures", "comparisons"},
+    "05_statistics": {"training", "models", "scoring", "pubmed", "figures", "report"},
+}
+
+
+@pytest.mark.parametrize("contract", SERIES, ids=lambda c: c.notebook)
+def test_a_fingerprint_covers_no_module_that_cannot_change_the_step(contract):
+    covered = step_modules(code_cells(NOTEBOOKS / f"{contract.notebook}.ipynb"), contract)
+    assert contract.function.rpartition(".")[0] in covered
+    assert {m.removeprefix("loralab.") for m in covered} & NOT_COVERED[contract.notebook] == set()
+
+
+def test_rewording_the_presentation_retrains_nothing_while_the_loop_still_does(baseline):
+    cfg, run, notebooks, lib, before = baseline
+    for name in ("present.py", "figures.py"):
+        module = lib / name
+        module.write_text(module.read_text() + "\nREWORDED = 'a new headline'\n")
+    assert not any(
+        s.startswith("03_train") for s in _changed(before, _fingerprints(cfg, run, notebooks, lib))
+    )
+    training = lib / "training.py"
+    training.write_text(training.read_text() + "\nEDITED = True\n")
+    changed = _changed(before, _fingerprints(cfg, run, notebooks, lib))
+    assert [s for s in changed if s.startswith("03_train")] == ["03_train_rank8", "03_train_rank16"]
 
 
 def test_a_cell_with_magics_is_normalized_too():

@@ -14,9 +14,14 @@ import pandas as pd
 import seaborn as sns
 
 from .artifacts import atomic_open
-from .present import number
 
 FIGSIZE = (7.5, 3.6)
+
+
+def number(value: float) -> str:
+    """A figure's label: three significant digits below 1000, whole numbers above, never
+    `1.12e+03`."""
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
 def use_report_style() -> None:

@@ -26,12 +26,6 @@ def with_ci(row: pd.Series, metric: str) -> str:
     return text + (" (percentile)" if row.get(f"{metric}_ci") == "percentile" else "")
 
 
-def number(value: float) -> str:
-    """A figure's label: three significant digits below 1000, whole numbers above, never
-    `1.12e+03`."""
-    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
-
-
 def seconds(value: float) -> str:
     """A duration as people read it: `1120 s`, never `1.12e+03`."""
     return f"{value:.1f}" if value < 100 else f"{value:.0f}"

@@ -24,9 +24,10 @@ from uuid import uuid4
 from .artifacts import read_json, write_json
 from .config import load_config, save_config
 from .errors import ConfigError, LoralabError, StepFailedError
+from .fingerprints import fingerprint, is_done, mark_done
 from .layout import NOTEBOOKS, RunPaths, report_dir, run_paths
 from .present import render_notebook
-from .steps import Step, fingerprint, is_done, mark_done, series, stages
+from .steps import Step, series, stages
 
 KERNEL = "python3"
 

@@ -21,7 +21,7 @@ from .artifacts import read_json, read_jsonl, write_csv, write_json, write_jsonl
 from .config import Config, SplitConfig
 from .errors import DataError, LeakageError
 from .layout import SPLITS, RunPaths
-from .preprocess import near_duplicate_pairs, pair_table
+from .near_duplicates import near_duplicate_pairs, pair_table
 
 
 def _per_class_sizes(n: int, fractions: dict[str, float]) -> dict[str, int]:

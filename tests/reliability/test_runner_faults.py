@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from loralab import steps
+from loralab import fingerprints
 from loralab.artifacts import read_jsonl
 from loralab.errors import ConfigError, StepFailedError
 from loralab.layout import RunPaths
@@ -292,9 +292,11 @@ def test_edited_library_code_reruns_its_steps_and_notebook_prose_reruns_none(
     _, lines = _run(tiny_study, "edited", notebooks_dir=notebooks)
     assert _ran(lines) == []  # markdown and comments are not inputs
 
-    lib = shutil.copytree(steps.LIB, tmp_path / "loralab", ignore=shutil.ignore_patterns("*.pyc"))
+    lib = shutil.copytree(
+        fingerprints.LIB, tmp_path / "loralab", ignore=shutil.ignore_patterns("*.pyc")
+    )
     (lib / "training.py").write_text((lib / "training.py").read_text() + "\nEDITED = True\n")
-    monkeypatch.setattr(steps, "LIB", lib)  # the fingerprints read the edited copy
+    monkeypatch.setattr(fingerprints, "LIB", lib)  # the fingerprints read the edited copy
     _, lines = _run(tiny_study, "edited")
     # evaluation imports training too; statistics follows when evaluation's outputs change
     assert _ran(lines)[:3] == ["03_train_rank2", "03_train_rank4", "04_evaluate"]
