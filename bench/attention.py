@@ -15,6 +15,7 @@ import argparse
 import numpy as np
 import torch
 
+from loralab.adapters import wrap_with_lora
 from loralab.cli import params_options
 from loralab.config import load_config
 from loralab.datasets import load_raw
@@ -22,7 +23,6 @@ from loralab.methods.prompting import few_shot_examples
 from loralab.models import attention_kernel, cpu_kind, load_base
 from loralab.prompts import PromptBuilder
 from loralab.scoring import score_texts
-from loralab.training import wrap_with_lora
 
 KERNELS = ("eager", "sdpa")
 

@@ -25,10 +25,12 @@ VARIANTS = [("eager", "0"), ("eager", "2"), ("eager", "1"), ("sdpa", "0"), ("sdp
 
 def one(args) -> dict:
     """One variant in this process: warm-up, then timed steps; returns its figures."""
+    from loralab.adapters import wrap_with_lora
+    from loralab.batching import Encoded, collate, make_batches
     from loralab.config import load_config
     from loralab.datasets import load_raw
     from loralab.models import load_base
-    from loralab.training import Encoded, answer_loss, collate, make_batches, wrap_with_lora
+    from loralab.training import answer_loss
 
     sets = [*args.set, f"model.attn_implementation={args.attn}"]
     sets.append(f"train.activation_checkpointing={args.checkpointing}")

@@ -19,11 +19,13 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from loralab.adapters import wrap_with_lora
+from loralab.batching import Encoded, collate, make_batches
 from loralab.cli import params_options
 from loralab.config import load_config
 from loralab.datasets import load_raw
 from loralab.models import attention_for, load_base
-from loralab.training import Encoded, answer_loss, collate, make_batches, wrap_with_lora
+from loralab.training import answer_loss
 
 
 def matmul_peak(dtype: torch.dtype, sizes=(512, 1024, 2048), repeats: int = 5) -> float:

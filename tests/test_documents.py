@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from scipy.special import log_softmax
 
+from loralab.batching import TrainingWindows
 from loralab.documents import DocumentView, aggregate, window_summary
 from loralab.long_documents import long_documents
 from loralab.methods import Study
@@ -13,7 +14,6 @@ from loralab.methods.prompting import CalibratedZeroShot
 from loralab.methods.rules import LabelTermRule
 from loralab.models import load_base, load_tokenizer
 from loralab.scoring import score_chunks, score_texts
-from loralab.training import TrainingWindows
 
 
 @pytest.fixture(scope="module")

@@ -6,20 +6,12 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file
 
+from loralab.adapters import wrap_with_lora
+from loralab.batching import Encoded, balanced_order, collate, make_batches
 from loralab.models import load_base
 from loralab.splits import read_split
-from loralab.training import (
-    BestEpoch,
-    Encoded,
-    answer_loss,
-    balanced_order,
-    collate,
-    make_batches,
-    stratified_subset,
-    train_lora,
-    train_trial,
-    wrap_with_lora,
-)
+from loralab.training import BestEpoch, answer_loss, train_lora, train_trial
+from loralab.training_items import stratified_subset
 from loralab.trials import trial_of
 
 
@@ -135,41 +127,6 @@ def test_two_ranks_in_one_process_equal_each_rank_in_its_own_process(prepared_ru
     assert together.keys() == separate.keys()
     for key in together:
         torch.testing.assert_close(together[key], separate[key], rtol=0, atol=1e-6)
-
-
-def test_activation_checkpointing_changes_memory_not_the_gradients(tiny_config, long_text):
-    frame = pd.DataFrame({"text": [long_text(20, 1), long_text(25, 2)], "label": ["A", "B"]})
-    grads = {}
-    for every in (0, 1, 2):
-        cfg = tiny_config(**{"train.activation_checkpointing": every})
-        base = load_base(cfg)
-        model = wrap_with_lora(base.model, cfg, 4, in_place=True).train()
-        torch.nn.init.normal_(next(p for n, p in model.named_parameters() if "lora_B" in n))
-        layers = model.base_model.model.model.layers
-        assert [layer.gradient_checkpointing for layer in layers] == [
-            bool(every) and i % every == 0 for i in range(len(layers))
-        ]
-        batch = collate(Encoded.build(base.builder, frame), np.array([0, 1]), 0)
-        answer_loss(model, *batch).backward()
-        grads[every] = [p.grad.clone() for p in model.parameters() if p.requires_grad]
-        assert model.base_model.model is base.model  # in place: no second copy of the weights
-    for every in (1, 2):
-        for a, b in zip(grads[0], grads[every], strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-
-
-def test_auto_checkpoints_every_second_layer_only_for_float32_weights_on_a_cpu(tiny_config):
-    from loralab.training import checkpoint_every
-
-    auto = tiny_config()
-    assert checkpoint_every(auto, torch.zeros(1)) == 2
-    assert checkpoint_every(auto, torch.zeros(1, dtype=torch.bfloat16)) == 0
-    assert (
-        checkpoint_every(tiny_config(**{"train.activation_checkpointing": 0}), torch.zeros(1)) == 0
-    )
-    assert (
-        checkpoint_every(tiny_config(**{"train.activation_checkpointing": 3}), torch.zeros(1)) == 3
-    )
 
 
 def test_training_runs_the_training_kernel_and_validation_the_scoring_kernel(prepared_run):

@@ -1,4 +1,5 @@
-"""Saved LoRA adapters: safetensors only, a model card that says how they were made, reload.
+"""LoRA adapters: wrapping a base model with new ones, and saving them (safetensors only, a model
+card that says how they were made) and loading them back.
 
 An adapter folder is written to a temporary sibling and renamed into place, so a folder named
 `adapter/` is always complete.
@@ -6,6 +7,7 @@ An adapter folder is written to a temporary sibling and renamed into place, so a
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import tempfile
@@ -14,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from .artifacts import write_text
+from .config import Config
 from .models import quiet_peft
 
 CARD = """# LoRA adapter: rank {rank}
@@ -55,8 +58,42 @@ Plain PEFT works too: `PeftModel.from_pretrained(base_model, "{folder}")`.
 ```
 """
 
-
 BEST_EPOCH_BY = {"val_loss": "validation loss", "val_macro_f1": "validation macro-F1"}
+
+
+def wrap_with_lora(base, cfg: Config, rank: int, seed: int | None = None, in_place: bool = False):
+    """`base` with new adapters of `rank`, drawn with `seed` (the first of train.seeds by
+    default): a fresh copy, so `base` is never touched, unless `in_place` (a caller that loaded
+    the base for this trial alone saves a copy of the weights: 0.5 GB in float32)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(cfg.train.seeds[0] if seed is None else seed)
+    lora = LoraConfig(
+        r=rank,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=list(cfg.lora.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    with quiet_peft():
+        model = get_peft_model(base if in_place else copy.deepcopy(base), lora)
+    every = checkpoint_every(cfg, next(base.parameters()))
+    if every:
+        model.base_model.model.activation_checkpointing_enable(every_n_layers=every)
+    return model
+
+
+def checkpoint_every(cfg: Config, weight) -> int:
+    """Every how many decoder layers activations are recomputed (0: none). auto saves memory
+    where it is short for the default: float32 weights on a CPU keep twice bf16's activations."""
+    import torch
+
+    setting = cfg.train.activation_checkpointing
+    if setting == "auto":
+        return 2 if weight.dtype == torch.float32 and weight.device.type == "cpu" else 0
+    return setting
 
 
 def model_card(summary: dict, cfg, provenance: dict, folder: Path) -> str:

@@ -3,9 +3,13 @@ in one sitting.
 
 Every rank starts from a clean copy of the base model (the reference wrapped the same base twice,
 so its r=16 run trained on top of r=8's layers). The loss covers the answer tokens only, and the
-LM head is applied only at the positions that predict them. Batches are drawn class-balanced and
-then bucketed by length so they carry little padding. Early stopping watches validation loss
-(or macro-F1: train.best_epoch_by); the best epoch's adapter is the one saved.
+LM head is applied only at the positions that predict them. Early stopping watches validation
+loss (or macro-F1: train.best_epoch_by); the best epoch's adapter is the one saved.
+
+What the loop works with lives beside it: batching.py turns training items into class-balanced,
+length-bucketed, padded batches; adapters.py wraps the base with new adapters (wrap_with_lora)
+and saves the best epoch's; training_items.py picks the items LoRA learns from, torch-free so
+that baselines can share them.
 
 The same loop runs in one process or in several under `accelerate launch` (see distributed.py);
 accelerate's Accelerator is a no-op wrapper when there is one process.
@@ -14,7 +18,6 @@ accelerate's Accelerator is a no-op wrapper when there is one process.
 from __future__ import annotations
 
 import contextlib
-import copy
 import resource
 import time
 from collections.abc import Callable
@@ -25,8 +28,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .adapters import model_card, save_adapter
+from .adapters import model_card, save_adapter, wrap_with_lora
 from .artifacts import read_json, write_csv, write_json
+from .batching import Encoded, TrainingWindows, balanced_order, collate, make_batches
 from .config import Config, accumulation_problem
 from .distributed import launch_training, launched, share_of_batches
 from .errors import ConfigError
@@ -38,15 +42,13 @@ from .models import (
     attention_for,
     attention_kernel,
     load_base,
-    quiet_peft,
     resolve_device,
 )
-from .prompts import PromptBuilder
 from .scoring import Scores, score_documents
 from .splits import read_split
+from .training_items import lora_training_items
 from .trials import Trial, trials
 
-BUCKET_BATCHES = 16  # batches per length-sorted bucket: little padding, still random order
 HISTORY_COLUMNS = [
     "epoch",
     "train_loss",
@@ -57,121 +59,6 @@ HISTORY_COLUMNS = [
     "train_tokens_per_s",
     "elapsed_seconds",
 ]
-
-
-@dataclass
-class Encoded:
-    """Token ids of prompt + answer per item, and how many trailing tokens are the answer."""
-
-    ids: list[list[int]]
-    answer_len: list[int]
-    labels: np.ndarray
-
-    @classmethod
-    def build(cls, builder: PromptBuilder, frame: pd.DataFrame) -> Encoded:
-        return cls.of(builder, frame["text"].tolist(), frame["label"].to_numpy())
-
-    @classmethod
-    def of(cls, builder: PromptBuilder, texts: list[str], labels: np.ndarray) -> Encoded:
-        ids, answer = [], []
-        for text, label in zip(texts, labels, strict=True):
-            a = builder.answer_ids(label)
-            ids.append(builder.prompt_ids(text) + a)
-            answer.append(len(a))
-        return cls(ids, answer, np.asarray(labels))
-
-    def subset(self, rows: np.ndarray) -> Encoded:
-        return Encoded(
-            [self.ids[i] for i in rows], [self.answer_len[i] for i in rows], self.labels[rows]
-        )
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.array([len(x) for x in self.ids])
-
-
-@dataclass
-class TrainingWindows:
-    """Every kept window of a split's texts, encoded once with its text's label as the target,
-    and the text each came from."""
-
-    encoded: Encoded
-    owner: np.ndarray
-
-    @classmethod
-    def build(cls, base: Base, frame: pd.DataFrame) -> TrainingWindows:
-        texts, owner = base.view.expand(frame["text"].tolist())
-        labels = frame["label"].to_numpy()[owner]
-        return cls(Encoded.of(base.builder, texts, labels), owner)
-
-    def draw(self, per_item: int, rng: np.random.Generator) -> Encoded:
-        """At most `per_item` windows of every text, drawn without replacement: an epoch's
-        training items. Texts that have no more windows than that give all, drawing nothing
-        (so truncated texts train exactly as they always did)."""
-        if np.bincount(self.owner).max() <= per_item:
-            return self.encoded
-        order = np.lexsort((rng.random(len(self.owner)), self.owner))  # shuffled within text
-        grouped = self.owner[order]
-        place = np.arange(len(order)) - np.searchsorted(grouped, grouped)
-        return self.encoded.subset(np.sort(order[place < per_item]))
-
-
-def balanced_order(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """`n` item indices with every class drawn equally often; small classes cycle through all
-    of their items before any repeats."""
-    classes = sorted(set(labels))
-    picks = []
-    for i, c in enumerate(classes):
-        members = np.flatnonzero(labels == c)
-        want = n // len(classes) + (1 if i < n % len(classes) else 0)
-        rounds = -(-want // len(members))
-        cycled = np.concatenate([rng.permutation(members) for _ in range(rounds)])
-        picks.append(cycled[:want])
-    return rng.permutation(np.concatenate(picks))
-
-
-def make_batches(
-    order: np.ndarray,
-    lengths: np.ndarray,
-    batch_size: int,
-    batch_tokens: int | None,
-    rng: np.random.Generator,
-) -> list[np.ndarray]:
-    """Cut `order` into batches of similar lengths: sort within buckets, then shuffle batches."""
-    batches = []
-    bucket = batch_size * BUCKET_BATCHES
-    for start in range(0, len(order), bucket):
-        chunk = order[start : start + bucket]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        current: list[int] = []
-        for idx in chunk:
-            longest = max([lengths[idx]] + [lengths[i] for i in current])
-            too_many = len(current) >= batch_size
-            too_long = (
-                batch_tokens is not None and current and longest * (len(current) + 1) > batch_tokens
-            )
-            if current and (too_many or too_long):
-                batches.append(np.array(current))
-                current = []
-            current.append(idx)
-        if current:
-            batches.append(np.array(current))
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def collate(enc: Encoded, batch: np.ndarray, pad_id: int):
-    """Right-padded ids and mask, the positions whose next token is an answer token, targets."""
-    rows = [enc.ids[i] for i in batch]
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    keep = torch.zeros((len(rows), width), dtype=torch.bool)
-    for r, (row, i) in enumerate(zip(rows, batch, strict=True)):
-        ids[r, : len(row)] = torch.tensor(row)
-        mask[r, : len(row)] = 1
-        keep[r, len(row) - enc.answer_len[i] - 1 : len(row) - 1] = True
-    targets = ids[:, 1:][keep[:, :-1]]
-    return ids, mask, keep, targets
 
 
 def answer_loss(model, ids, mask, keep, targets) -> torch.Tensor:
@@ -205,38 +92,6 @@ def peak_memory_mb(device: str) -> float:
     if device == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def wrap_with_lora(base, cfg: Config, rank: int, seed: int | None = None, in_place: bool = False):
-    """`base` with new adapters of `rank`, drawn with `seed` (the first of train.seeds by
-    default): a fresh copy, so `base` is never touched, unless `in_place` (a caller that loaded
-    the base for this trial alone saves a copy of the weights: 0.5 GB in float32)."""
-    from peft import LoraConfig, get_peft_model
-
-    torch.manual_seed(cfg.train.seeds[0] if seed is None else seed)
-    lora = LoraConfig(
-        r=rank,
-        lora_alpha=cfg.lora.alpha,
-        lora_dropout=cfg.lora.dropout,
-        target_modules=list(cfg.lora.target_modules),
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
-    with quiet_peft():
-        model = get_peft_model(base if in_place else copy.deepcopy(base), lora)
-    every = checkpoint_every(cfg, next(base.parameters()))
-    if every:
-        model.base_model.model.activation_checkpointing_enable(every_n_layers=every)
-    return model
-
-
-def checkpoint_every(cfg: Config, weight) -> int:
-    """Every how many decoder layers activations are recomputed (0: none). auto saves memory
-    where it is short for the default: float32 weights on a CPU keep twice bf16's activations."""
-    setting = cfg.train.activation_checkpointing
-    if setting == "auto":
-        return 2 if weight.dtype == torch.float32 and weight.device.type == "cpu" else 0
-    return setting
 
 
 class BestEpoch:
@@ -519,21 +374,3 @@ def train_step(
     else:
         train_trial(cfg, run, trial, log)
     return TrainedTrial.read(run, trial)
-
-
-def lora_training_items(train: pd.DataFrame, cfg: Config) -> pd.DataFrame:
-    """The training items LoRA learns from: all, or `train.max_train_items` of them drawn
-    stratified with split.seed, the same for every seed of a fold. Baselines that should see the
-    same items call this."""
-    n = cfg.train.max_train_items
-    return stratified_subset(train, n, cfg.split.seed) if n and n < len(train) else train
-
-
-def stratified_subset(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """`n` rows keeping the class proportions, the same rows for the same seed."""
-    share = n / len(frame)
-    parts = [
-        g.sample(n=max(1, round(len(g) * share)), random_state=seed)
-        for _, g in frame.groupby("label", sort=True)
-    ]
-    return pd.concat(parts).sort_values("id").reset_index(drop=True)

@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from ..metrics import classification_metrics
-from ..training import lora_training_items
+from ..training_items import lora_training_items
 from .base import Method, MethodResult, Study
 
 
