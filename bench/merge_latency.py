@@ -30,7 +30,7 @@ def main() -> None:
     cfg = load_config(run.params)
     base = load_base(cfg)
     precision, builder = base.precision, base.builder
-    texts = read_split(run, "test")["text"].tolist()
+    texts = read_split(run, "test", 0)["text"].tolist()
 
     def score(model):
         score_texts(model, builder, texts[:2], precision)  # warm-up

@@ -193,13 +193,13 @@ def scoring_setup(tiny_model_dir):
 @pytest.fixture
 def prepared_run(tmp_path, tiny_config, make_rows, write_table):
     """A run folder with a corpus and splits of 24 items per label."""
-    from loralab.corpus import corpus_step
+    from loralab.eda import eda_step
     from loralab.splits import split_step
 
     def make(name: str = "run", **overrides):
         cfg = tiny_config(**{"data.path": str(write_table(make_rows(per_class=24))), **overrides})
         run = RunPaths(tmp_path / name)
-        corpus_step(cfg, run)
+        eda_step(cfg, run)
         split_step(cfg, run)
         return cfg, run
 
@@ -212,10 +212,10 @@ def evaluated(tmp_path_factory, tiny_model_dir):
 
     Built once per session and shared: tests read it and never write into its run folder
     (copy `run.root` first to run a step again)."""
-    from loralab.comparisons import statistics_step
-    from loralab.corpus import corpus_step
+    from loralab.eda import eda_step
     from loralab.evaluation import evaluate_step
     from loralab.splits import split_step
+    from loralab.stats import statistics_step
     from loralab.training import train_trial
     from loralab.trials import trial_of
 
@@ -255,7 +255,7 @@ def evaluated(tmp_path_factory, tiny_model_dir):
         },
     )
     run = RunPaths(root / "run")
-    corpus_step(cfg, run)
+    eda_step(cfg, run)
     split_step(cfg, run)
     for rank in (2, 4):
         train_trial(cfg, run, trial_of(cfg, rank), log=lambda _: None)

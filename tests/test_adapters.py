@@ -19,7 +19,7 @@ def test_a_saved_adapter_reloads_onto_a_fresh_base_with_identical_predictions(pr
     card = (run.adapter("r2-f0-s42") / "README.md").read_text()
     assert "validation macro-F1" in card and "PeftModel.from_pretrained" in card
     base = load_base(cfg)
-    texts = read_split(run, "test")["text"].tolist()
+    texts = read_split(run, "test", 0)["text"].tolist()
     trained = score_texts(result.model, base.builder, texts)
     reloaded = score_texts(load_adapter(base.model, run.adapter("r2-f0-s42")), base.builder, texts)
     assert trained.predictions == reloaded.predictions

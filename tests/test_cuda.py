@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from loralab.corpus import corpus_step
+from loralab.eda import eda_step
 from loralab.layout import RunPaths
 from loralab.models import load_base
 from loralab.scoring import score_chunks, score_full_forward, score_texts
@@ -68,7 +68,7 @@ def test_cuda_training_in_bf16(tmp_path, tiny_config, make_rows, write_table):
         }
     )
     run = RunPaths(tmp_path / "run")
-    corpus_step(cfg, run)
+    eda_step(cfg, run)
     split_step(cfg, run)
     result = train_trial(cfg, run, trial_of(cfg, 2), log=lambda _: None)
     assert result.summary["precision"].startswith("cuda, weights bfloat16")

@@ -10,8 +10,8 @@ from safetensors.torch import load_file
 
 from loralab.cli import main
 from loralab.config import load_config, save_config
-from loralab.corpus import corpus_step
 from loralab.distributed import launch_command, share_of_batches
+from loralab.eda import eda_step
 from loralab.errors import ConfigError
 from loralab.layout import RunPaths
 from loralab.runner import _job_env
@@ -93,7 +93,7 @@ def smoke_run(repo, folder, **overrides):
     fields = {"train.batch_size": 2, "train.epochs": 2, "train.patience": 2, **overrides}
     cfg = load_config(repo / "params" / "smoke.yaml", fields)
     run = RunPaths(folder)
-    corpus_step(cfg, run)
+    eda_step(cfg, run)
     split_step(cfg, run)
     save_config(cfg, run.params)
     return run, cfg

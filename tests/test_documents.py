@@ -191,7 +191,7 @@ def test_long_documents_name_the_site_only_in_their_second_half(evidence_deep_in
 def test_chunking_finds_evidence_that_truncation_cannot(
     evidence_deep_inside, tmp_path, tiny_config, write_table
 ):
-    from loralab.corpus import corpus_step
+    from loralab.eda import eda_step
     from loralab.layout import RunPaths
     from loralab.splits import split_step
 
@@ -204,7 +204,7 @@ def test_chunking_finds_evidence_that_truncation_cannot(
             evaluation__max_chunks=200,
         )
         run = RunPaths(tmp_path / mode)
-        corpus_step(cfg, run)
+        eda_step(cfg, run)
         split_step(cfg, run)
         study = Study.load(cfg, run)
         rule = LabelTermRule(study)

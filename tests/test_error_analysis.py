@@ -6,7 +6,7 @@ from loralab.splits import read_split
 def test_error_analysis_escapes_dataset_text_and_filters_in_the_widget(evaluated):
     _, run, ev, _ = evaluated
     names = read_json(run.evaluation)["methods"]
-    test = read_split(run, "test")
+    test = read_split(run, "test", 0)
     test.loc[0, "text"] = "<script>alert('x')</script> " + test.loc[0, "text"]
     errors = wrong_items(ev.paired, test, names)
     assert (errors["methods wrong"] > 0).all()

@@ -11,7 +11,7 @@ from loralab.splits import read_split
 
 def test_every_method_is_scored_on_the_same_test_items(evaluated):
     cfg, run, ev, _ = evaluated
-    test = read_split(run, "test")
+    test = read_split(run, "test", 0)
     assert ev.results["method"].tolist() == [
         "majority",
         "zero_shot",
@@ -24,7 +24,7 @@ def test_every_method_is_scored_on_the_same_test_items(evaluated):
     assert (ev.results["n_test"] == len(test)).all()
     assert ev.paired["id"].tolist() == test["id"].tolist()
     assert ev.results["selected"].sum() == 1
-    assert ev.results.loc[ev.results["selected"], "method"].item() == f"lora_r{ev.selected_rank}"
+    assert ev.results.loc[ev.results["selected"], "method"].item() == ev.selected_method
     for method, frame in ev.confusion.items():
         assert frame.to_numpy().sum() == len(test), method
     for col in ("macro_f1", "accuracy", "f1_A", "f1_B"):
@@ -60,7 +60,16 @@ def test_folds_that_choose_different_ranks_get_a_pooled_row_of_their_own():
     def result(method, preds):
         n = len(preds)
         return MethodResult(
-            method, method, "lora", 8, preds, np.zeros((n, 2)), np.zeros(n), None, {"x": 1.0}
+            method,
+            method,
+            "lora",
+            8,
+            preds,
+            np.zeros((n, 2)),
+            np.zeros(n),
+            None,
+            {"x": 1.0},
+            role="trained",
         )
 
     results = {
@@ -69,4 +78,5 @@ def test_folds_that_choose_different_ranks_get_a_pooled_row_of_their_own():
     }
     out = selected_per_fold(results, {0: 2, 1: 4})
     assert out.method == "lora_selected" and out.predictions == ["A", "B", "B"]
-    assert out.name == "LoRA, rank chosen per fold (r=2, r=4)"
+    assert out.name == "LoRA, rank chosen per fold (r=2, r=4)" and out.role == "trained"
+    assert out.train_items_per_fold == [8, 8]

@@ -43,7 +43,7 @@ def test_tfidf_sees_the_same_truncated_text_as_the_llm(evaluated):
 
 def test_few_shot_examples_come_from_training_and_keep_the_test_truncation(evaluated):
     cfg, run, _, _ = evaluated
-    train = read_split(run, "train")
+    train = read_split(run, "train", 0)
     shots = few_shot_examples(train, ["A", "B"], 2, seed=0)
     assert sorted(label for _, label in shots) == ["A", "A", "B", "B"]
     last = {few_shot_examples(train, ["A", "B"], 2, seed=s)[-1][1] for s in range(10)}
@@ -72,17 +72,7 @@ class AlwaysLastLabel(Method):
         picked = self.labels.index(self.label)
         scores = np.full((len(texts), len(self.labels)), np.log(1e-12))
         scores[:, picked] = 0.0
-        return MethodResult(
-            self.id,
-            self.name,
-            self.kind,
-            self.train_items,
-            [self.label] * len(texts),
-            scores,
-            np.zeros(len(texts)),
-            None,
-            dict(UNTRAINED),
-        )
+        return self.labelled([self.label] * len(texts), scores, np.zeros(len(texts)), UNTRAINED)
 
 
 @pytest.fixture
@@ -108,7 +98,7 @@ def test_a_new_baseline_is_one_class_plus_one_registry_line(evaluated, registere
 
     results = pd.read_csv(run.results).set_index("method")
     assert list(results.index)[-1] == "always_last"
-    train, test = read_split(run, "train"), read_split(run, "test")
+    train, test = read_split(run, "train", 0), read_split(run, "test", 0)
     row = results.loc["always_last"]
     majority = "B"  # the constant it answers
     assert row["name"] == "Always the last label" and row["kind"] == "classic"
@@ -158,7 +148,11 @@ def test_the_label_term_rule_counts_terms_and_sends_ties_to_the_majority():
     texts = ["Colorectal cancer, CRC, one lung.", "Nothing here.", "lung and colon"]
     result = rule.score(texts)
     assert result.predictions == ["Colon_Cancer", "Lung_Cancer", "Lung_Cancer"]
-    assert result.details == {"items_without_a_clear_term": 2}
+    assert result.details == {
+        "items_without_a_clear_term": 2,
+        "fallback": "Lung_Cancer, the majority of 4 training labels",
+    }
+    assert result.train_items == 0  # only class counts, for ties: the rule learns no item
     assert not list(
         LabelTermRule.build(
             StubStudy(build_config({}, "t", {"data.labels": ["A", "B"]}), train, train)

@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from loralab.artifacts import read_json
+from loralab.artifacts import read_json, write_json
 from loralab.present import (
     COST_COLUMNS,
     format_cost,
@@ -17,7 +17,7 @@ from loralab.present import (
     seconds,
     with_ci,
 )
-from loralab.selection import lora_method, trained_summaries
+from loralab.selection import trained_summaries
 
 STATS_COLUMNS = ["comparison", "b / c", "McNemar p", "Δ macro-F1 [95% CI]", "bootstrap p"]
 
@@ -117,20 +117,25 @@ def test_headline_is_none_before_evaluation_finished(smoke_artifacts):
     assert headline(run) is None
 
 
-def test_headline_leads_with_the_selected_rank_against_the_baselines(smoke_artifacts):
+def test_headline_leads_with_the_selected_rank_against_the_baselines_of_their_roles(
+    smoke_artifacts,
+):
     run = smoke_artifacts()
     rows = pd.read_csv(run.results).set_index("method")
-    lead = lora_method(read_json(run.evaluation)["selected_rank"])
+    record = read_json(run.evaluation)
+    lead = record["selected_method"]
     h = headline(run)
     assert h["lead"]["method"] == lead and h["lead"]["name"] == rows.loc[lead, "name"]
     assert h["lead"]["text"] == with_ci(rows.loc[lead], "macro_f1")
-    baselines = ["zero_shot", "zero_shot_calibrated", "label_terms", "tfidf"]
+    roles = record["roles"]
+    baselines = [m for m in rows.index if roles[m] in ("anchor", "headline")]
+    assert {"zero_shot", "zero_shot_calibrated", "label_terms", "tfidf"} <= set(baselines)
     assert [o["method"] for o in h["others"]] == baselines
     assert [o["text"] for o in h["others"]] == [with_ci(rows.loc[m], "macro_f1") for m in baselines]
     tests = _comparisons(run).set_index(["method", "baseline"])
     assert [v["baseline"] for v in h["versus"]] == baselines
-    rule = rows.loc["label_terms"]
-    assert h["keywords_competitive"] == (rule["macro_f1"] >= rows.loc[lead, "macro_f1_low"])
+    close = rows[(rows["kind"] == "rule") & (rows["macro_f1"] >= rows.loc[lead, "macro_f1_low"])]
+    assert [r["method"] for r in h["rules_competitive"]] == list(close.index)
     for v in h["versus"]:
         c = tests.loc[(lead, v["baseline"])]
         assert (v["delta"], v["p"], v["b"], v["c"]) == (
@@ -139,8 +144,31 @@ def test_headline_leads_with_the_selected_rank_against_the_baselines(smoke_artif
             c["mcnemar_b"],
             c["mcnemar_c"],
         )
-    assert h["adjusted"] and h["n_test"] == rows.loc[lead, "n_test"]
+    assert h["adjusted"] and h["comparisons"] == len(tests)
+    assert h["n_test"] == rows.loc[lead, "n_test"]
     assert h["cost"]["train_time_s"] == rows.loc[lead, "train_time_s"]
+    assert h["cost"]["anchor"] == rows.loc["zero_shot", "name"]
+
+
+def test_a_new_baseline_joins_the_headline_by_its_recorded_role(smoke_artifacts):
+    run = smoke_artifacts()
+    record = read_json(run.evaluation)
+    write_json(run.evaluation, record | {"roles": record["roles"] | {"few_shot": "headline"}})
+    assert "few_shot" in [o["method"] for o in headline(run)["others"]]
+
+
+def test_the_headline_says_when_most_texts_were_cut_and_names_the_setting(smoke_artifacts):
+    run = smoke_artifacts()
+    record = read_json(run.evaluation)
+    read = record["long_text"] | {"mode": "truncate", "texts": 100, "window_tokens": 64}
+    few = read | {"texts_longer_than_one_window": 10, "median_tokens": 50.0}
+    write_json(run.evaluation, record | {"long_text": few})
+    assert headline(run)["reading"] == ""
+    most = read | {"texts_longer_than_one_window": 88, "median_tokens": 256.0}
+    write_json(run.evaluation, record | {"long_text": most})
+    note = headline(run)["reading"]
+    assert "88 of 100 test texts (88%)" in note and "about 25% of it" in note
+    assert "data.long_text: chunks" in note
 
 
 def test_headline_without_statistics_or_a_selected_rank(smoke_artifacts):

@@ -99,8 +99,8 @@ def test_the_selected_rank_and_rule_come_from_evaluation_json(smoke_artifacts, r
     run.evaluation.write_text(json.dumps(chosen))
     page = render(run)
     rule = markupsafe.escape(chosen["selection_rule"])
-    assert f"{selection_note(run)} <em>Rule:</em> {rule}" in page
-    assert f"r={chosen['selected_rank']}" in selection_note(run)
+    assert f"{selection_note(chosen)} <em>Rule:</em> {rule}" in page
+    assert f"r={chosen['selected_rank']}" in selection_note(chosen)
 
 
 def test_the_cost_table_has_short_headers(smoke_artifacts, render):
@@ -112,11 +112,13 @@ def test_the_cost_table_has_short_headers(smoke_artifacts, render):
 
 def test_no_number_on_the_page_is_in_scientific_notation(smoke_artifacts, render):
     run = smoke_artifacts()
-    summary = read_json(run.train_summary("r2-f0-s42"))
+    lead = read_json(run.evaluation)["selected_method"]  # lora_r<rank>
+    trial = f"r{lead.removeprefix('lora_r')}-f0-s42"
+    summary = read_json(run.train_summary(trial))
     summary.update(time_to_best_s=1120.4, train_time_s=1187.9)
-    run.train_summary("r2-f0-s42").write_text(json.dumps(summary))
+    run.train_summary(trial).write_text(json.dumps(summary))
     results = pd.read_csv(run.results)
-    results.loc[results["method"] == "lora_r2", "train_time_s"] = 1120.4
+    results.loc[results["method"] == lead, "train_time_s"] = 1120.4
     results.to_csv(run.results, index=False)
     page = render(run)
     assert "e+0" not in page

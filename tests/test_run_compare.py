@@ -39,7 +39,7 @@ def test_compare_shows_the_param_that_differs_and_each_runs_headline(two_runs):
         row = headlines.loc[run]
         assert row["selected"] == lead["name"] and row["macro_f1"] == with_ci(lead, "macro_f1")
         assert row["Zero-shot macro-F1"] == f"{results.loc['zero_shot', 'macro_f1']:.3f}"
-        assert row["Δ vs zero-shot"].startswith(f"{vs_zero['delta_macro_f1']:+.3f} (p = ")
+        assert row["Δ vs Zero-shot"].startswith(f"{vs_zero['delta_macro_f1']:+.3f} (p = ")
         assert row["test items"] == lead["n_test"]
         assert row["train time (s)"] == seconds(lead["train_time_s"])
 

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from loralab.config import SplitConfig
-from loralab.corpus import corpus_step
+from loralab.eda import eda_step
 from loralab.errors import LeakageError
 from loralab.layout import RunPaths
 from loralab.splits import class_counts, read_split, split_step, stratified_split
@@ -32,7 +32,7 @@ def test_split_files_are_identical_across_runs(tmp_path, file_config, make_rows,
     outputs = []
     for name in ("one", "two"):
         run = RunPaths(tmp_path / name)
-        corpus_step(cfg, run)
+        eda_step(cfg, run)
         split_step(cfg, run)
         outputs.append([run.split_file(s).read_bytes() for s in ("train", "val", "test")])
     assert outputs[0] == outputs[1]
@@ -44,7 +44,7 @@ def test_given_split_is_taken_unchanged(tmp_path, file_config, make_rows, write_
     frame.loc[0, "split"] = " Validation "  # aliases and case are understood
     cfg = file_config(write_table(frame))
     run = RunPaths(tmp_path / "run")
-    corpus_step(cfg, run)
+    eda_step(cfg, run)
     splits = split_step(cfg, run)
     assert splits.given
     expected = frame.assign(
@@ -52,7 +52,7 @@ def test_given_split_is_taken_unchanged(tmp_path, file_config, make_rows, write_
     )
     for name in ("train", "val", "test"):
         assert (
-            read_split(run, name)["id"].tolist()
+            read_split(run, name, 0)["id"].tolist()
             == expected.loc[expected["split"] == name, "id"].tolist()
         )
 
@@ -65,7 +65,7 @@ def test_exact_leakage_in_a_given_split_fails_and_writes_no_split(
     frame.loc[9, "text"] = frame.loc[0, "text"]  # a training text again in test
     cfg = file_config(write_table(frame))
     run = RunPaths(tmp_path / "run")
-    corpus_step(cfg, run)
+    eda_step(cfg, run)
     with pytest.raises(LeakageError, match=r"1 exact and 0 near-duplicate") as exc:
         split_step(cfg, run)
     assert "A-0" in str(exc.value) and "A-9" in str(exc.value)
@@ -82,7 +82,7 @@ def test_near_leakage_is_found_and_warn_policy_goes_on(
     frame.loc[8, "text"] = " ".join(words[:-1] + ["changed"])  # one word edited
     cfg = file_config(write_table(frame))
     run = RunPaths(tmp_path / "run")
-    corpus_step(cfg, run)
+    eda_step(cfg, run)
     with pytest.raises(LeakageError, match="0 exact and 1 near-duplicate"):
         split_step(cfg, run)
     cfg.split.on_leakage = "warn"
@@ -95,10 +95,10 @@ def test_near_leakage_is_found_and_warn_policy_goes_on(
 def test_drawn_split_has_no_leakage_on_clean_data(tmp_path, file_config, make_rows, write_table):
     cfg = file_config(write_table(make_rows(per_class=30)))
     run = RunPaths(tmp_path / "run")
-    corpus_step(cfg, run)
+    eda_step(cfg, run)
     splits = split_step(cfg, run)
     assert splits.leakage.clean
-    sizes = {s: len(read_split(run, s)) for s in ("train", "val", "test")}
+    sizes = {s: len(read_split(run, s, 0)) for s in ("train", "val", "test")}
     assert sizes == {"train": 48, "val": 6, "test": 6}
     assert pd.read_csv(run.split_counts).set_index("label").loc["total", "total"] == 60
 
@@ -108,7 +108,7 @@ def test_folds_test_every_item_once_and_split_the_rest_per_class(
 ):
     cfg = file_config(write_table(make_rows(labels=("A", "B"), per_class=31)), split__folds=3)
     run = RunPaths(tmp_path / "run")
-    corpus_step(cfg, run)
+    eda_step(cfg, run)
     split_step(cfg, run)
     tested = []
     for fold in range(3):
@@ -129,7 +129,7 @@ def test_folds_depend_on_ids_and_seed_not_row_order(tmp_path, file_config, make_
     for name, rows in (("a", frame), ("b", frame.sample(frac=1, random_state=1))):
         run = RunPaths(tmp_path / name)
         cfg = file_config(write_table(rows, f"{name}.csv"), split__folds=4)
-        corpus_step(cfg, run)
+        eda_step(cfg, run)
         split_step(cfg, run)
         tests.append([sorted(read_split(run, "test", k)["id"]) for k in range(4)])
     assert tests[0] == tests[1]
@@ -139,6 +139,6 @@ def test_folds_with_a_given_split_are_refused(tmp_path, file_config, make_rows, 
     frame = make_rows(per_class=10).assign(split=(["train"] * 6 + ["val"] * 2 + ["test"] * 2) * 2)
     cfg = file_config(write_table(frame), split__folds=2)
     run = RunPaths(tmp_path / "run")
-    corpus_step(cfg, run)
+    eda_step(cfg, run)
     with pytest.raises(Exception, match="split.folds=1"):
         split_step(cfg, run)

@@ -97,7 +97,7 @@ def test_training_leaves_the_base_model_untouched(prepared_run):
     cfg, run = prepared_run()
     base = load_base(cfg)
     before = {k: v.clone() for k, v in base.model.state_dict().items()}
-    train, val = read_split(run, "train"), read_split(run, "val")
+    train, val = read_split(run, "train", 0), read_split(run, "val", 0)
     result = train_lora(base, train, val, cfg, trial_of(cfg, 2), log=lambda _: None)
     assert not any("lora" in name for name, _ in base.model.named_modules())
     after = base.model.state_dict()
@@ -141,7 +141,7 @@ def test_training_runs_the_training_kernel_and_validation_the_scoring_kernel(pre
         seen.append((module.training, module.config._attn_implementation))
 
     base.model.register_forward_pre_hook(record, with_kwargs=True)
-    train, val = read_split(run, "train"), read_split(run, "val")
+    train, val = read_split(run, "train", 0), read_split(run, "val", 0)
     result = train_lora(base, train, val, cfg, trial_of(cfg, 2), log=lambda _: None, own_base=True)
     assert {kernel for training, kernel in seen if training} == {"eager"}
     assert {kernel for training, kernel in seen if not training} == {"sdpa"}

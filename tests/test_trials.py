@@ -1,11 +1,12 @@
 import pandas as pd
 import pytest
 
-from loralab.comparisons import statistics_step
-from loralab.corpus import corpus_step
+from loralab.eda import eda_step
+from loralab.error_analysis import wrong_items
 from loralab.evaluation import evaluate_step
 from loralab.layout import RunPaths
 from loralab.splits import read_split, split_step
+from loralab.stats import statistics_step
 from loralab.training import train_trial
 from loralab.trials import Trial, trial_of, trial_parameters, trials
 
@@ -37,7 +38,7 @@ def test_cross_validation_tests_every_item_once_and_each_fold_selects_its_rank(
         }
     )
     run = RunPaths(tmp_path / "run")
-    corpus_step(cfg, run)
+    eda_step(cfg, run)
     split_step(cfg, run)
     for trial in trials(cfg):
         train_trial(cfg, run, trial, log=lambda _: None)
@@ -57,4 +58,10 @@ def test_cross_validation_tests_every_item_once_and_each_fold_selects_its_rank(
     assert lora["selected"] and lora["draws"] == 2
     assert 0 <= lora["draw_macro_f1_mean"] <= 1
     assert set(run.trained_trials()) == {t.id for t in trials(cfg)}
-    assert "lora_r2" in set(stats["method"])
+    assert "lora_r2" in set(stats.tests["method"])
+
+    # the evaluation notebook's error table reads the step's pooled test items: every fold's
+    assert sorted(ev.test["id"]) == sorted(tested["id"]) and set(ev.test["fold"]) == {0, 1}
+    errors = wrong_items(ev.paired, ev.test, ev.record["methods"])
+    assert len(errors) and errors["text"].notna().all()
+    assert ev.lead == ev.selected_method and ev.lead in ev.confusion

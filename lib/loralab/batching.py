@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .models import Base
+from .models import LoadedModel
 from .prompts import PromptBuilder
 
 BUCKET_BATCHES = 16  # batches per length-sorted bucket: little padding, still random order
@@ -58,7 +58,7 @@ class TrainingWindows:
     owner: np.ndarray
 
     @classmethod
-    def build(cls, base: Base, frame: pd.DataFrame) -> TrainingWindows:
+    def build(cls, base: LoadedModel, frame: pd.DataFrame) -> TrainingWindows:
         texts, owner = base.view.expand(frame["text"].tolist())
         labels = frame["label"].to_numpy()[owner]
         return cls(Encoded.of(base.builder, texts, labels), owner)

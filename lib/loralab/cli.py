@@ -100,7 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sets = params_options()
+    _add_run(sub, sets)
+    _add_others(sub, sets)
+    return parser
 
+
+def _add_run(sub, sets: argparse.ArgumentParser) -> None:
     run = sub.add_parser(
         "run",
         parents=[sets],
@@ -138,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=_cmd_run)
 
+
+def _add_others(sub, sets: argparse.ArgumentParser) -> None:
+    """train, report, compare and params: each a thin layer over one library call."""
     train = sub.add_parser(
         "train",
         help="train one trial (rank, fold, seed) of a run, in one process or under accelerate "
@@ -187,7 +195,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     params.add_argument("params", type=Path, nargs="?", help="params YAML file (default: none)")
     params.set_defaults(func=_cmd_params)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,21 +22,24 @@ from .documents import window_summary
 from .layout import RunPaths
 from .methods import REGISTRY, MethodResult, Study
 from .metrics import classification_metrics
-from .models import Base, load_base
+from .models import LoadedModel, load_base
 from .paired_tests import metric_intervals, resample_weights
 from .present import format_results
+from .roles import ANCHOR, TRAINED
 from .selection import (
     SELECTED_PER_FOLD,
     SELECTION_RULE,
+    Selection,
     lora_method,
     select_per_fold,
     trained_summaries,
+    trial_histories,
 )
 from .splits import read_split
 
 
 def run_methods(
-    cfg: Config, run: RunPaths, tests: list[pd.DataFrame], base: Base, log=print
+    cfg: Config, run: RunPaths, tests: list[pd.DataFrame], base: LoadedModel, log=print
 ) -> dict[str, list[MethodResult]]:
     """Every registered method, per fold: built from the fold's study, fitted on its train and
     val splits, scored on its test split. Results by method id, one per fold."""
@@ -68,7 +71,7 @@ def pooled(per_fold: list[MethodResult]) -> MethodResult:
     rates = [r.prompt_tokens_per_s for r in per_fold if r.prompt_tokens_per_s is not None]
     return replace(
         first,
-        train_items=round(np.mean([r.train_items for r in per_fold])),
+        train_items_per_fold=[r.train_items for r in per_fold],
         predictions=sum((r.predictions for r in per_fold), []),
         label_scores=np.concatenate([r.label_scores for r in per_fold]),
         latency_s=np.concatenate([r.latency_s for r in per_fold]),
@@ -90,7 +93,10 @@ def selected_per_fold(results: dict[str, list[MethodResult]], ranks: dict[int, i
     parts = [results[lora_method(rank)][fold] for fold, rank in sorted(ranks.items())]
     chosen = ", ".join(f"r={rank}" for _, rank in sorted(ranks.items()))
     return replace(
-        pooled(parts), method=SELECTED_PER_FOLD, name=f"LoRA, rank chosen per fold ({chosen})"
+        pooled(parts),
+        method=SELECTED_PER_FOLD,
+        name=f"LoRA, rank chosen per fold ({chosen})",
+        role=TRAINED,
     )
 
 
@@ -125,7 +131,7 @@ def results_table(
             "method": r.method,
             "name": r.name,
             "kind": r.kind,
-            "train_items": r.train_items,
+            **train_items(r),
             "selected": r.method == selected,
             "n_test": len(gold),
         }
@@ -158,6 +164,16 @@ def results_table(
     return pd.DataFrame(rows)
 
 
+def train_items(r: MethodResult) -> dict:
+    """The items a method learned from: per fold where the folds' training splits differ in
+    size, and their mean, so no fold's count is rounded into one that none had."""
+    per_fold = r.train_items_per_fold or [r.train_items]
+    return {
+        "train_items": float(np.mean(per_fold)),
+        "train_items_per_fold": " / ".join(str(n) for n in per_fold),
+    }
+
+
 def paired_predictions(
     test: pd.DataFrame, results: list[MethodResult], labels: list[str]
 ) -> pd.DataFrame:
@@ -172,11 +188,63 @@ def paired_predictions(
 
 @dataclass
 class Evaluation:
+    """Everything the evaluation notebook shows, so it reads no file the step wrote."""
+
     results: pd.DataFrame
     paired: pd.DataFrame
     confusion: dict[str, pd.DataFrame]
-    selected_rank: int | None
-    selection: pd.DataFrame  # every rank's validation results, the selected one first
+    selected_method: str | None  # results.csv id: a rank's, or the row of ranks chosen per fold
+    selection: pd.DataFrame  # every rank's validation results per fold, the selected one first
+    test: pd.DataFrame  # every fold's test items (id, text, label, fold), in paired order
+    record: dict  # evaluation.json
+    histories: dict[str, pd.DataFrame]  # history.csv of every trial the study trained
+
+    @property
+    def anchor(self) -> str:
+        """The untrained method every trained one is compared with (zero-shot)."""
+        return next(m for m, role in self.record["roles"].items() if role == ANCHOR)
+
+    @property
+    def lead(self) -> str:
+        """The method the study reports: the selected LoRA, else the anchor."""
+        return self.selected_method or self.anchor
+
+
+def confusion_matrices(methods: list[MethodResult], gold: list[str], labels: list[str]):
+    return {
+        m.method: pd.DataFrame(
+            confusion_matrix(gold, m.predictions, labels=labels),
+            index=pd.Index(labels, name="gold"),
+            columns=labels,
+        )
+        for m in methods
+    }
+
+
+def evaluation_record(
+    cfg: Config, selection: Selection, methods: list[MethodResult], base: LoadedModel, texts
+) -> dict:
+    """evaluation.json: how the rank was chosen, what each method is and tuned, what was read."""
+    return {
+        "selected_rank": selection.rank,
+        "selected_ranks": {str(k): r for k, r in selection.ranks.items()},
+        "selected_method": selection.method,
+        "selection_rule": SELECTION_RULE,
+        "selection": selection.table.to_dict("records"),
+        "folds": cfg.split.folds,
+        "seeds": cfg.train.seeds,
+        "details": {m.method: m.details for m in methods if m.details},
+        "labels": list(cfg.data.labels),
+        "methods": {m.method: m.name for m in methods},
+        "roles": {m.method: m.role for m in methods},
+        "few_shot_k": cfg.evaluation.few_shot_k,
+        "long_text": {
+            **window_summary(base.view, texts),
+            "chunk_aggregate": cfg.evaluation.chunk_aggregate,
+            "train_chunks_per_item": cfg.train.chunks_per_item,
+        },
+        "bootstrap_resamples": cfg.stats.bootstrap_resamples,
+    }
 
 
 def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
@@ -200,14 +268,7 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
         spread = folds.groupby("method")["macro_f1"].std(ddof=1)
         table["fold_macro_f1_sd"] = table["method"].map(spread)
     paired = paired_predictions(test, methods, labels)
-    confusion = {
-        m.method: pd.DataFrame(
-            confusion_matrix(gold, m.predictions, labels=labels),
-            index=pd.Index(labels, name="gold"),
-            columns=labels,
-        )
-        for m in methods
-    }
+    confusion = confusion_matrices(methods, gold, labels)
     for method, frame in confusion.items():
         write_csv(run.confusion(method), frame.reset_index())
     write_csv(run.paired_predictions, paired)
@@ -215,27 +276,10 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
         run.results_markdown,
         format_results(table).to_markdown(index=False, disable_numparse=True) + "\n",
     )
-    write_json(
-        run.evaluation,
-        {
-            "selected_rank": selection.rank,
-            "selected_ranks": {str(k): r for k, r in selection.ranks.items()},
-            "selected_method": selection.method,
-            "selection_rule": SELECTION_RULE,
-            "selection": selection.table.to_dict("records"),
-            "folds": cfg.split.folds,
-            "seeds": cfg.train.seeds,
-            "details": {m.method: m.details for m in methods if m.details},
-            "labels": labels,
-            "methods": {m.method: m.name for m in methods},
-            "few_shot_k": cfg.evaluation.few_shot_k,
-            "long_text": {
-                **window_summary(base.view, test["text"].tolist()),
-                "chunk_aggregate": cfg.evaluation.chunk_aggregate,
-                "train_chunks_per_item": cfg.train.chunks_per_item,
-            },
-            "bootstrap_resamples": cfg.stats.bootstrap_resamples,
-        },
-    )
+    record = evaluation_record(cfg, selection, methods, base, test["text"].tolist())
+    write_json(run.evaluation, record)
     write_csv(run.results, table)  # last: marks the step as done
-    return Evaluation(table, paired, confusion, selection.rank, selection.table)
+    histories = trial_histories(run)
+    return Evaluation(
+        table, paired, confusion, selection.method, selection.table, test, record, histories
+    )

@@ -93,34 +93,54 @@ def training_curves(history: pd.DataFrame, trial: str) -> plt.Figure:
     return fig
 
 
-def validation_curves(histories: dict[str, pd.DataFrame]) -> plt.Figure:
-    """Validation macro-F1 per epoch, one line per trial: the curves rank selection reads."""
-    fig, ax = plt.subplots(figsize=(FIGSIZE[0] * 0.6, FIGSIZE[1]))
-    for trial, history in sorted(histories.items()):
-        ax.plot(history["epoch"], history["val_macro_f1"], marker="o", label=trial)
-    ax.set(title="Validation macro-F1 per epoch", xlabel="epoch", ylabel="macro-F1", ylim=(0, 1.02))
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend(title="trial", fontsize="small")
+CRITERIA = {"val_loss": ("validation loss", min), "val_macro_f1": ("validation macro-F1", max)}
+
+
+def validation_curves(histories: dict[str, pd.DataFrame], by: str = "val_loss") -> plt.Figure:
+    """Per epoch and trial, the validation measure that chooses each trial's epoch
+    (train.best_epoch_by), its chosen epoch ringed; validation macro-F1 beside it."""
+    fig, axes = plt.subplots(1, 2, figsize=FIGSIZE)
+    other = "val_macro_f1" if by == "val_loss" else "val_loss"
+    for ax, column in zip(axes, (by, other), strict=True):
+        label, best = CRITERIA[column]
+        for trial, history in sorted(histories.items()):
+            (line,) = ax.plot(history["epoch"], history[column], marker="o", label=trial)
+            if column == by:
+                chosen = history.loc[history[column] == best(history[column])].iloc[0]
+                ax.plot(chosen["epoch"], chosen[column], "o", ms=12, mfc="none", c=line.get_color())
+        ax.set(xlabel="epoch", ylabel=label)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[0].set_title(f"{CRITERIA[by][0].capitalize()} (chooses the epoch, ringed)")
+    axes[1].set_title(CRITERIA[other][0].capitalize())
+    axes[1].legend(title="trial", fontsize="small")
+    fig.tight_layout()
     return fig
 
 
+def text_color_on(color) -> str:
+    """Black or white, whichever reads better on `color` (relative luminance, sRGB)."""
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in color[:3])
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.18 else "white"
+
+
 def method_bars(results: pd.DataFrame) -> plt.Figure:
-    """Macro-F1 and accuracy per method with their bootstrap confidence intervals."""
+    """Macro-F1 and accuracy per method with their bootstrap confidence intervals. A value
+    sits inside its bar in the colour that reads on it, or past the interval's end when the
+    bar is too short to hold it."""
     fig, axes = plt.subplots(1, 2, figsize=FIGSIZE, sharey=True)
     names = results["name"] + results["selected"].map({True: " *", False: ""})
+    colors = sns.color_palette("colorblind", len(results))
     for ax, metric, title in zip(
         axes, ("macro_f1", "accuracy"), ("Macro-F1", "Accuracy"), strict=True
     ):
-        values = results[metric].to_numpy()
-        err = [
-            values - results[f"{metric}_low"].to_numpy(),
-            results[f"{metric}_high"].to_numpy() - values,
-        ]
-        colors = sns.color_palette("colorblind", len(results))
+        values, high = results[metric].to_numpy(), results[f"{metric}_high"].to_numpy()
+        err = [values - results[f"{metric}_low"].to_numpy(), high - values]
         ax.barh(names, values, xerr=err, color=colors, capsize=3)
-        for y, v in enumerate(values):
-            ax.text(0.02, y, f"{v:.3f}", va="center", color="white", fontweight="bold")
-        ax.set(title=title, xlim=(0, 1))
+        for y, (v, hi, color) in enumerate(zip(values, high, colors, strict=True)):
+            inside = v >= 0.25
+            x, shade = (0.02, text_color_on(color)) if inside else (hi + 0.02, "black")
+            ax.text(x, y, f"{v:.3f}", va="center", color=shade, fontweight="bold")
+        ax.set(title=title, xlim=(0, 1.12))
     axes[0].invert_yaxis()  # shared y: once for both, first method on top
     fig.suptitle("Test set, 95% CIs: BCa bootstrap, Wilson (* selected)", fontsize="medium")
     fig.tight_layout()

@@ -234,7 +234,7 @@ def load_model(cfg: ModelConfig, precision: Precision, tokenizer=None):
 
 
 @dataclass
-class Base:
+class LoadedModel:
     """Everything a method needs from the base model: loaded once, shared by every method."""
 
     tokenizer: object
@@ -244,14 +244,14 @@ class Base:
     view: DocumentView  # the windows of each text every method reads
 
 
-def load_base(cfg: Config) -> Base:
+def load_base(cfg: Config) -> LoadedModel:
     """The base model as a study runs it: precision from train.dtype/device, the tokenizer, the
     weights on their device, and the zero-shot prompt builder for train.seq_len."""
     precision = resolve_precision(cfg.train.dtype, cfg.train.device)
     tokenizer = load_tokenizer(cfg.model)
     model = load_model(cfg.model, precision, tokenizer)
     builder = PromptBuilder(tokenizer, cfg.prompt, cfg.data, cfg.train.seq_len)
-    return Base(tokenizer, model, precision, builder, DocumentView(builder, cfg))
+    return LoadedModel(tokenizer, model, precision, builder, DocumentView(builder, cfg))
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from .config import Config, dotted, load_config, save_config
+from .config import SECTIONS, Config, dotted, load_config, save_config
 from .figures import use_report_style
 from .layout import NOTEBOOKS, RunPaths
 
@@ -40,11 +40,15 @@ def configure_torch(cfg: Config) -> None:
         torch.use_deterministic_algorithms(True)
 
 
-def start(params_file: str | Path, run_dir: str | Path, **sections: Any) -> tuple[Config, RunPaths]:
-    """Resolve the config, save it into the run folder, and set the report's display style."""
-    cfg = load_config(_params_path(params_file), dotted(sections))
+def start(namespace: dict[str, Any]) -> tuple[Config, RunPaths]:
+    """Resolve the config from a notebook's parameters, save it into the run folder, and set the
+    report's display style. The notebook passes its namespace (`globals()`): `params_file`,
+    `run_dir` and one dict per params section, so the section names live in the parameters
+    cell alone and a new section needs no edit of every notebook."""
+    sections = {s: namespace.get(s) for s in SECTIONS}
+    cfg = load_config(_params_path(namespace["params_file"]), dotted(sections))
     configure_torch(cfg)
-    run = RunPaths(Path(run_dir))
+    run = RunPaths(Path(namespace["run_dir"]))
     run.root.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run.params)
     use_report_style()

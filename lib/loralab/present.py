@@ -15,6 +15,7 @@ import pandas as pd
 
 from .artifacts import read_json, write_text
 from .layout import RunPaths
+from .roles import ANCHOR, HEADLINE
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -37,7 +38,10 @@ def format_results(table: pd.DataFrame) -> pd.DataFrame:
     counted = [c for c in table.columns if c.startswith("pred_n_")]
     shown = {
         "method": table["name"] + np.where(table["selected"], " (selected)", ""),
-        "train items": table["train_items"].astype(str),
+        "train items": [
+            per_fold if len(set(per_fold.split(" / "))) > 1 else per_fold.split(" / ")[0]
+            for per_fold in table["train_items_per_fold"].astype(str)
+        ],
         "macro-F1 [95% CI]": table.apply(with_ci, axis=1, metric="macro_f1"),
         "accuracy [95% CI]": table.apply(with_ci, axis=1, metric="accuracy"),
         "predicted (" + " / ".join(c.removeprefix("pred_n_") for c in counted) + ")": [
@@ -107,16 +111,17 @@ def _rounded_up(x: float) -> str:
     return f"{np.ceil(x / step * (1 - 1e-12)) * step:.2g}"
 
 
-def p_text(p: float, adjusted: float, floor: float = 0.0) -> str:
-    """A p-value, and its Holm-adjusted value in parentheses where that differs. A resampling
-    p at its floor (no resample on the far side of zero) shows as "≤ floor": the resamples
-    cannot say how much smaller it is; its Holm-adjusted value is then a bound as well."""
+def p_text(p: float, adjusted: float | None, floor: float = 0.0) -> str:
+    """A p-value, and in parentheses its Holm-adjusted value when there is one (also where the
+    two are equal, so a reader never wonders whether a row was adjusted). A resampling p at its
+    floor (no resample on the far side of zero) shows as "≤ floor": the resamples cannot say
+    how much smaller it is; its Holm-adjusted value is then a bound as well."""
     bound = floor and p <= floor * (1 + 1e-9)
 
     def shown(v: float) -> str:
         return f"≤ {_rounded_up(v)}" if bound else f"{v:.3g}"
 
-    return shown(p) if p == adjusted else f"{shown(p)} ({shown(adjusted)})"
+    return shown(p) if adjusted is None else f"{shown(p)} ({shown(adjusted)})"
 
 
 def _bound_or_value(p: float, at_floor: bool) -> str:
@@ -136,6 +141,10 @@ def format_stats(
     adjusted = " (Holm)" if holm_on else ""
     floor = 2 / (resamples + 1)  # bootstrap_p's smallest value
     ci_methods = table.get("delta_ci_method", pd.Series("", index=table.index))
+
+    def holm_of(column: str) -> list[float | None]:
+        return table[f"{column}_holm"].tolist() if holm_on else [None] * len(table)
+
     shown = pd.DataFrame(
         {
             "comparison": table["comparison"],
@@ -144,9 +153,7 @@ def format_stats(
             ],
             f"McNemar p{adjusted}": [
                 p_text(p, ph)
-                for p, ph in zip(
-                    table["mcnemar_p"], table.get("mcnemar_p_holm", table["mcnemar_p"]), strict=True
-                )
+                for p, ph in zip(table["mcnemar_p"], holm_of("mcnemar_p"), strict=True)
             ],
             f"Δ macro-F1 [{confidence:.0%} CI]": [
                 f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" + (" (percentile)" if m == "percentile" else "")
@@ -160,11 +167,7 @@ def format_stats(
             ],
             f"bootstrap p{adjusted}": [
                 p_text(p, ph, floor)
-                for p, ph in zip(
-                    table["bootstrap_p"],
-                    table.get("bootstrap_p_holm", table["bootstrap_p"]),
-                    strict=True,
-                )
+                for p, ph in zip(table["bootstrap_p"], holm_of("bootstrap_p"), strict=True)
             ],
         }
     )
@@ -173,7 +176,17 @@ def format_stats(
         shown["detectable Δ accuracy (80% power)"] = [
             "none" if pd.isna(d) else f"±{d:.3f}" for d in table["detectable_delta_80"]
         ]
-    note = (
+    note = stats_note(table, confidence, resamples, seed, folds)
+    return shown, note
+
+
+def stats_note(
+    table: pd.DataFrame, confidence: float, resamples: int, seed: int, folds: int
+) -> str:
+    """How the statistics table was computed, said for the columns it has."""
+    floor = 2 / (resamples + 1)
+    holm_on, power_on = "mcnemar_p_holm" in table, "detectable_delta_80" in table
+    return (
         "b: the method right and the baseline wrong; c: the reverse. McNemar: exact "
         "binomial when b + c < 25, else chi-square with continuity correction. Bootstrap: "
         f"B = {resamples} paired resamples of the test items, seed {seed}"
@@ -204,7 +217,6 @@ def format_stats(
             else ""
         )
     )
-    return shown, note
 
 
 def read_stats(run: RunPaths) -> tuple[pd.DataFrame, str]:
@@ -274,80 +286,97 @@ def format_cost(summaries: list[dict]) -> pd.DataFrame:
     return shown
 
 
-HEADLINE_BASELINES = ("zero_shot", "zero_shot_calibrated", "label_terms", "tfidf")
-
-
 def headline(run: RunPaths) -> dict | None:
     """The study's answer in one place: the selected method, the baselines a reader compares
-    it with, its paired tests against them, and its cost. None before evaluation finished."""
+    it with (the anchor and the headline baselines, by their recorded roles), its paired tests
+    against them, a rule that comes close, what was read of long texts, and its cost. None
+    before evaluation finished."""
     if not run.results.is_file():
         return None
     rows = pd.read_csv(run.results).set_index("method")
     lead = rows.index[rows["selected"]][0] if rows["selected"].any() else rows.index[0]
+    record = read_json(run.evaluation) if run.evaluation.is_file() else {}
+    roles = record.get("roles", {})
     recorded = read_json(run.stat_tests) if run.stat_tests.is_file() else {}
     tests = pd.DataFrame(recorded.get("comparisons", []))
     floor = 2 / (recorded.get("bootstrap_resamples", 0) + 1)  # bootstrap_p's smallest value
-
-    def metric(method: str) -> dict:
-        r = rows.loc[method]
-        return {
-            "method": method,
-            "name": r["name"],
-            "value": r["macro_f1"],
-            "low": r["macro_f1_low"],
-            "high": r["macro_f1_high"],
-            "accuracy": r["accuracy"],
-            "text": with_ci(r, "macro_f1"),
-        }
-
-    def versus(baseline: str) -> dict | None:
-        hit = (
-            tests[(tests["method"] == lead) & (tests["baseline"] == baseline)]
-            if not tests.empty
-            else tests
-        )
-        if hit.empty:
-            return None
-        c = hit.iloc[0]
-        return {
-            "baseline": baseline,
-            "name": rows.loc[baseline, "name"],
-            "delta": c["delta_macro_f1"],
-            "low": c["delta_low"],
-            "high": c["delta_high"],
-            "p": c.get("bootstrap_p_holm", c["bootstrap_p"]),
-            "p_text": _bound_or_value(
-                c.get("bootstrap_p_holm", c["bootstrap_p"]), c["bootstrap_p"] <= floor * 1.000001
-            ),
-            "b": int(c["mcnemar_b"]),
-            "c": int(c["mcnemar_c"]),
-            "mcnemar_p": c.get("mcnemar_p_holm", c["mcnemar_p"]),
-            "detectable": c.get("detectable_delta_80"),
-        }
-
-    baselines = [m for m in HEADLINE_BASELINES if m in rows.index and m != lead]
+    shown = [m for m in rows.index if roles.get(m) in (ANCHOR, HEADLINE) and m != lead]
+    anchor = next((m for m in rows.index if roles.get(m) == ANCHOR), None)
     r = rows.loc[lead]
-    rule = rows.loc["label_terms"] if "label_terms" in rows.index else None
+    rules = rows[(rows["kind"] == "rule") & (rows["macro_f1"] >= r["macro_f1_low"])]
     return {
-        "lead": metric(lead),
-        "others": [metric(m) for m in baselines],
-        "versus": [v for v in map(versus, baselines) if v],
-        "keywords_competitive": rule is not None and rule["macro_f1"] >= r["macro_f1_low"],
-        "keywords": with_ci(rule, "macro_f1") if rule is not None else "",
+        "lead": _metric(rows, lead),
+        "others": [_metric(rows, m) for m in shown],
+        "versus": [v for v in (_versus(tests, rows, lead, m, floor) for m in shown) if v],
+        "rules_competitive": [_metric(rows, m) for m in rules.index if m != lead],
         "adjusted": "bootstrap_p_holm" in tests,
+        "comparisons": len(tests),
         "cost": {
             "trainable_mb": r["trainable_mb"],
             "adapter_mb": r.get("adapter_mb", float("nan")),
             "train_time_s": r["train_time_s"],
             "train_time": seconds(r["train_time_s"]),
             "latency_ms": r["latency_p50_ms"],
-            "zero_shot_latency_ms": rows.loc["zero_shot", "latency_p50_ms"]
-            if "zero_shot" in rows.index
-            else None,
+            "anchor": rows.loc[anchor, "name"] if anchor else None,
+            "anchor_latency_ms": rows.loc[anchor, "latency_p50_ms"] if anchor else None,
         },
         "n_test": int(r["n_test"]),
-        "selection": selection_note(run),
+        "selection": selection_note(record),
+        "reading": truncation_note(record["long_text"]) if "long_text" in record else "",
     }
+
+
+def _metric(rows: pd.DataFrame, method: str) -> dict:
+    r = rows.loc[method]
+    return {
+        "method": method,
+        "name": r["name"],
+        "value": r["macro_f1"],
+        "low": r["macro_f1_low"],
+        "high": r["macro_f1_high"],
+        "accuracy": r["accuracy"],
+        "text": with_ci(r, "macro_f1"),
+    }
+
+
+def _versus(tests: pd.DataFrame, rows, lead: str, baseline: str, floor: float) -> dict | None:
+    """The lead's paired tests against one baseline, p-values Holm-adjusted where they were."""
+    if tests.empty:
+        return None
+    hit = tests[(tests["method"] == lead) & (tests["baseline"] == baseline)]
+    if hit.empty:
+        return None
+    c = hit.iloc[0]
+    p = c.get("bootstrap_p_holm", c["bootstrap_p"])
+    return {
+        "baseline": baseline,
+        "name": rows.loc[baseline, "name"],
+        "delta": c["delta_macro_f1"],
+        "low": c["delta_low"],
+        "high": c["delta_high"],
+        "p": p,
+        "p_text": _bound_or_value(p, c["bootstrap_p"] <= floor * 1.000001),
+        "b": int(c["mcnemar_b"]),
+        "c": int(c["mcnemar_c"]),
+        "mcnemar_p": c.get("mcnemar_p_holm", c["mcnemar_p"]),
+        "detectable": c.get("detectable_delta_80"),
+    }
+
+
+def truncation_note(summary: dict) -> str:
+    """When most texts were cut to their first window, how much of them was read and the
+    setting that reads them whole; empty when the methods read (nearly) every text whole."""
+    n, longer = summary["texts"], summary["texts_longer_than_one_window"]
+    if summary["mode"] != "truncate" or longer <= n / 2:
+        return ""
+    window, median = summary["window_tokens"], summary["median_tokens"]
+    return (
+        f"{longer} of {n} test texts ({longer / n:.0%}) are longer than the {window} text tokens "
+        f"every method reads (a median text is {median:.0f} tokens, so about "
+        f"{min(1.0, window / median):.0%} of it is read): the scores measure what the first "
+        "window of each text tells. data.long_text: chunks reads texts whole, in windows "
+        "(params/long-documents.yaml)."
+    )
 
 
 def tuning_table(evaluation: dict) -> pd.DataFrame:
@@ -361,11 +390,9 @@ def tuning_table(evaluation: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["method", "setting", "value"])
 
 
-def selection_note(run: RunPaths) -> str:
-    """How the rank was chosen, said plainly when validation could not tell ranks apart."""
-    if not run.evaluation.is_file():
-        return ""
-    chosen = read_json(run.evaluation)
+def selection_note(chosen: dict) -> str:
+    """How the rank was chosen (from evaluation.json), said plainly when validation could not
+    tell ranks apart."""
     table = pd.DataFrame(chosen.get("selection", []))
     if table.empty:
         return ""

@@ -32,7 +32,8 @@ FIGURE_CAPTIONS = {
     "class_balance": "Items per label after preprocessing.",
     "lengths": "Text length per label, in words and in the model's tokens.",
     "split_counts": "Items per split, stacked by label.",
-    "validation_curves": "Validation macro-F1 per epoch for every LoRA trial.",
+    "validation_curves": "Validation loss (which chooses the epoch) and macro-F1 per epoch for "
+    "every LoRA trial.",
     "method_bars": "Macro-F1 (BCa CI) and accuracy (Wilson CI) per method on the test set.",
     "confusion_selected": "Confusion matrix of the selected LoRA rank on the test set.",
     "efficiency": "Cost per method: trainable parameters, training time, latency per item.",
@@ -79,7 +80,7 @@ def _training_section(run: RunPaths) -> dict:
     if run.evaluation.is_file():
         chosen = read_json(run.evaluation)
         section.update(
-            note=selection_note(run),
+            note=selection_note(chosen),
             rule=chosen["selection_rule"],
             selection=html_table(format_selection(chosen["selection"])),
         )

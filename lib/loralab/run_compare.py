@@ -17,12 +17,13 @@ import pandas as pd
 import yaml
 
 from .artifacts import read_json, write_text
-from .comparisons import item_folds
 from .config import dotted, load_config
 from .errors import ConfigError
 from .layout import RunPaths
 from .paired_tests import mcnemar_test, paired_bootstrap_delta, resample_weights
 from .present import headline, html_table, p_text, render_template, seconds
+from .roles import ANCHOR
+from .stats import item_folds
 
 
 def run_labels(runs: list[RunPaths]) -> list[str]:
@@ -44,9 +45,10 @@ def _headline_row(run: RunPaths, label: str) -> dict:
     out = {"run": label, "selected": h["lead"]["name"], "macro_f1": h["lead"]["text"]}
     for other in h["others"]:
         out[f"{other['name']} macro-F1"] = f"{other['value']:.3f}"
+    anchor = h["cost"]["anchor"]
     for v in h["versus"]:
-        if v["baseline"] == "zero_shot":
-            out["Δ vs zero-shot"] = f"{v['delta']:+.3f} (p = {v['p']:.2g})"
+        if v["name"] == anchor:
+            out[f"Δ vs {anchor}"] = f"{v['delta']:+.3f} (p = {v['p']:.2g})"
     cost = h["cost"]
     out.update(
         {
@@ -78,9 +80,11 @@ def compare_runs(run_dirs: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame
 
 
 def _selected_answers(run: RunPaths) -> tuple[str, pd.DataFrame]:
-    """The method a run reports (its selected LoRA, else zero-shot), and its answer per item."""
+    """The method a run reports (its selected LoRA, else its anchor: zero-shot), and its answer
+    per item."""
     meta = read_json(run.evaluation)
-    method = meta.get("selected_method") or "zero_shot"
+    anchors = [m for m, role in meta.get("roles", {}).items() if role == ANCHOR]
+    method = meta.get("selected_method") or anchors[0]
     paired = pd.read_csv(run.paired_predictions, dtype={"id": str}).set_index("id")
     return meta["methods"][method], paired[["gold", f"pred_{method}"]].rename(
         columns={f"pred_{method}": "pred"}
@@ -121,9 +125,7 @@ def paired_across_runs(run_dirs: list[str | Path]) -> pd.DataFrame:
                 "items": str(len(gold)),
                 "Δ macro-F1 (A − B)": f"{boot.observed:+.3f} [{boot.low:+.3f}, {boot.high:+.3f}]"
                 f" ({boot.ci_method})",
-                "p (bootstrap)": p_text(
-                    boot.p_value, boot.p_value, 2 / (s.bootstrap_resamples + 1)
-                ),
+                "p (bootstrap)": p_text(boot.p_value, None, 2 / (s.bootstrap_resamples + 1)),
                 "McNemar b / c, p": f"{mc.b} / {mc.c}, {mc.p_value:.2g}",
             }
         )

@@ -244,37 +244,17 @@ def split_step(cfg: Config, run: RunPaths) -> Splits:
     one file per split and fold."""
     corpus = read_jsonl(run.corpus)
     provenance = read_json(run.provenance)
-    given = bool(provenance.get("split_given"))
-    source = provenance["source"]
-    if given and cfg.split.folds > 1:
+    given, source = bool(provenance.get("split_given")), provenance["source"]
+    if not given:
+        draw_splits(corpus, cfg, source)
+    elif cfg.split.folds > 1:
         raise DataError(
             source,
             cfg.data.split_column,
             f"the file gives its own split, and split.folds={cfg.split.folds} asks for folds",
             "set split.folds=1 to use the given split, or drop the split column to draw folds",
         )
-    if not given:
-        draws = (
-            [stratified_split(corpus, cfg.split, source, cfg.data.label_column)]
-            if cfg.split.folds == 1
-            else fold_splits(corpus, cfg.split, source, cfg.data.label_column)
-        )
-        for fold, split in enumerate(draws):
-            corpus[split_column(fold)] = split
-    near_pairs = near_duplicate_pairs(corpus["text"], cfg.data.near_duplicate_threshold)
-    reports = [
-        leakage_report(
-            corpus.assign(split=corpus[split_column(k)]),
-            cfg.data.near_duplicate_threshold,
-            near_pairs,
-            k,
-        )
-        for k in range(cfg.split.folds)
-    ]
-    leakage = LeakageReport(
-        pd.concat([r.exact for r in reports], ignore_index=True),
-        pd.concat([r.near for r in reports], ignore_index=True),
-    )
+    leakage = fold_leakage(corpus, cfg)
     write_json(
         run.leakage,
         {
@@ -287,10 +267,7 @@ def split_step(cfg: Config, run: RunPaths) -> Splits:
     )
     check_leakage(leakage, cfg.split, source)
     counts = pd.concat(
-        {
-            k: class_counts(corpus.assign(split=corpus[split_column(k)]))
-            for k in range(cfg.split.folds)
-        },
+        {k: class_counts(fold_view(corpus, k)) for k in range(cfg.split.folds)},
         names=["fold", "label"],
     )
     if cfg.split.folds == 1:
@@ -304,5 +281,38 @@ def split_step(cfg: Config, run: RunPaths) -> Splits:
     return out
 
 
-def read_split(run: RunPaths, name: str, fold: int = 0) -> pd.DataFrame:
+def draw_splits(corpus: pd.DataFrame, cfg: Config, source: str) -> None:
+    """One split column per fold: a single stratified draw, or K stratified folds."""
+    label_column = cfg.data.label_column
+    draws = (
+        [stratified_split(corpus, cfg.split, source, label_column)]
+        if cfg.split.folds == 1
+        else fold_splits(corpus, cfg.split, source, label_column)
+    )
+    for fold, split in enumerate(draws):
+        corpus[split_column(fold)] = split
+
+
+def fold_view(corpus: pd.DataFrame, fold: int) -> pd.DataFrame:
+    """The corpus with `split` holding the given fold's split."""
+    return corpus.assign(split=corpus[split_column(fold)])
+
+
+def fold_leakage(corpus: pd.DataFrame, cfg: Config) -> LeakageReport:
+    """Exact and near-duplicate overlap between the splits of every fold, in one report."""
+    threshold = cfg.data.near_duplicate_threshold
+    near_pairs = near_duplicate_pairs(corpus["text"], threshold)
+    reports = [
+        leakage_report(fold_view(corpus, k), threshold, near_pairs, k)
+        for k in range(cfg.split.folds)
+    ]
+    return LeakageReport(
+        pd.concat([r.exact for r in reports], ignore_index=True),
+        pd.concat([r.near for r in reports], ignore_index=True),
+    )
+
+
+def read_split(run: RunPaths, name: str, fold: int) -> pd.DataFrame:
+    """One fold's items of one split. The fold is always named: a study of K folds has K test
+    splits, and reading the first alone silently loses the others' items."""
     return read_jsonl(run.split_file(name, fold))

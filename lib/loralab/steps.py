@@ -40,7 +40,7 @@ SERIES = (
     Contract(
         "01_eda",
         "Data: source, cleaning, class balance, lengths",
-        "loralab.corpus.corpus_step",
+        "loralab.eda.eda_step",
         writes=("corpus", "preprocess_steps", "near_duplicates", "provenance"),
         reads=("data", "model", "prompt", "train.seq_len", "split.seed", "evaluation.max_chunks"),
     ),
@@ -84,7 +84,7 @@ SERIES = (
     Contract(
         "05_statistics",
         "Paired statistics: McNemar, bootstrap, Holm; cost",
-        "loralab.comparisons.statistics_step",
+        "loralab.stats.statistics_step",
         writes=("stat_tests", "stats_markdown"),
         reads=("stats",),
         after=("02_split", "04_evaluate"),  # the folds of the paired items: bootstrap strata

@@ -37,7 +37,7 @@ from .errors import ConfigError
 from .layout import RunPaths
 from .metrics import classification_metrics
 from .models import (
-    Base,
+    LoadedModel,
     Precision,
     attention_for,
     attention_kernel,
@@ -154,7 +154,7 @@ class _Trainer:
     parallel: object  # the same model, wrapped in DDP when launched
     optimizer: torch.optim.Optimizer
     accum: int  # micro-batches per optimizer step in this process
-    base: Base
+    base: LoadedModel
     cfg: Config
     trial: Trial
     log: Callable[[str], None]
@@ -165,7 +165,7 @@ class _Trainer:
 
 
 def _prepare(
-    base: Base, cfg: Config, trial: Trial, log: Callable[[str], None], own_base: bool
+    base: LoadedModel, cfg: Config, trial: Trial, log: Callable[[str], None], own_base: bool
 ) -> _Trainer:
     """A LoRA model of the base (a fresh copy unless the trial owns the base), its optimizer,
     and the processes' share of the work."""
@@ -253,7 +253,7 @@ def _validate(tr: _Trainer, val: pd.DataFrame, enc_val: Encoded) -> tuple[dict, 
 
 
 def train_lora(
-    base: Base,
+    base: LoadedModel,
     train: pd.DataFrame,
     val: pd.DataFrame,
     cfg: Config,

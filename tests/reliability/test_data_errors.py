@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from loralab.corpus import corpus_step
+from loralab.eda import eda_step
 from loralab.errors import DataError
 from loralab.layout import RunPaths
 from loralab.splits import split_step
@@ -12,7 +12,7 @@ from loralab.splits import split_step
 def _fail(cfg, tmp_path) -> DataError:
     run = RunPaths(tmp_path / "run")
     with pytest.raises(DataError) as exc:
-        corpus_step(cfg, run)
+        eda_step(cfg, run)
         split_step(cfg, run)
     return exc.value
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from loralab.corpus import corpus_step
+from loralab.eda import eda_step
 from loralab.layout import RunPaths
 from loralab.models import load_tokenizer
 from loralab.prompts import PromptBuilder
@@ -19,9 +19,9 @@ def test_a_huge_single_text_is_kept_and_cut_to_the_prompt(
     frame.loc[0, "text"] = " ".join(f"t{i}" for i in range(300_000))  # about 2 MB
     cfg = file_config(write_table(frame))
     run = RunPaths(tmp_path / "run")
-    corpus_step(cfg, run)
+    eda_step(cfg, run)
     split_step(cfg, run)
-    splits = [read_split(run, s) for s in ("train", "val", "test")]
+    splits = [read_split(run, s, 0) for s in ("train", "val", "test")]
     assert sum(len(s) for s in splits) == 30
     tcfg = tiny_config()
     builder = PromptBuilder(load_tokenizer(tcfg.model), tcfg.prompt, tcfg.data, 64)
@@ -33,7 +33,7 @@ def test_a_full_disk_during_the_split_keeps_the_previous_split_whole(
 ):
     cfg = file_config(write_table(make_rows(per_class=20)))
     run = RunPaths(tmp_path / "run")
-    corpus_step(cfg, run)
+    eda_step(cfg, run)
     split_step(cfg, run)
     before = {s: run.split_file(s).read_bytes() for s in ("train", "val", "test")}
     calls = {"n": 0}

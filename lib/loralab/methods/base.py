@@ -18,7 +18,8 @@ import pandas as pd
 
 from ..config import Config
 from ..layout import RunPaths
-from ..models import Base, load_base
+from ..models import LoadedModel, load_base
+from ..roles import BASELINE
 from ..scoring import Scores, score_chunks
 from ..splits import read_split
 
@@ -29,7 +30,7 @@ UNTRAINED = {"trainable_params": 0, "trainable_mb": 0.0, "train_time_s": 0.0}
 class MethodResult:
     method: str  # column-safe id: zero_shot, few_shot, tfidf, lora_r8 ...
     name: str  # shown in tables and figures
-    kind: str  # prompting, classic or lora
+    kind: str  # rule, prompting, classic or lora
     train_items: int  # labelled items the method learned from (0: none)
     predictions: list[str]
     label_scores: np.ndarray  # items x labels
@@ -40,6 +41,8 @@ class MethodResult:
     details: dict = field(default_factory=dict)  # what evaluation.json records of the method
     chunks: np.ndarray | None = None  # windows read per item (None: one each)
     tokens: np.ndarray | None = None  # tokens read per item: prompts scored, or text seen
+    role: str = field(kw_only=True)  # one of roles.ROLES
+    train_items_per_fold: list[int] = field(default_factory=list)  # pooled results only
 
 
 @dataclass
@@ -50,14 +53,16 @@ class Study:
 
     cfg: Config
     run: RunPaths
-    base: Base
+    base: LoadedModel
     train: pd.DataFrame
     val: pd.DataFrame
     fold: int = 0
     _zero_shot: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, cfg: Config, run: RunPaths, fold: int = 0, base: Base | None = None) -> Study:
+    def load(
+        cls, cfg: Config, run: RunPaths, fold: int = 0, base: LoadedModel | None = None
+    ) -> Study:
         train, val = read_split(run, "train", fold), read_split(run, "val", fold)
         return cls(cfg, run, base or load_base(cfg), train, val, fold)
 
@@ -85,9 +90,11 @@ class Study:
 
 
 class Method(ABC):
-    """One way of labelling texts. Subclasses set `kind`, and an id and a name per instance."""
+    """One way of labelling texts. Subclasses set `kind` and `role`, and an id and a name per
+    instance."""
 
     kind: ClassVar[str]
+    role: ClassVar[str] = BASELINE
 
     def __init__(self, study: Study, method_id: str, name: str, train_items: int = 0):
         self.study, self.id, self.name, self.train_items = study, method_id, name, train_items
@@ -104,18 +111,31 @@ class Method(ABC):
     @abstractmethod
     def score(self, texts: list[str]) -> MethodResult: ...
 
-    def result(self, scores: Scores, cost: dict, **extra) -> MethodResult:
-        """A MethodResult from label scores (every LLM method's way of predicting)."""
+    def labelled(self, predictions, label_scores, latency_s, cost: dict, **extra) -> MethodResult:
+        """This method's MethodResult: its id, name, kind, role and training items, and what it
+        predicted of the texts."""
+        extra.setdefault("prompt_tokens_per_s", None)
         return MethodResult(
             self.id,
             self.name,
             self.kind,
             self.train_items,
+            list(predictions),
+            label_scores,
+            latency_s,
+            cost=cost,
+            role=self.role,
+            **extra,
+        )
+
+    def result(self, scores: Scores, cost: dict, **extra) -> MethodResult:
+        """A MethodResult from label scores (every LLM method's way of predicting)."""
+        return self.labelled(
             scores.predictions,
             scores.label_scores,
             scores.latency_s,
-            scores.tokens_per_second,
             cost,
+            prompt_tokens_per_s=scores.tokens_per_second,
             chunks=scores.chunk_counts,
             tokens=scores.prompt_tokens,
             **extra,

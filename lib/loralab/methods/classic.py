@@ -18,6 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from ..metrics import classification_metrics
+from ..roles import HEADLINE
 from ..training_items import lora_training_items
 from .base import Method, MethodResult, Study
 
@@ -27,6 +28,7 @@ class TfidfLogisticRegression(Method):
     macro-F1, ties to the smaller C (stronger regularization), as ties go to the smaller rank."""
 
     kind = "classic"
+    role = HEADLINE
 
     def __init__(self, study: Study, method_id: str, name: str, same_items_as_lora: bool):
         super().__init__(study, method_id, name)
@@ -81,16 +83,7 @@ class TfidfLogisticRegression(Method):
             "trainable_mb": params * 8 / 2**20,
             "train_time_s": self.fit_s,
         }
-        return MethodResult(
-            self.id,
-            self.name,
-            self.kind,
-            self.train_items,
-            [self.labels[j] for j in proba.argmax(axis=1)],
-            np.log(np.clip(proba, 1e-12, 1)),
-            latency,
-            None,
-            cost,
-            details=self.tuning,
-            **self.text_read(texts),
-        )
+        predictions = [self.labels[j] for j in proba.argmax(axis=1)]
+        scores = np.log(np.clip(proba, 1e-12, 1))
+        read = self.text_read(texts)
+        return self.labelled(predictions, scores, latency, cost, details=self.tuning, **read)

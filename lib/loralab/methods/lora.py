@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..adapters import load_adapter
+from ..roles import TRAINED
 from ..selection import lora_method, trained_summaries
 from .base import Method, MethodResult, Study
 
@@ -25,6 +26,7 @@ class LoraRank(Method):
     predictions; every seed's predictions are kept, so the row shows the spread over seeds."""
 
     kind = "lora"
+    role = TRAINED
 
     def __init__(self, study: Study, summaries: list[dict]):
         rank = summaries[0]["rank"]

@@ -15,6 +15,7 @@ import pandas as pd
 from scipy.special import log_softmax
 
 from ..prompts import PromptBuilder
+from ..roles import ANCHOR, HEADLINE
 from ..scoring import Scores
 from .base import UNTRAINED, Method, MethodResult, Study
 
@@ -23,6 +24,7 @@ class ZeroShot(Method):
     """The base model scores each verbalizer after the instruction and the text."""
 
     kind = "prompting"
+    role = ANCHOR
 
     def __init__(self, study: Study):
         super().__init__(study, "zero_shot", "Zero-shot")
@@ -38,6 +40,7 @@ class CalibratedZeroShot(Method):
     (normalized over the labels) are subtracted from each item's."""
 
     kind = "prompting"
+    role = HEADLINE
 
     def __init__(self, study: Study):
         super().__init__(study, "zero_shot_calibrated", "Zero-shot, calibrated")

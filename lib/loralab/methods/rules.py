@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..label_terms import term_counts, term_patterns
+from ..roles import HEADLINE
 from .base import UNTRAINED, Method, MethodResult, Study
 
 
@@ -34,9 +35,7 @@ class MajorityClass(Method):
         n = len(texts)
         scores, latency = np.tile(self.log_prior, (n, 1)), np.zeros(n)
         preds = [self.label] * n
-        return MethodResult(
-            self.id, self.name, self.kind, self.train_items, preds, scores, latency, None, UNTRAINED
-        )
+        return self.labelled(preds, scores, latency, UNTRAINED)
 
 
 class LabelTermRule(Method):
@@ -45,6 +44,7 @@ class LabelTermRule(Method):
     class."""
 
     kind = "rule"
+    role = HEADLINE
 
     def __init__(self, study: Study):
         super().__init__(study, "label_terms", "Label-term rule")
@@ -58,8 +58,8 @@ class LabelTermRule(Method):
             yield cls(study)
 
     def fit(self, train: pd.DataFrame, val: pd.DataFrame) -> None:
-        self.fallback = self.study.majority_label()  # only the class counts are learned
-        self.train_items = len(train)
+        self.fallback = self.study.majority_label()
+        self.tie_labels = len(train)  # only their class counts, for the fallback: no item learned
 
     def score(self, texts: list[str]) -> MethodResult:
         latency = np.zeros(len(texts))
@@ -75,17 +75,9 @@ class LabelTermRule(Method):
             self.labels[int(row.argmax())] if ok else self.fallback
             for row, ok in zip(counts, clear, strict=True)
         ]
-        details = {"items_without_a_clear_term": int((~clear).sum())}
-        return MethodResult(
-            self.id,
-            self.name,
-            self.kind,
-            self.train_items,
-            preds,
-            np.log1p(counts),
-            latency,
-            None,
-            UNTRAINED,
-            details=details,
-            **self.text_read(texts),
-        )
+        details = {
+            "items_without_a_clear_term": int((~clear).sum()),
+            "fallback": f"{self.fallback}, the majority of {self.tie_labels} training labels",
+        }
+        read = self.text_read(texts)
+        return self.labelled(preds, np.log1p(counts), latency, UNTRAINED, details=details, **read)

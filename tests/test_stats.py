@@ -3,18 +3,18 @@ import pandas as pd
 import pytest
 
 from loralab.artifacts import read_json, read_jsonl, write_json, write_jsonl
-from loralab.comparisons import item_folds, planned_comparisons, statistics_step
 from loralab.config import build_config
 from loralab.paired_tests import paired_bootstrap_delta, resample_weights
 from loralab.present import format_stats
-from loralab.selection import lora_method
+from loralab.roles import ANCHOR, BASELINE, HEADLINE, TRAINED
+from loralab.stats import item_folds, planned_comparisons, statistics_step
 
 
 def test_statistics_cover_the_planned_comparisons_with_holm(evaluated):
-    _, run, _, table = evaluated
-    tests = read_json(run.stat_tests)
+    _, run, _, statistics = evaluated
+    table, tests = statistics.tests, read_json(run.stat_tests)
     meta = read_json(run.evaluation)
-    planned = planned_comparisons(list(meta["methods"]), lora_method(meta["selected_rank"]))
+    planned = planned_comparisons(meta["roles"], meta["selected_method"])
     assert len(tests["comparisons"]) == len(table) == len(planned) >= 4
     assert (table["mcnemar_p_holm"] >= table["mcnemar_p"]).all()
     assert "b / c" in run.stats_markdown.read_text()
@@ -79,27 +79,39 @@ def test_format_stats_shows_the_floor_the_ci_method_and_the_detectable_differenc
     table["bootstrap_p_holm"] = [4 * 2 / 5001, 1.0]
     table["mcnemar_p_holm"] = table["mcnemar_p"]
     shown, _ = format_stats(table, 0.95, 5000, 42)
-    assert shown["bootstrap p (Holm)"].tolist() == ["≤ 0.0004 (≤ 0.0016)", "1"]
+    assert shown["bootstrap p (Holm)"].tolist() == ["≤ 0.0004 (≤ 0.0016)", "1 (1)"]
+    # an adjusted p equal to the raw one is still shown, so every row reads as adjusted
+    assert shown["McNemar p (Holm)"].tolist() == ["3.2e-05 (3.2e-05)", "1 (1)"]
     few = table.drop(columns=["bootstrap_p_holm", "mcnemar_p_holm"]).assign(bootstrap_p=2 / 124)
     shown, _ = format_stats(few, 0.95, 123, 42)
     assert shown["bootstrap p"].iloc[0] == "≤ 0.017"  # 2/124 = 0.0161, rounded up
 
 
-def test_planned_comparisons_pair_ranks_with_zero_shot_and_selected_with_baselines():
-    methods = ["zero_shot", "few_shot", "tfidf", "lora_r8", "lora_r16"]
-    assert planned_comparisons(methods, "lora_r16") == [
+ROLES = {
+    "zero_shot": ANCHOR,
+    "few_shot": BASELINE,
+    "tfidf": HEADLINE,
+    "lora_r8": TRAINED,
+    "lora_r16": TRAINED,
+}
+
+
+def test_planned_comparisons_pair_trained_with_the_anchor_and_selected_with_baselines():
+    assert planned_comparisons(ROLES, "lora_r16") == [
         ("lora_r8", "zero_shot"),
         ("lora_r16", "zero_shot"),
         ("lora_r16", "few_shot"),
         ("lora_r16", "tfidf"),
     ]
+    # a new method is compared by its role alone, whatever its id
+    assert ("lora_r16", "my_rule") in planned_comparisons(ROLES | {"my_rule": BASELINE}, "lora_r16")
 
 
 def test_ranks_chosen_per_fold_are_compared_with_every_baseline(smoke_artifacts):
     """Folds that chose different ranks report a pooled row of their own: the statistics step
     tests that row, the method the report leads with, against every baseline."""
-    methods = ["zero_shot", "tfidf", "lora_r8", "lora_r16", "lora_selected"]
-    assert planned_comparisons(methods, "lora_selected") == [
+    roles = {m: r for m, r in ROLES.items() if m != "few_shot"} | {"lora_selected": TRAINED}
+    assert planned_comparisons(roles, "lora_selected") == [
         ("lora_r8", "zero_shot"),
         ("lora_r16", "zero_shot"),
         ("lora_selected", "zero_shot"),
@@ -113,11 +125,17 @@ def test_ranks_chosen_per_fold_are_compared_with_every_baseline(smoke_artifacts)
     names = meta["methods"] | {"lora_selected": "LoRA, rank chosen per fold (r=2, r=4)"}
     write_json(
         run.evaluation,
-        meta | {"methods": names, "selected_rank": None, "selected_method": "lora_selected"},
+        meta
+        | {
+            "methods": names,
+            "roles": meta["roles"] | {"lora_selected": TRAINED},
+            "selected_rank": None,
+            "selected_method": "lora_selected",
+        },
     )
     cfg = build_config({}, "test", {"stats.bootstrap_resamples": 200})
-    table = statistics_step(cfg, run)
-    baselines = [m for m in meta["methods"] if not m.startswith("lora_")]
+    table = statistics_step(cfg, run).tests
+    baselines = [m for m, role in meta["roles"].items() if role != TRAINED]
     assert set(table.loc[table["method"] == "lora_selected", "baseline"]) == set(baselines)
 
 
@@ -132,7 +150,7 @@ def test_the_bootstrap_is_stratified_by_the_fold_each_split_file_names(smoke_art
     write_json(run.evaluation, read_json(run.evaluation) | {"folds": 2})
     cfg = build_config({}, "test", {"stats.bootstrap_resamples": 1000})
 
-    table = statistics_step(cfg, run).iloc[0]
+    table = statistics_step(cfg, run).tests.iloc[0]
     paired = pd.read_csv(run.paired_predictions, dtype={"id": str})
     folds = item_folds(run, paired["id"], 2)
     assert (folds == paired["id"].map(dict(zip(items["id"], dealt, strict=True)))).all()
