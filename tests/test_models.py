@@ -37,6 +37,20 @@ def test_precision_choices():
         assert resolve_precision("auto", "auto").device == "cpu"
 
 
+def test_auto_takes_apple_silicon_where_torch_offers_it_and_float32_there(monkeypatch):
+    """No Mac here: torch's answers are replaced, as on a Mac without CUDA."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.setattr("loralab.models.cpu_has_native_bf16", lambda: True)  # M-series: no use
+    auto = resolve_precision("auto", "auto")
+    assert (auto.device, auto.weights, auto.autocast) == ("mps", torch.float32, None)
+    assert resolve_precision("auto", "cpu").weights == torch.bfloat16  # asked for: the CPU
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_precision("auto", "auto").device == "cpu"
+    with pytest.raises(ModelNotFoundError, match="no MPS device"):
+        resolve_precision("auto", "mps")
+
+
 def test_the_float32_path_can_be_asked_for_on_a_cpu_with_bf16(monkeypatch):
     monkeypatch.setenv("LORALAB_NATIVE_BF16", "0")
     auto = resolve_precision("auto", "cpu")

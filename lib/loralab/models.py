@@ -182,20 +182,31 @@ def cpu_kind() -> str:
 
 
 def resolve_device(device: str) -> str:
-    """`auto` made concrete, without touching a GPU (a launched process picks its own first)."""
+    """`auto` made concrete, without touching a GPU (a launched process picks its own first):
+    CUDA, else Apple silicon's MPS, else the CPU."""
+    mps = torch.backends.mps.is_available()
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return "cuda" if torch.cuda.is_available() else "mps" if mps else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise ModelNotFoundError(
             "train.device=cuda but torch sees no CUDA device; set train.device=cpu or auto"
+        )
+    if device == "mps" and not mps:
+        raise ModelNotFoundError(
+            "train.device=mps but torch sees no MPS device (Apple silicon with a torch built for "
+            "it); set train.device=cpu or auto"
         )
     return device
 
 
 def resolve_precision(dtype: str, device: str) -> Precision:
+    """auto: bf16 where it is native (CUDA that supports it, CPUs with AVX512-BF16 or AMX),
+    float16 on older CUDA GPUs, float32 elsewhere. On MPS float32: bf16 there depends on the
+    macOS version and float16 training would need loss scaling, which the loop does not do."""
     device = resolve_device(device)
     if dtype == "auto":
         native = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_has_native_bf16()
+        native = native and device != "mps"
         dtype = "bfloat16" if native else ("float16" if device == "cuda" else "float32")
     if dtype == "float32":
         return Precision(device, torch.float32, None)

@@ -370,6 +370,11 @@ def train_step(
     train.processes > 1, in that many processes started through `accelerate launch`."""
     if cfg.train.processes > 1 and not launched():
         device = resolve_device(cfg.train.device)
+        if device == "mps":
+            raise ConfigError(
+                "train.processes > 1 splits training over CUDA GPUs or CPU processes; Apple "
+                "silicon has one GPU: set train.processes=1 (or train.device=cpu)"
+            )
         launch_training(run.root, trial, cfg.train.processes, device, log)
     else:
         train_trial(cfg, run, trial, log)
