@@ -20,7 +20,7 @@ from loralab.cli import params_options
 from loralab.config import load_config
 from loralab.datasets import load_raw
 from loralab.methods.prompting import few_shot_examples
-from loralab.models import attention_kernel, cpu_kind, load_base
+from loralab.models import attention_kernel, cpu_kind, load_base, resolve_precision
 from loralab.prompts import PromptBuilder
 from loralab.scoring import score_texts
 
@@ -41,8 +41,13 @@ def main() -> None:
     shots = few_shot_examples(raw.drop(items.index), list(first.data.labels), 1, first.split.seed)
     texts = items["text"].tolist()
     print(f"CPU: {cpu_kind()}; threads {torch.get_num_threads()}; {len(texts)} items")
+    done = set()
     for dtype in ("auto", "float32"):
         cfg = load_config(args.params, [*args.set, f"train.dtype={dtype}", "train.device=cpu"])
+        path = resolve_precision(cfg.train.dtype, cfg.train.device).describe()
+        if path in done:  # a CPU without native bf16: auto is the float32 path
+            continue
+        done.add(path)
         base = load_base(cfg)
         few = PromptBuilder.few_shot(base.tokenizer, cfg.prompt, cfg.data, cfg.train.seq_len, shots)
         lora = wrap_with_lora(base.model, cfg, 8)

@@ -5,7 +5,8 @@ a fresh process, so its peak resident memory is its own (base model, LoRA copy, 
 optimizer). Prints tokens/s and peak GB per variant, the CPU kind and the dtype path. The
 float32 path (`train.dtype=float32`) is what a CPU without native bf16 takes; the goal is the
 whole series within 4 GB there.
-Run: `.venv/bin/python bench/train_memory.py [--steps 6] [--set train.dtype=float32]`.
+Run: `.venv/bin/python bench/train_memory.py [--steps 6] [--variants sdpa:0,sdpa:2]
+[--set train.dtype=float32]`.
 """
 
 from __future__ import annotations
@@ -79,6 +80,14 @@ def main() -> None:
     )
     parser.add_argument("--params", default="params/default.yaml")
     parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument(
+        "--variants",
+        type=lambda v: [tuple(x.split(":")) for x in v.split(",")],
+        default=VARIANTS,
+        metavar="KERNEL:EVERY[,...]",
+        help="attention kernel and checkpointing interval per variant, e.g. sdpa:0,sdpa:2 "
+        "(default: all five)",
+    )
     parser.add_argument("--attn", help=argparse.SUPPRESS)
     parser.add_argument("--checkpointing", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -88,7 +97,7 @@ def main() -> None:
     cpu = cpu_kind()
     print(f"CPU: {cpu}; steps {args.steps}")
     rows = []
-    for attn, checkpointing in VARIANTS:
+    for attn, checkpointing in args.variants:
         sets = [a for s in args.set for a in ("--set", s)]
         out = (
             subprocess.run(

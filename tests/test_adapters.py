@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from loralab.adapters import checkpoint_every, load_adapter, wrap_with_lora
+from loralab.adapters import load_adapter, wrap_with_lora
 from loralab.batching import Encoded, collate
 from loralab.models import load_base
 from loralab.scoring import score_texts
@@ -54,15 +54,3 @@ def test_activation_checkpointing_changes_memory_not_the_gradients(tiny_config, 
     for every in (1, 2):
         for a, b in zip(grads[0], grads[every], strict=True):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-
-
-def test_auto_checkpoints_every_second_layer_only_for_float32_weights_on_a_cpu(tiny_config):
-    auto = tiny_config()
-    assert checkpoint_every(auto, torch.zeros(1)) == 2
-    assert checkpoint_every(auto, torch.zeros(1, dtype=torch.bfloat16)) == 0
-    assert (
-        checkpoint_every(tiny_config(**{"train.activation_checkpointing": 0}), torch.zeros(1)) == 0
-    )
-    assert (
-        checkpoint_every(tiny_config(**{"train.activation_checkpointing": 3}), torch.zeros(1)) == 3
-    )

@@ -79,21 +79,10 @@ def wrap_with_lora(base, cfg: Config, rank: int, seed: int | None = None, in_pla
     )
     with quiet_peft():
         model = get_peft_model(base if in_place else copy.deepcopy(base), lora)
-    every = checkpoint_every(cfg, next(base.parameters()))
+    every = cfg.train.activation_checkpointing
     if every:
         model.base_model.model.activation_checkpointing_enable(every_n_layers=every)
     return model
-
-
-def checkpoint_every(cfg: Config, weight) -> int:
-    """Every how many decoder layers activations are recomputed (0: none). auto saves memory
-    where it is short for the default: float32 weights on a CPU keep twice bf16's activations."""
-    import torch
-
-    setting = cfg.train.activation_checkpointing
-    if setting == "auto":
-        return 2 if weight.dtype == torch.float32 and weight.device.type == "cpu" else 0
-    return setting
 
 
 def model_card(summary: dict, cfg, provenance: dict, folder: Path) -> str:

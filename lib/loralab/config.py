@@ -12,7 +12,7 @@ import math
 import re
 import textwrap
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -295,9 +295,14 @@ class TrainConfig(Section):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
         description="Precision of the frozen base and of compute (LoRA weights stay float32). "
-        "auto: bf16 on CUDA and on CPUs with native bf16, else float16 on CUDA, float32 on CPU.",
+        "auto: bf16 on CUDA and on CPUs with native bf16, else float16 on CUDA, float32 on CPU "
+        "and on Apple's MPS.",
     )
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto",
+        description="Where to train and score. auto: a CUDA GPU, else Apple silicon's GPU (mps), "
+        "else the CPU.",
+    )
     deterministic: bool = Field(
         False,
         description="Use only deterministic kernels (torch.use_deterministic_algorithms). On a "
@@ -311,12 +316,14 @@ class TrainConfig(Section):
         "(seeded), each with the text's label as target; more see more of every text per epoch "
         "at that many times the training tokens.",
     )
-    activation_checkpointing: Literal["auto"] | Annotated[int, Field(ge=0)] = Field(
-        "auto",
+    activation_checkpointing: int = Field(
+        0,
+        ge=0,
         description="Recompute layer activations in the backward pass instead of keeping them: "
         "N checkpoints every N-th decoder layer (1: all, least memory, about a third more "
-        "compute; 0: none). auto: every 2nd layer where weights are float32 on a CPU (a CPU "
-        "without native bf16, where the default would otherwise peak near 4.7 GB), else none.",
+        "compute; 0: none). The default needs none: on the float32 path of a CPU without native "
+        "bf16 it trains 1.3x faster without and peaks at 3.2 GB (bench/train_memory.py, "
+        "docs/benchmarks.md); set it for a larger model or seq_len where memory is short.",
     )
     seeds: list[int] = Field(
         [42],
@@ -358,10 +365,11 @@ class EvalConfig(Section):
         1, ge=0, description="Examples per class from the training split in the few-shot prompt."
     )
     few_shot_draws: int = Field(
-        3,
+        1,
         ge=1,
-        description="Few-shot prompts drawn with different seeds (examples and their order); the "
-        "row predicts from their mean label scores and shows the spread of macro-F1 over draws.",
+        description="Few-shot prompts drawn with different seeds (examples and their order); with "
+        "more than one the row predicts from their mean label scores and shows the spread of "
+        "macro-F1 over draws. Each draw costs about one zero-shot pass over the test items.",
     )
     content_free_inputs: list[str] = Field(
         ["", "N/A", "[MASK]"],

@@ -124,4 +124,5 @@ class FewShot(Method):
             sum(r.seconds for r in runs),
             runs[0].chunks,  # every draw reads the same windows of the item
         )
-        return self.result(scores, UNTRAINED, draws=[r.predictions for r in runs])
+        draws = [r.predictions for r in runs] if len(runs) > 1 else []
+        return self.result(scores, UNTRAINED, draws=draws)

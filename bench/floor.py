@@ -1,0 +1,130 @@
+"""A finished series against this machine's floor: the work each step had to do, at the matmul
+peak measured in the same run, and the step's measured time as a multiple of it.
+
+Work is counted, not guessed: torch's FlopCounterMode counts one scoring forward pass (the LM
+head at the answer position only, as scoring runs) and one LoRA training step (forward and
+backward, without activation checkpointing: its recompute is overhead, not work the step must
+do) of the run's model at the run's mean prompt length, per token. Tokens come from the run's
+artifacts: every epoch's training tokens (history.csv), validation scored and its loss taken
+once per epoch, and every LLM method's test items (few-shot once per draw). Scored tokens are
+counted whole per item, the KV-cached template head included, so the floor is an upper bound
+and a multiple a lower one.
+Steps without model work (data, split, statistics) and the evaluation's classic methods have
+no floor. A multiple near 1 says the step is at the hardware; a large one says where time goes.
+
+Run: `.venv/bin/python bench/floor.py DIR` with DIR a finished run folder, e.g. the one that
+`.venv/bin/python bench/series.py --out OUT` leaves in OUT/executed/bench-series.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+from train_throughput import matmul_peak
+
+from loralab.adapters import wrap_with_lora
+from loralab.batching import Encoded, collate
+from loralab.config import load_config
+from loralab.layout import RunPaths
+from loralab.models import attention_for, attention_kernel, cpu_kind, load_base
+from loralab.steps import series
+from loralab.training import answer_loss
+
+BATCH = 4
+
+
+def flops_per_token(base, cfg, length: int) -> tuple[float, float]:
+    """(scoring forward, LoRA training step) FLOPs per token at `length` tokens."""
+    ids = torch.randint(100, 1000, (BATCH, length))
+    scoring_kernel = attention_for(cfg.model, base.precision)
+    with (
+        FlopCounterMode(display=False) as scoring,
+        base.precision.compute(base.model),
+        torch.inference_mode(),
+        attention_kernel(base.model, scoring_kernel),
+    ):
+        base.model(input_ids=ids, logits_to_keep=1, use_cache=False)
+    plain = cfg.model_copy(
+        update={"train": cfg.train.model_copy(update={"activation_checkpointing": 0})}
+    )
+    model = wrap_with_lora(base.model, plain, cfg.lora.ranks[0])
+    answer = base.builder.answer_ids(cfg.data.labels[0])
+    enc = Encoded([row + answer for row in ids.tolist()], [len(answer)] * BATCH, np.zeros(BATCH))
+    batch = collate(enc, np.arange(BATCH), base.builder.tokenizer.pad_token_id)
+    model.train()
+    kernel = attention_for(cfg.model, base.precision, training=True)
+    with (
+        FlopCounterMode(display=False) as training,
+        attention_kernel(model, kernel),
+        base.precision.compute(model),
+    ):
+        answer_loss(model, *batch).backward()
+    return scoring.get_total_flops() / ids.numel(), training.get_total_flops() / ids.numel()
+
+
+def trial_work(run: RunPaths, trial: str, item_tokens: float, fwd: float, step: float) -> float:
+    """FLOPs of one trial: its training tokens, and validation scored and its loss taken after
+    every epoch."""
+    history = pd.read_csv(run.history(trial))
+    summary = json.loads(run.train_summary(trial).read_text())
+    trained = float((history["train_tokens_per_s"] * history["train_seconds"]).sum())
+    validated = 2 * summary["val_items"] * item_tokens * len(history)
+    return trained * step + validated * fwd
+
+
+def evaluation_rows(results: pd.DataFrame, item_tokens: float, fwd: float, peak: float):
+    """Per LLM method of the evaluation: its scoring seconds, its floor and their ratio."""
+    llm = results[results["kind"].isin(["prompting", "lora"]) & results["tokens_per_doc"].notna()]
+    # a row that reuses another's scoring pass (calibration, ranks chosen per fold) has its
+    # tokens and rate: the pass is counted once
+    llm = llm.drop_duplicates(["tokens_per_doc", "prompt_tokens_per_s"])
+    for _, r in llm.iterrows():
+        draws = 1 if pd.isna(r.get("draws")) else int(r["draws"])
+        seconds = r["tokens_per_doc"] * r["n_test"] / r["prompt_tokens_per_s"]
+        floor = r["n_test"] * item_tokens * draws * fwd / peak
+        yield r["name"], seconds, floor
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, help="a finished run folder")
+    run = RunPaths(parser.parse_args().run_dir)
+    cfg = load_config(run.params)
+    base = load_base(cfg)
+    compute = base.precision.autocast or base.precision.weights
+    peak = matmul_peak(compute)
+    results = pd.read_csv(run.results)
+    zero = results.set_index("method").loc["zero_shot"]
+    item_tokens = float(zero["tokens_per_doc"])
+    fwd, step = flops_per_token(base, cfg, round(item_tokens))
+    print(f"CPU: {cpu_kind()}; dtype path: {base.precision.describe()}")
+    print(
+        f"matmul peak {peak / 1e9:.0f} GFLOP/s ({torch.get_num_threads()} threads); per token at "
+        f"{item_tokens:.0f} tokens: scoring {fwd / 1e6:.0f} MFLOP, training {step / 1e6:.0f} MFLOP"
+    )
+    seconds = {s["name"]: s["seconds"] for s in json.loads(run.run_record.read_text())["steps"]}
+    print(f"{'step or method':<40} {'measured s':>10} {'floor s':>9} {'multiple':>9}")
+    trials = {s.name: s.trial for s in series(cfg) if s.trial}
+    for name, measured in seconds.items():
+        floor = None
+        if name in trials:
+            floor = trial_work(run, trials[name], item_tokens, fwd, step) / peak
+        elif name == "04_evaluate":
+            floor = sum(f for _, _, f in evaluation_rows(results, item_tokens, fwd, peak))
+        shown = f"{floor:9.1f} {measured / floor:8.1f}x" if floor else f"{'-':>9} {'-':>9}"
+        print(f"{name:<40} {measured:10.1f} {shown}")
+        if name == "04_evaluate":
+            for method, spent, f in evaluation_rows(results, item_tokens, fwd, peak):
+                print(f"  {method:<38} {spent:10.1f} {f:9.1f} {spent / f:8.1f}x")
+    total = sum(seconds.values())
+    print(f"series: {total:.0f} s measured")
+
+
+if __name__ == "__main__":
+    main()
