@@ -31,7 +31,7 @@ def _results() -> pd.DataFrame:
 def test_bar_values_read_on_their_bars_and_short_bars_put_them_past_the_interval():
     fig = method_bars(_results())
     labels = {t.get_text(): t for t in fig.axes[0].texts}
-    inside, past = labels["0.890"], labels["0.050"]
+    inside, past = labels["0.890"], labels["0.050"]  # a short bar: its CI starts at 0.02
     assert inside.get_position()[0] < 0.89 and past.get_position()[0] > 0.09  # beyond the CI
     assert past.get_color() == "black"
     assert text_color_on((1.0, 1.0, 0.6)) == "black" and text_color_on((0.0, 0.2, 0.5)) == "white"

@@ -110,11 +110,16 @@ def validation_curves(histories: dict[str, pd.DataFrame], by: str = "val_loss") 
                 ax.plot(chosen["epoch"], chosen[column], "o", ms=12, mfc="none", c=line.get_color())
         ax.set(xlabel="epoch", ylabel=label)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    axes[0].set_title(f"{CRITERIA[by][0].capitalize()} (chooses the epoch, ringed)")
-    axes[1].set_title(CRITERIA[other][0].capitalize())
+    axes[0].set_title(f"{_sentence(CRITERIA[by][0])} (chooses the epoch, ringed)")
+    axes[1].set_title(_sentence(CRITERIA[other][0]))
     axes[1].legend(title="trial", fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def _sentence(label: str) -> str:
+    """`validation macro-F1` -> `Validation macro-F1` (str.capitalize lowercases the rest)."""
+    return label[:1].upper() + label[1:]
 
 
 def text_color_on(color) -> str:
@@ -123,21 +128,24 @@ def text_color_on(color) -> str:
     return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.18 else "white"
 
 
+LABEL_WIDTH = 0.35  # of a 0-1 axis: a bold "0.912" inside a bar, with its margin
+
+
 def method_bars(results: pd.DataFrame) -> plt.Figure:
     """Macro-F1 and accuracy per method with their bootstrap confidence intervals. A value
     sits inside its bar in the colour that reads on it, or past the interval's end when the
-    bar is too short to hold it."""
+    bar is too short to hold it clear of the interval's lower end."""
     fig, axes = plt.subplots(1, 2, figsize=FIGSIZE, sharey=True)
     names = results["name"] + results["selected"].map({True: " *", False: ""})
     colors = sns.color_palette("colorblind", len(results))
     for ax, metric, title in zip(
         axes, ("macro_f1", "accuracy"), ("Macro-F1", "Accuracy"), strict=True
     ):
-        values, high = results[metric].to_numpy(), results[f"{metric}_high"].to_numpy()
-        err = [values - results[f"{metric}_low"].to_numpy(), high - values]
-        ax.barh(names, values, xerr=err, color=colors, capsize=3)
-        for y, (v, hi, color) in enumerate(zip(values, high, colors, strict=True)):
-            inside = v >= 0.25
+        values, low = results[metric].to_numpy(), results[f"{metric}_low"].to_numpy()
+        high = results[f"{metric}_high"].to_numpy()
+        ax.barh(names, values, xerr=[values - low, high - values], color=colors, capsize=3)
+        for y, (v, lo, hi, color) in enumerate(zip(values, low, high, colors, strict=True)):
+            inside = lo >= LABEL_WIDTH
             x, shade = (0.02, text_color_on(color)) if inside else (hi + 0.02, "black")
             ax.text(x, y, f"{v:.3f}", va="center", color=shade, fontweight="bold")
         ax.set(title=title, xlim=(0, 1.12))

@@ -295,8 +295,13 @@ def test_edited_library_code_reruns_its_steps_and_notebook_prose_reruns_none(
     lib = shutil.copytree(
         fingerprints.LIB, tmp_path / "loralab", ignore=shutil.ignore_patterns("*.pyc")
     )
-    (lib / "training.py").write_text((lib / "training.py").read_text() + "\nEDITED = True\n")
     monkeypatch.setattr(fingerprints, "LIB", lib)  # the fingerprints read the edited copy
+    (lib / "present.py").write_text((lib / "present.py").read_text() + "\nREWORDED = True\n")
+    _, lines = _run(tiny_study, "edited")
+    # the steps that write formatted tables re-run; no trial retrains for a wording change
+    assert _ran(lines) == ["04_evaluate", "05_statistics"]
+
+    (lib / "training.py").write_text((lib / "training.py").read_text() + "\nEDITED = True\n")
     _, lines = _run(tiny_study, "edited")
     # evaluation follows because the trials' outputs (their measured times) change
     assert _ran(lines)[:3] == ["03_train_rank2", "03_train_rank4", "04_evaluate"]

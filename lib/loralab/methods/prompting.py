@@ -90,7 +90,8 @@ class FewShot(Method):
     kind = "prompting"
 
     def __init__(self, study: Study, k: int, draws: int):
-        super().__init__(study, "few_shot", f"Few-shot (k={k}, {draws} draws)")
+        drawn = f"{draws} draws" if draws > 1 else "1 draw"
+        super().__init__(study, "few_shot", f"Few-shot (k={k}, {drawn})")
         self.k, self.draws = k, draws
 
     @classmethod
