@@ -1,10 +1,11 @@
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from loralab.evaluation import selected_per_fold
+from loralab.evaluation import selected_per_fold, train_items
 from loralab.methods import MethodResult
 from loralab.splits import read_split
 
@@ -80,3 +81,6 @@ def test_folds_that_choose_different_ranks_get_a_pooled_row_of_their_own():
     assert out.method == "lora_selected" and out.predictions == ["A", "B", "B"]
     assert out.name == "LoRA, rank chosen per fold (r=2, r=4)" and out.role == "trained"
     assert out.train_items_per_fold == [8, 8]
+    assert train_items(out) == {"train_items": 8.0, "train_items_per_fold": "8"}
+    differ = replace(out, train_items_per_fold=[207, 208])
+    assert train_items(differ) == {"train_items": 207.5, "train_items_per_fold": "207 / 208"}

@@ -25,7 +25,7 @@ from .metrics import classification_metrics
 from .models import LoadedModel, load_base
 from .paired_tests import metric_intervals, resample_weights
 from .present import format_results
-from .roles import ANCHOR, TRAINED
+from .roles import ANCHOR, TRAINED, with_role
 from .selection import (
     SELECTED_PER_FOLD,
     SELECTION_RULE,
@@ -165,12 +165,13 @@ def results_table(
 
 
 def train_items(r: MethodResult) -> dict:
-    """The items a method learned from: per fold where the folds' training splits differ in
-    size, and their mean, so no fold's count is rounded into one that none had."""
+    """The items a method learned from: their mean over folds, and as shown, one count or each
+    fold's where they differ, so no fold's count is rounded into one that none had."""
     per_fold = r.train_items_per_fold or [r.train_items]
+    shown = per_fold[:1] if len(set(per_fold)) == 1 else per_fold
     return {
         "train_items": float(np.mean(per_fold)),
-        "train_items_per_fold": " / ".join(str(n) for n in per_fold),
+        "train_items_per_fold": " / ".join(str(n) for n in shown),
     }
 
 
@@ -202,7 +203,7 @@ class Evaluation:
     @property
     def anchor(self) -> str:
         """The untrained method every trained one is compared with (zero-shot)."""
-        return next(m for m, role in self.record["roles"].items() if role == ANCHOR)
+        return with_role(self.record["roles"], ANCHOR)[0]
 
     @property
     def lead(self) -> str:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .artifacts import read_json, write_text
 from .layout import RunPaths
-from .roles import ANCHOR, HEADLINE
+from .roles import ANCHOR, HEADLINE, with_role
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -38,10 +38,7 @@ def format_results(table: pd.DataFrame) -> pd.DataFrame:
     counted = [c for c in table.columns if c.startswith("pred_n_")]
     shown = {
         "method": table["name"] + np.where(table["selected"], " (selected)", ""),
-        "train items": [
-            per_fold if len(set(per_fold.split(" / "))) > 1 else per_fold.split(" / ")[0]
-            for per_fold in table["train_items_per_fold"].astype(str)
-        ],
+        "train items": table.get("train_items_per_fold", table["train_items"]).astype(str),
         "macro-F1 [95% CI]": table.apply(with_ci, axis=1, metric="macro_f1"),
         "accuracy [95% CI]": table.apply(with_ci, axis=1, metric="accuracy"),
         "predicted (" + " / ".join(c.removeprefix("pred_n_") for c in counted) + ")": [
@@ -301,7 +298,7 @@ def headline(run: RunPaths) -> dict | None:
     tests = pd.DataFrame(recorded.get("comparisons", []))
     floor = 2 / (recorded.get("bootstrap_resamples", 0) + 1)  # bootstrap_p's smallest value
     shown = [m for m in rows.index if roles.get(m) in (ANCHOR, HEADLINE) and m != lead]
-    anchor = next((m for m in rows.index if roles.get(m) == ANCHOR), None)
+    anchor = next(iter(with_role(roles, ANCHOR)), None)
     r = rows.loc[lead]
     rules = rows[(rows["kind"] == "rule") & (rows["macro_f1"] >= r["macro_f1_low"])]
     return {

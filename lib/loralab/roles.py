@@ -7,3 +7,8 @@ ANCHOR = "anchor"  # the untrained model every trained method is compared with (
 HEADLINE = "headline"  # a baseline the headline shows beside the selected method
 BASELINE = "baseline"  # in the tables, and tested against the selected method
 ROLES = (TRAINED, ANCHOR, HEADLINE, BASELINE)
+
+
+def with_role(roles: dict[str, str], role: str) -> list[str]:
+    """The methods of evaluation.json's `roles` that have `role`, in table order."""
+    return [method for method, r in roles.items() if r == role]

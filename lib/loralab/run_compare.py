@@ -22,7 +22,7 @@ from .errors import ConfigError
 from .layout import RunPaths
 from .paired_tests import mcnemar_test, paired_bootstrap_delta, resample_weights
 from .present import headline, html_table, p_text, render_template, seconds
-from .roles import ANCHOR
+from .roles import ANCHOR, with_role
 from .stats import item_folds
 
 
@@ -83,8 +83,7 @@ def _selected_answers(run: RunPaths) -> tuple[str, pd.DataFrame]:
     """The method a run reports (its selected LoRA, else its anchor: zero-shot), and its answer
     per item."""
     meta = read_json(run.evaluation)
-    anchors = [m for m, role in meta.get("roles", {}).items() if role == ANCHOR]
-    method = meta.get("selected_method") or anchors[0]
+    method = meta.get("selected_method") or with_role(meta["roles"], ANCHOR)[0]
     paired = pd.read_csv(run.paired_predictions, dtype={"id": str}).set_index("id")
     return meta["methods"][method], paired[["gold", f"pred_{method}"]].rename(
         columns={f"pred_{method}": "pred"}

@@ -26,7 +26,7 @@ from .paired_tests import (
     resample_weights,
 )
 from .present import format_stats
-from .roles import ANCHOR, TRAINED
+from .roles import ANCHOR, TRAINED, with_role
 from .splits import read_split
 
 POWER = 0.8  # the power at which the detectable difference is stated
@@ -48,8 +48,7 @@ def item_folds(run: RunPaths, ids: pd.Series, folds: int) -> np.ndarray:
 def planned_comparisons(roles: dict[str, str], selected: str | None) -> list[tuple[str, str]]:
     """(method, baseline) pairs, each once: every trained method against each anchor, then the
     selected method against every method that is not trained."""
-    trained = [m for m, role in roles.items() if role == TRAINED]
-    anchors = [m for m, role in roles.items() if role == ANCHOR]
+    trained, anchors = with_role(roles, TRAINED), with_role(roles, ANCHOR)
     pairs = [(m, a) for m in trained for a in anchors]
     if selected:
         baselines = [m for m in roles if m not in trained]
