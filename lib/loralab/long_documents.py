@@ -9,7 +9,7 @@ reads the masked part only, a reader of the whole text finds the site words.
 
 It is not a corpus of long papers: two abstracts are shorter than a paper, and the site words
 sit in one place, where a paper spreads them. Every abstract is used once, so no text is shared
-between splits; the 466 Lung/Colon abstracts make 232 documents. Built with a fixed seed, the
+between splits; the 414 Lung/Colon abstracts make 206 documents. Built with a fixed seed, the
 variant is the same on every run.
 """
 
@@ -42,13 +42,15 @@ def long_documents(labelled: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
             a, b = records[i], records[j]
             first, second = (a, b) if len(a["text"].split()) >= len(b["text"].split()) else (b, a)
             masked = mask_terms(first["text"], patterns)
-            rows.append(
-                {
-                    **second,
-                    "id": f"long:{first['id'].removeprefix('pmid:')}+"
-                    f"{second['id'].removeprefix('pmid:')}",
-                    "text": masked + "\n\n" + second["text"],
-                    "evidence_from_word": len(masked.split()),
-                }
-            )
+            row = {
+                **second,
+                "id": f"long:{first['id'].removeprefix('pmid:')}+"
+                f"{second['id'].removeprefix('pmid:')}",
+                "text": masked + "\n\n" + second["text"],
+                "evidence_from_word": len(masked.split()),
+            }
+            if "other_kind" in row:  # the audit's flag (eda.py) covers both abstracts
+                kinds = (k for r in (first, second) for k in r["other_kind"].split(", ") if k)
+                row["other_kind"] = ", ".join(dict.fromkeys(kinds))
+            rows.append(row)
     return pd.DataFrame(rows)

