@@ -6,7 +6,7 @@ To add a baseline: write a `Method` subclass (see base.py) and add it to `REGIST
 from .base import Method, MethodResult, Study
 from .classic import TfidfLogisticRegression
 from .lora import LoraRank
-from .prompting import CalibratedZeroShot, FewShot, ZeroShot
+from .prompting import CalibratedZeroShot, FewShot, FewShotBias, ZeroShot, ZeroShotBias
 from .rules import LabelTermRule, MajorityClass
 
 REGISTRY: list[type[Method]] = [
@@ -14,7 +14,9 @@ REGISTRY: list[type[Method]] = [
     LabelTermRule,
     ZeroShot,
     CalibratedZeroShot,
+    ZeroShotBias,
     FewShot,
+    FewShotBias,
     TfidfLogisticRegression,
     LoraRank,
 ]

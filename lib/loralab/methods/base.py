@@ -20,7 +20,7 @@ from ..config import Config
 from ..layout import RunPaths
 from ..models import LoadedModel, load_base
 from ..roles import BASELINE
-from ..scoring import Scores, score_chunks
+from ..scoring import ChunkScores, Scores, score_chunks
 from ..splits import read_split
 
 UNTRAINED = {"trainable_params": 0, "trainable_mb": 0.0, "train_time_s": 0.0}
@@ -43,6 +43,8 @@ class MethodResult:
     tokens: np.ndarray | None = None  # tokens read per item: prompts scored, or text seen
     role: str = field(kw_only=True)  # one of roles.ROLES
     train_items_per_fold: list[int] = field(default_factory=list)  # pooled results only
+    size: str | None = None  # the training size it stands for (`16`, `all`); None: untrained
+    trial_predictions: dict[str, list[str]] = field(default_factory=dict)  # per trial id
 
 
 @dataclass
@@ -57,7 +59,8 @@ class Study:
     train: pd.DataFrame
     val: pd.DataFrame
     fold: int = 0
-    _zero_shot: dict = field(default_factory=dict, repr=False)
+    _scored: dict = field(default_factory=dict, repr=False)
+    _shared: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(
@@ -69,19 +72,30 @@ class Study:
     def score(self, model, builder, texts: list[str], progress: bool = True, adjust=None) -> Scores:
         """Label scoring of documents as every LLM method runs it: same windows, precision,
         batch size and aggregate. `adjust` maps each window's label scores before aggregation
-        (calibration). The base model's zero-shot window scores are kept, so methods built on
-        them reuse them."""
-        zero_shot = model is self.base.model and builder is self.base.builder
-        key = tuple(texts)
-        if zero_shot and key in self._zero_shot:
-            chunked = self._zero_shot[key]
-        else:
-            batch = self.cfg.evaluation.batch_size
-            view, precision = self.base.view, self.base.precision
-            chunked = score_chunks(model, builder, view, texts, precision, batch, progress)
-            if zero_shot:
-                self._zero_shot[key] = chunked
+        (calibration)."""
+        chunked = self.window_scores(model, builder, texts, progress)
         return chunked.documents(builder.labels, self.cfg.evaluation.chunk_aggregate, adjust)
+
+    def window_scores(self, model, builder, texts: list[str], progress: bool = True) -> ChunkScores:
+        """Every window's scores. The base model's are kept per prompt and texts, so methods
+        built on the same prompts (zero-shot and its calibrations, few-shot and its fitted bias)
+        score them once; a trained model's copy is scored anew."""
+        key = (id(builder), tuple(texts))
+        if model is self.base.model and key in self._scored:
+            return self._scored[key][1]
+        batch = self.cfg.evaluation.batch_size
+        view, precision = self.base.view, self.base.precision
+        chunked = score_chunks(model, builder, view, texts, precision, batch, progress)
+        if model is self.base.model:
+            self._scored[key] = (builder, chunked)  # the builder held, so its id stays its own
+        return chunked
+
+    def shared(self, key, make):
+        """A value the methods of this study share, made by the first that asks: e.g. the
+        few-shot prompts, so that each row built on them scores the same prompts."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]
 
     def majority_label(self) -> str:
         """The most frequent training label; ties go to the first in data.labels."""

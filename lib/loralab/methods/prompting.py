@@ -2,22 +2,32 @@
 
 Raw zero-shot scores carry the model's prior over the label words: on content-free inputs the
 embedded model prefers "Lung cancer" by several nats, so raw zero-shot is close to a constant
-predictor. Calibration divides that prior out; few-shot averages several seeded draws of
-examples and orders, since one draw's order alone moves macro-F1 a lot.
+predictor. Calibration divides that prior out: estimated on content-free inputs, or fitted on
+the fold's training and validation items (label_bias.py), the labelled data every trained
+method learns from. Few-shot averages several seeded draws of examples and orders, since one
+draw's order alone moves macro-F1 a lot; its fitted-bias row fits one bias per draw.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 from scipy.special import log_softmax
 
+from ..metrics import classification_metrics
 from ..prompts import PromptBuilder
 from ..roles import ANCHOR, HEADLINE
 from ..scoring import Scores
+from ..training_items import stratified_subset
 from .base import UNTRAINED, Method, MethodResult, Study
+from .label_bias import RULE, LabelBias, fit_label_bias, shifted
+
+# Training items a label bias is fitted on, per prompt: each is one more prompt scored (per
+# draw for few-shot), and the offset has one number per label to estimate.
+BIAS_TRAIN_ITEMS = 64
 
 
 class ZeroShot(Method):
@@ -66,6 +76,68 @@ class CalibratedZeroShot(Method):
         return self.result(scores, UNTRAINED, details={"content_free": self.content_free})
 
 
+def bias_training_items(train: pd.DataFrame, seed: int, shown=frozenset()) -> pd.DataFrame:
+    """The training items a label bias is fitted on: BIAS_TRAIN_ITEMS of them (give or take one
+    by rounding), stratified with `seed`. Items `shown` as few-shot examples are left out: the
+    prompt gives their labels away."""
+    pool = train[~train["text"].isin(shown)]
+    return (
+        pool if len(pool) <= BIAS_TRAIN_ITEMS else stratified_subset(pool, BIAS_TRAIN_ITEMS, seed)
+    )
+
+
+def fitted_bias(
+    study: Study, builder: PromptBuilder, items: pd.DataFrame, val: pd.DataFrame
+) -> LabelBias:
+    """`builder`'s label bias on a fold (label_bias.py): the base model scores the training
+    `items` and the validation split under that prompt, once (Study keeps the scores)."""
+    model, labels = study.base.model, builder.labels
+    windows = study.window_scores(model, builder, items["text"].tolist(), progress=False)
+    texts, gold = val["text"].tolist(), val["label"].tolist()
+
+    def val_macro_f1(offset: np.ndarray) -> float:
+        scores = study.score(model, builder, texts, progress=False, adjust=shifted(offset))
+        return classification_metrics(gold, scores.predictions, labels)["macro_f1"]
+
+    return fit_label_bias(windows.windows.label_scores, val_macro_f1)
+
+
+def bias_details(bias: LabelBias, labels: list[str], items: pd.DataFrame, val) -> dict:
+    """What evaluation.json records of one fitted bias: the rule, the items, the offsets."""
+    return {
+        "rule": RULE,
+        "train_items": len(items),
+        "val_items": len(val),
+        **bias.details(labels),
+    }
+
+
+class ZeroShotBias(Method):
+    """Zero-shot with a label bias fitted on the fold's training and validation items
+    (label_bias.py): the labelled data every trained method gets, used to set the one thing
+    content-free calibration guesses. Fitting scores BIAS_TRAIN_ITEMS training items and the
+    validation split (its time is the row's training time); the test pass is zero-shot's."""
+
+    kind = "prompting"
+    role = HEADLINE
+
+    def __init__(self, study: Study):
+        super().__init__(study, "zero_shot_bias", "Zero-shot, label bias fitted")
+
+    def fit(self, train: pd.DataFrame, val: pd.DataFrame) -> None:
+        t0, builder = time.perf_counter(), self.study.base.builder
+        items = bias_training_items(train, self.study.cfg.split.seed)
+        self.bias = fitted_bias(self.study, builder, items, val)
+        self.cost = UNTRAINED | {"train_time_s": time.perf_counter() - t0}
+        self.train_items = len(items)
+        self.details = bias_details(self.bias, builder.labels, items, val)
+
+    def score(self, texts: list[str]) -> MethodResult:
+        base = self.study.base
+        scores = self.study.score(base.model, base.builder, texts, adjust=self.bias.adjust)
+        return self.result(scores, self.cost, details=self.details)
+
+
 def few_shot_examples(
     train: pd.DataFrame, labels: list[str], k: int, seed: int
 ) -> list[tuple[str, str]]:
@@ -93,6 +165,7 @@ class FewShot(Method):
         drawn = f"{draws} draws" if draws > 1 else "1 draw"
         super().__init__(study, "few_shot", f"Few-shot (k={k}, {drawn})")
         self.k, self.draws = k, draws
+        self.cost, self.details = UNTRAINED, {}
 
     @classmethod
     def build(cls, study: Study) -> Iterator[Method]:
@@ -101,20 +174,31 @@ class FewShot(Method):
             yield cls(study, e.few_shot_k, e.few_shot_draws)
 
     def fit(self, train: pd.DataFrame, val: pd.DataFrame) -> None:
+        # the study's, so that the fitted-bias row scores the very same prompts (scored once)
+        self.prompts = self.study.shared(
+            ("few_shot", self.k, self.draws), lambda: self.drawn_prompts(train)
+        )
+        self.adjusts = [None] * self.draws
+        self.train_items = self.k * len(self.study.base.builder.labels) * self.draws
+
+    def drawn_prompts(self, train: pd.DataFrame) -> list[tuple[list, PromptBuilder]]:
+        """Each draw's examples and its prompt builder."""
         cfg, base = self.study.cfg, self.study.base
-        self.builders = []
+        prompts = []
         for draw in range(self.draws):
             shots = few_shot_examples(train, base.builder.labels, self.k, cfg.split.seed + draw)
-            self.builders.append(
-                PromptBuilder.few_shot(
-                    base.tokenizer, cfg.prompt, cfg.data, cfg.train.seq_len, shots
-                )
+            builder = PromptBuilder.few_shot(
+                base.tokenizer, cfg.prompt, cfg.data, cfg.train.seq_len, shots
             )
-        self.train_items = self.k * len(base.builder.labels) * self.draws
+            prompts.append((shots, builder))
+        return prompts
 
     def score(self, texts: list[str]) -> MethodResult:
-        labels = self.study.base.builder.labels
-        runs = [self.study.score(self.study.base.model, b, texts) for b in self.builders]
+        labels, model = self.study.base.builder.labels, self.study.base.model
+        runs = [
+            self.study.score(model, builder, texts, adjust=adjust)
+            for (_, builder), adjust in zip(self.prompts, self.adjusts, strict=True)
+        ]
         mean = np.mean([log_softmax(r.label_scores, axis=1) for r in runs], axis=0)
         scores = Scores(
             np.mean([r.verbalizer_scores for r in runs], axis=0),
@@ -126,4 +210,30 @@ class FewShot(Method):
             runs[0].chunks,  # every draw reads the same windows of the item
         )
         draws = [r.predictions for r in runs] if len(runs) > 1 else []
-        return self.result(scores, UNTRAINED, draws=draws)
+        return self.result(scores, self.cost, draws=draws, details=self.details)
+
+
+class FewShotBias(FewShot):
+    """Few-shot with a label bias fitted per draw, as zero-shot's (ZeroShotBias): a draw's
+    examples move the prior too, each its own way. The test pass of each draw is few-shot's,
+    reused; fitting scores each draw's prompt on BIAS_TRAIN_ITEMS training items (not its
+    examples) and the validation split, about half a test pass more per draw on the default
+    study, and is the row's training time."""
+
+    def __init__(self, study: Study, k: int, draws: int):
+        super().__init__(study, k, draws)
+        self.id, self.name = "few_shot_bias", f"{self.name}, label bias fitted"
+
+    def fit(self, train: pd.DataFrame, val: pd.DataFrame) -> None:
+        super().fit(train, val)
+        t0, seed = time.perf_counter(), self.study.cfg.split.seed
+        seen, self.adjusts, self.details = set(), [], {}
+        for draw, (shots, builder) in enumerate(self.prompts):
+            shown = {text for text, _ in shots}
+            items = bias_training_items(train, seed, shown)
+            bias = fitted_bias(self.study, builder, items, val)
+            self.adjusts.append(bias.adjust)
+            self.details[f"draw {draw}"] = bias_details(bias, builder.labels, items, val)
+            seen |= shown | set(items["text"])
+        self.cost = UNTRAINED | {"train_time_s": time.perf_counter() - t0}
+        self.train_items = len(seen)
