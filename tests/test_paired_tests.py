@@ -14,6 +14,7 @@ from loralab.paired_tests import (
     mcnemar_detectable_difference,
     mcnemar_test,
     metric_intervals,
+    metric_over_draws,
     paired_bootstrap_delta,
     point_metrics,
     resample_weights,
@@ -376,3 +377,58 @@ def test_strata_name_one_fold_per_item_and_hold_two_items_or_more():
         resample_weights(46, 100, 0, strata=[0] * 45)
     with pytest.raises(ValueError, match="stratum 1 holds 1 item"):
         resample_weights(46, 100, 0, strata=[0] * 45 + [1])
+
+
+def _seeds(gold: np.ndarray, accuracies, seed: int = 10) -> list[np.ndarray]:
+    """One method trained with several seeds: each seed's predictions, at its own accuracy."""
+    wrong = np.where(gold == "A", "B", "A")
+    rng = np.random.default_rng(seed)
+    return [np.where(rng.random(len(gold)) < a, gold, wrong) for a in accuracies]
+
+
+def test_seeds_that_disagree_widen_the_interval_of_the_difference():
+    """A bootstrap over trained models, then items: each resample picks one seed's
+    predictions, so seeds at accuracies 0.95, 0.75 and 0.6 widen what one seed's items give."""
+    gold, baseline = _noisy(200, 0.7, seed=1)
+    seeds = _seeds(gold, [0.95, 0.75, 0.6])
+    w = resample_weights(200, 2000, 0, strata=np.arange(200) % 2)
+    one = paired_bootstrap_delta(gold, seeds[0], baseline, ["A", "B"], w, 0.95)
+    many = paired_bootstrap_delta(gold, seeds[0], baseline, ["A", "B"], w, 0.95, draws_a=seeds)
+    assert one.draws == (1, 1) and many.draws == (3, 1) and many.ci_method == "percentile"
+    assert many.observed == one.observed  # the row's Δ; the interval is the procedure's
+    assert _width(many) > 2 * _width(one) and many.low < 0 < one.low
+    assert many.p_value > 0.05 > one.p_value
+    assert many == paired_bootstrap_delta(
+        gold, seeds[0], baseline, ["A", "B"], w, 0.95, draws_a=seeds
+    )
+    # the baseline's draws are picked too, independently (few-shot's draws of examples)
+    both = paired_bootstrap_delta(
+        gold, seeds[0], baseline, ["A", "B"], w, 0.95, draws_a=seeds, draws_b=seeds[::-1]
+    )
+    assert both.draws == (3, 3) and both.low < many.low
+
+
+def test_identical_draws_or_one_draw_give_exactly_the_one_seed_bootstrap():
+    gold, baseline = _noisy(120, 0.7, seed=2)
+    (pred,) = _seeds(gold, [0.85])
+    w = resample_weights(120, 1000, 3, strata=np.arange(120) % 3)
+    one = paired_bootstrap_delta(gold, pred, baseline, ["A", "B"], w, 0.95)
+    assert one.ci_method == "BCa"
+    for draws in ([pred] * 3, [pred], None):
+        assert (
+            paired_bootstrap_delta(
+                gold, pred, baseline, ["A", "B"], w, 0.95, draws_a=draws, draws_b=draws
+            )
+            == one
+        )
+
+
+def test_a_methods_own_interval_over_seeds_is_the_procedures():
+    gold, _ = _noisy(150, 0.8, seed=4)
+    seeds = _seeds(gold, [0.9, 0.7, 0.8])
+    w = resample_weights(150, 1000, 0)
+    one = metric_intervals(gold, seeds[0], ["A", "B"], w, 0.95)["macro_f1"]
+    many = metric_over_draws(gold, seeds[0], seeds, ["A", "B"], w, 0.95)
+    assert many.value == one.value and many.method == "percentile"
+    assert many.low < one.low - 0.05
+    assert metric_over_draws(gold, seeds[0], [seeds[0]] * 2, ["A", "B"], w, 0.95) == one

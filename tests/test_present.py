@@ -205,3 +205,76 @@ def test_the_selection_table_reads_per_fold_and_is_empty_when_nothing_was_chosen
     assert list(shown.columns)[:3] == ["fold", "rank", "selected"]
     assert (shown["selected"] == "yes").sum() == 1
     assert format_selection([]).empty
+
+
+def _declare(run, method: str, baseline: str) -> dict:
+    """stat_tests.json as the statistics step writes it with stats.primary = [method,
+    baseline]: that comparison first, flagged; returns it."""
+    tests = read_json(run.stat_tests)
+    rows = [
+        c | {"primary": (c["method"], c["baseline"]) == (method, baseline)}
+        for c in tests["comparisons"]
+    ]
+    rows.sort(key=lambda c: not c["primary"])
+    declared = {"declared": [method, baseline], "pair": [method, baseline], "note": ""}
+    write_json(run.stat_tests, tests | {"comparisons": rows, "primary": declared})
+    return rows[0]
+
+
+def test_the_headline_leads_with_the_primary_comparison_whatever_its_outcome(smoke_artifacts):
+    run = smoke_artifacts()
+    lead = read_json(run.evaluation)["selected_method"]
+    primary = _declare(run, lead, "tfidf_all")
+    assert primary["bootstrap_p"] > 0.05  # not significant: it leads all the same
+    h = headline(run)
+    first, rest = h["versus"][0], h["versus"][1:]
+    assert (first["method"], first["baseline"]) == (lead, "tfidf_all") and first["primary"]
+    assert first["label"] == "primary (declared before the run)"
+    assert first["p"] == primary["bootstrap_p"]  # declared: its p as it is
+    assert first["mcnemar_p"] == primary["mcnemar_p"]
+    assert rest and all(v["label"] == "Holm-adjusted" and not v["primary"] for v in rest)
+    assert "tfidf_all" not in [v["baseline"] for v in rest]
+    tests = _comparisons(run).set_index(["method", "baseline"])
+    assert [v["p"] for v in rest] == [
+        tests.loc[(lead, v["baseline"]), "bootstrap_p_holm"] for v in rest
+    ]
+
+
+def test_a_primary_comparison_of_another_method_still_leads(smoke_artifacts):
+    run = smoke_artifacts()
+    _declare(run, "lora_r2", "zero_shot")
+    first = headline(run)["versus"][0]
+    assert (first["method"], first["method_name"], first["baseline"]) == (
+        "lora_r2",
+        "LoRA r=2",
+        "zero_shot",
+    )
+
+
+def test_format_stats_marks_the_primary_row_and_the_intervals_drawn_over_seeds(smoke_artifacts):
+    run = smoke_artifacts()
+    _declare(run, "lora_r4", "tfidf_all")
+    tests = read_json(run.stat_tests)
+    table = pd.DataFrame(tests["comparisons"]).assign(draws_method=1, draws_baseline=1)
+    table.loc[0, "draws_method"] = 3
+    table.loc[1, ["draws_method", "draws_baseline"]] = [3, 5]
+    table.loc[:1, "delta_ci_method"] = "percentile"
+    shown, note = format_stats(table, 0.95, 5000, 42, 1, tests["primary"])
+    assert shown["comparison"].iloc[0].endswith(" (primary)")
+    assert not shown["comparison"].iloc[1:].str.contains("primary").any()
+    delta = shown["Δ macro-F1 [95% CI]"]
+    assert delta.iloc[0].endswith("] (over 3 seeds)") and delta.iloc[1].endswith(
+        "(over 3 / 5 draws)"
+    )
+    assert not delta.iloc[2:].str.contains("over").any()
+    assert note.startswith('The row marked "(primary)" is the primary comparison, declared before')
+    assert "stats.primary = [lora_r4, tfidf_all]" in note
+    assert (
+        "intervals include training variance over S seeds: each resample draws a seed, then items"
+        in note
+    )
+    assert "the primary one included" in note
+    plain, note = format_stats(
+        table.drop(columns=["primary", "draws_method", "draws_baseline"]), 0.95, 5000, 42
+    )
+    assert "primary" not in note and "seeds" not in note

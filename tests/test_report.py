@@ -77,6 +77,24 @@ def test_the_headline_names_the_selected_rank_and_its_macro_f1_with_ci(smoke_art
     assert f"({lead['n_test']} paired test items" in shown
 
 
+def test_the_headline_leads_with_the_primary_comparison_then_the_holm_adjusted_ones(
+    smoke_artifacts, render
+):
+    run = smoke_artifacts()
+    tests = read_json(run.stat_tests)
+    rows = [
+        c | {"primary": (c["method"], c["baseline"]) == ("lora_r2", "zero_shot")}
+        for c in tests["comparisons"]
+    ]
+    rows.sort(key=lambda c: not c["primary"])
+    run.stat_tests.write_text(json.dumps(tests | {"comparisons": rows}))
+    shown = text_of(between(render(run), '<div class="headline">', "</div>"))
+    lines = re.findall(r"(primary \(declared before the run\)|Holm-adjusted): ([^:]*):", shown)
+    assert lines[0] == ("primary (declared before the run)", "LoRA r=2 versus Zero-shot")
+    assert lines[1:] and all(label == "Holm-adjusted" for label, _ in lines[1:])
+    assert "the primary comparison's are as they are" in shown
+
+
 def test_the_results_and_statistics_tables_come_from_the_artifacts(smoke_artifacts, render):
     run = smoke_artifacts()
     page = render(run)

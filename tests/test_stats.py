@@ -4,18 +4,22 @@ import pytest
 
 from loralab.artifacts import read_json, read_jsonl, write_json, write_jsonl
 from loralab.config import build_config
+from loralab.errors import ConfigError
 from loralab.paired_tests import paired_bootstrap_delta, resample_weights
 from loralab.present import format_stats
-from loralab.roles import ANCHOR, BASELINE, HEADLINE, TRAINED
-from loralab.stats import item_folds, planned_comparisons, statistics_step
+from loralab.roles import ANCHOR, BASELINE, CANDIDATE, HEADLINE, TRAINED
+from loralab.stats import item_folds, planned_comparisons, primary_comparison, statistics_step
 
 
 def test_statistics_cover_the_planned_comparisons_with_holm(evaluated):
     _, run, _, statistics = evaluated
     table, tests = statistics.tests, read_json(run.stat_tests)
     meta = read_json(run.evaluation)
-    planned = planned_comparisons(meta["roles"], meta["selected_method"])
+    primary = tuple(tests["primary"]["pair"])
+    planned = planned_comparisons(meta["roles"], meta["selected_method"], primary)
     assert len(tests["comparisons"]) == len(table) == len(planned) >= 4
+    assert list(zip(table["method"], table["baseline"], strict=True)) == planned
+    assert table["primary"].tolist() == [True] + [False] * (len(table) - 1)
     assert (table["mcnemar_p_holm"] >= table["mcnemar_p"]).all()
     assert "b / c" in run.stats_markdown.read_text()
     assert tests["folds"] == 1  # one stratum: the plain bootstrap
@@ -122,6 +126,9 @@ def test_ranks_chosen_per_fold_are_compared_with_every_baseline(smoke_artifacts)
     paired = pd.read_csv(run.paired_predictions, dtype={"id": str})
     paired["pred_lora_selected"] = paired["pred_lora_r2"]
     paired.to_csv(run.paired_predictions, index=False)
+    results = pd.read_csv(run.results)
+    row = results[results["method"] == "lora_r2"].assign(method="lora_selected")
+    pd.concat([results, row]).to_csv(run.results, index=False)
     names = meta["methods"] | {"lora_selected": "LoRA, rank chosen per fold (r=2, r=4)"}
     write_json(
         run.evaluation,
@@ -172,3 +179,112 @@ def test_an_item_in_no_folds_test_split_is_refused(smoke_artifacts):
     ids = pd.Series(["pmid:401049", "pmid:0"])
     with pytest.raises(ValueError, match="1 paired items are in no fold's test split"):
         item_folds(run, ids, 1)
+
+
+def test_the_primary_comparison_comes_first_once_and_candidates_are_not_tested():
+    roles = ROLES | {"tfidf_all": HEADLINE, "lora_r32": CANDIDATE}
+    rest = planned_comparisons(roles, "lora_r16")
+    pairs = planned_comparisons(roles, "lora_r16", ("lora_r16", "tfidf_all"))
+    assert pairs == [("lora_r16", "tfidf_all")] + [p for p in rest if p != pairs[0]]
+    assert not any("lora_r32" in pair for pair in pairs)
+    # a primary pair that no role would test leads all the same
+    assert planned_comparisons(roles, "lora_r16", ("lora_r32", "tfidf"))[0] == ("lora_r32", "tfidf")
+
+
+def _results(*rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["method", "name", "kind", "train_items"])
+
+
+RESULTS = _results(
+    ("zero_shot", "Zero-shot", "prompting", 0),
+    ("tfidf", "TF-IDF (64 items)", "classic", 64),
+    ("tfidf_all", "TF-IDF (all 207 items)", "classic", 207),
+    ("lora_r8", "LoRA r=8", "lora", 64),
+)
+
+
+def test_stats_primary_names_results_ids_with_selected_for_the_lead():
+    assert primary_comparison(["selected", "tfidf_all"], "lora_r8", RESULTS) == (
+        ("lora_r8", "tfidf_all"),
+        "",
+    )
+    assert primary_comparison(["tfidf", "zero_shot"], "lora_r8", RESULTS)[0] == (
+        "tfidf",
+        "zero_shot",
+    )
+
+
+@pytest.mark.parametrize(
+    "primary, selected, missing",
+    [
+        (["selected", "nope"], "lora_r8", "no method 'nope'"),
+        (["lora_r16", "tfidf"], "lora_r8", "no method 'lora_r16'"),
+        (["selected", "tfidf"], None, "no selected method"),
+    ],
+)
+def test_a_primary_method_the_run_lacks_fails_naming_it_and_the_ids(primary, selected, missing):
+    with pytest.raises(ConfigError) as exc:
+        primary_comparison(primary, selected, RESULTS)
+    message = str(exc.value)
+    assert message.startswith(f"stats.primary = {primary}") and missing in message
+    assert "its methods: zero_shot, tfidf, tfidf_all, lora_r8" in message
+
+
+def test_tfidf_all_absent_because_lora_saw_every_item_falls_back_to_tfidf_on_those_items():
+    every = _results(
+        ("zero_shot", "Zero-shot", "prompting", 0),
+        ("tfidf", "TF-IDF (207 items)", "classic", 207),
+        ("lora_r8", "LoRA r=8", "lora", 207),
+    )
+    pair, note = primary_comparison(["selected", "tfidf_all"], "lora_r8", every)
+    assert pair == ("lora_r8", "tfidf")
+    assert "tfidf_all, which this run lacks" in note and "TF-IDF (207 items)" in note
+    fewer = every.assign(train_items=[0, 207, 64])  # tfidf_all is missing for another reason
+    with pytest.raises(ConfigError, match="no method 'tfidf_all'"):
+        primary_comparison(["selected", "tfidf_all"], "lora_r8", fewer)
+
+
+def _seed_draws(run, method: str, accuracies) -> None:
+    """draw_predictions.csv as evaluation writes it: the method's seeds, the first its row."""
+    paired = pd.read_csv(run.paired_predictions, dtype={"id": str})
+    gold, labels = paired["gold"].to_numpy(), read_json(run.evaluation)["labels"]
+    rng = np.random.default_rng(0)
+    draws = [paired[f"pred_{method}"].to_numpy()] + [
+        np.where(rng.random(len(gold)) < a, gold, np.where(gold == labels[0], *labels[::-1]))
+        for a in accuracies
+    ]
+    pd.concat(
+        pd.DataFrame({"id": paired["id"], "method": method, "draw": k, "prediction": d})
+        for k, d in enumerate(draws)
+    ).to_csv(run.draw_predictions, index=False)
+
+
+def test_statistics_lead_with_the_primary_and_draw_a_seed_then_items(smoke_artifacts):
+    run = smoke_artifacts()
+    cfg = build_config({}, "test", {"stats.bootstrap_resamples": 500})
+    before = statistics_step(cfg, run).tests.set_index(["method", "baseline"])
+    lead = read_json(run.evaluation)["selected_method"]
+    _seed_draws(run, lead, [0.2, 1.0])
+    stats = statistics_step(cfg, run)
+    table = stats.tests.set_index(["method", "baseline"])
+    assert table.index[0] == (lead, "tfidf_all") and table["primary"].tolist()[0]
+    assert table["primary"].sum() == 1
+    assert read_json(run.stat_tests)["primary"]["pair"] == [lead, "tfidf_all"]
+    drawn = table.index.get_level_values("method") == lead
+    assert (table.loc[drawn, "draws_method"] == 3).all()
+    assert (table.loc[~drawn, "draws_method"] == 1).all()
+    width = table["delta_high"] - table["delta_low"]
+    old = before["delta_high"] - before["delta_low"]
+    assert (width[drawn] > old[drawn]).all()
+    assert (table.loc[~drawn, "delta_low"] == before.loc[~drawn, "delta_low"]).all()
+    assert "training variance over S seeds: each resample draws a seed, then items" in stats.note
+    assert "(over 3 seeds)" in run.stats_markdown.read_text()
+
+
+def test_a_declared_primary_the_run_lacks_fails_the_statistics_step(smoke_artifacts):
+    run = smoke_artifacts()
+    cfg = build_config({}, "test", {"stats.primary": ["selected", "lora_r64"]})
+    with pytest.raises(ConfigError, match="stats.primary.*no method 'lora_r64'.*its methods"):
+        statistics_step(cfg, run)
+    with pytest.raises(ConfigError, match="compares tfidf with itself"):
+        build_config({}, "test", {"stats.primary": ["tfidf", "tfidf"]})

@@ -415,6 +415,24 @@ class StatsConfig(Section):
     correction: Literal["holm", "none"] = Field(
         "holm", description="Multiple-comparison correction of the paired tests."
     )
+    primary: list[str] = Field(
+        ["selected", "tfidf_all"],
+        min_length=2,
+        max_length=2,
+        description="The primary comparison, declared before the run: [method, baseline], "
+        "results.csv ids; 'selected' is the LoRA selected at the largest training size. The "
+        "headline leads with it whatever its outcome; all other comparisons follow, "
+        "Holm-adjusted and labelled as such. An id the run lacks fails the statistics step, "
+        "except tfidf_all where LoRA trained on all items: then the TF-IDF row on the same "
+        "items stands in, and the note says so.",
+    )
+
+    @field_validator("primary")
+    @classmethod
+    def _two_different_methods(cls, primary: list[str]) -> list[str]:
+        if primary[0] == primary[1]:
+            raise ValueError(f"compares {primary[0]} with itself; name two different methods")
+        return primary
 
 
 class Config(Section):

@@ -17,6 +17,14 @@
   every fold, as many items as the fold holds. The fold sizes are fixed by the design; drawn from
   the pool, a resample could hold more items of a fold whose model is weaker than the others', a
   spread of the metric that no run of the study can show, and the intervals would be too wide.
+- Training variance: a method trained with several seeds (or few-shot's several draws of
+  examples) is one draw of a random procedure, and a test set says nothing of how another seed
+  would have done. Its paired bootstrap is two-stage, "a bootstrap over trained models, then
+  items": each resample picks one of the method's draws, uniformly and independently of the
+  other resamples, then resamples the items as above; so the interval and p hold for the
+  procedure, not for one lucky or unlucky seed. The interval of that mixture is the percentile
+  one: BCa's corrections are made for one sample of items. With one draw (or draws that all
+  agree) the bootstrap is the one-stage BCa above, number for number.
 - Holm's correction across the comparisons of one study (statsmodels).
 """
 
@@ -33,6 +41,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 EXACT_BELOW = 25
+BATCH = 1000  # resamples drawn at once: bounds memory at (BATCH x n) for large test sets
 # Differences of metrics computed from equal counts can differ by float rounding alone.
 ZERO = 1e-12
 
@@ -166,14 +175,19 @@ def _metrics(counts: np.ndarray, labels: Sequence[str]) -> dict[str, np.ndarray]
     return out
 
 
-def _resampled(per_item: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Sums of per_item's rows over each resample of item indices (idx: (..., m)), through the
-    multiplicity of every item in every resample."""
-    n = per_item.shape[0]
+def _multiplicities(idx: np.ndarray, n: int) -> np.ndarray:
+    """How often each of n items is in each resample of item indices (rows of idx)."""
     rows = idx.reshape(-1, idx.shape[-1])
     offsets = rows + n * np.arange(len(rows))[:, None]
     weights = np.bincount(offsets.ravel(), minlength=len(rows) * n).reshape(len(rows), n)
-    return (weights.astype(np.float64) @ per_item).reshape(*idx.shape[:-1], per_item.shape[1])
+    return weights.astype(np.float64)
+
+
+def _resampled(per_item: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Sums of per_item's rows over each resample of item indices (idx: (..., m)), through the
+    multiplicity of every item in every resample."""
+    sums = _multiplicities(idx, per_item.shape[0]) @ per_item
+    return sums.reshape(*idx.shape[:-1], per_item.shape[1])
 
 
 def point_metrics(gold, pred, labels) -> dict[str, float]:
@@ -211,7 +225,7 @@ def _bca(
             data,
             stat,
             n_resamples=resamples.count,
-            batch=1000,  # bounds memory at (1000 x n) for large test sets; same draws
+            batch=BATCH,  # same draws whatever the batch
             method="BCa",
             rng=np.random.default_rng(resamples.seed),
             **common,
@@ -263,6 +277,67 @@ def bootstrap_p(delta: np.ndarray) -> float:
     return min(1.0, 2 * (1 + float(min(below, above))) / (1 + len(delta)))
 
 
+def distinct_draws(pred, draws=None) -> np.ndarray:
+    """What a bootstrap picks a method's predictions from (draws x items): its draws (training
+    seeds, few-shot's draws of examples) where they differ, else its one row of predictions;
+    draws that all agree carry no training variance."""
+    if draws is not None and len(draws) > 1:
+        draws = np.asarray(draws)
+        if (draws != draws[0]).any():
+            return draws
+    return np.asarray(pred)[None]
+
+
+def _seeds_then_items(sides: list[np.ndarray], resamples: Resamples, statistic) -> np.ndarray:
+    """The two-stage bootstrap distribution of statistic(*sums): each resample picks one draw
+    of every side, uniformly and independently, then resamples the items within each stratum
+    as the one-stage bootstrap does. A side holds per-item counts of each draw (draws x items
+    x columns, as _item_counts); its sums are those of the picked draw over the resample."""
+    rng = np.random.default_rng(resamples.seed)
+    strata = resamples.samples()
+    values = []
+    for start in range(0, resamples.count, BATCH):
+        size = min(BATCH, resamples.count - start)
+        picks = [rng.integers(len(side), size=size) for side in sides]
+        idx = np.concatenate([s[rng.integers(len(s), size=(size, len(s)))] for s in strata], 1)
+        weights = _multiplicities(idx, resamples.n)
+        sums = [np.empty((size, side.shape[-1])) for side in sides]
+        for side, pick, out in zip(sides, picks, sums, strict=True):
+            for d in range(len(side)):
+                out[pick == d] = weights[pick == d] @ side[d]
+        values.append(statistic(*sums))
+    return np.concatenate(values)
+
+
+def _percentile(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The percentile interval, as scipy computes it."""
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _draw_counts(gold: np.ndarray, side: np.ndarray, labels, n: int) -> np.ndarray:
+    if side.shape[-1] != n:
+        raise ValueError(f"draws of {side.shape[-1]} items for resamples of {n}")
+    return np.stack([_item_counts(gold, d, labels) for d in side])
+
+
+def metric_over_draws(
+    gold, pred, draws, labels, resamples: Resamples, confidence: float, metric: str = "macro_f1"
+) -> Interval:
+    """A metric of a method with several draws: its value on `pred` (the row results.csv
+    shows) and the percentile interval of the two-stage bootstrap, a draw then items, so the
+    interval holds for the training procedure; metric_intervals' interval where the draws
+    agree."""
+    gold, side = np.asarray(gold), distinct_draws(pred, draws)
+    if len(side) == 1:
+        return metric_intervals(gold, pred, labels, resamples, confidence)[metric]
+    counts = _draw_counts(gold, side, labels, resamples.n)
+    values = _seeds_then_items([counts], resamples, lambda c: _metrics(c, labels)[metric])
+    low, high = _percentile(values, confidence)
+    return Interval(point_metrics(gold, pred, labels)[metric], low, high, "percentile")
+
+
 @dataclass(frozen=True)
 class BootstrapDelta:
     observed: float
@@ -270,7 +345,8 @@ class BootstrapDelta:
     low: float
     high: float
     p_value: float
-    ci_method: str  # "BCa", or "percentile" where BCa is undefined
+    ci_method: str  # "BCa", or "percentile" where BCa is undefined or draws were picked
+    draws: tuple[int, int] = (1, 1)  # draws of each method the resamples picked from
 
 
 def paired_bootstrap_delta(
@@ -281,12 +357,35 @@ def paired_bootstrap_delta(
     resamples: Resamples,
     confidence: float,
     metric: str = "macro_f1",
+    draws_a=None,
+    draws_b=None,
 ) -> BootstrapDelta:
     """Difference (a minus b) of a metric over the same resampled items: BCa interval (or the
-    percentile one where BCa is undefined) and the tie-splitting two-sided p of bootstrap_p."""
+    percentile one where BCa is undefined) and the tie-splitting two-sided p of bootstrap_p.
+
+    With draws of a method (draws x items) that differ, the bootstrap is two-stage: each
+    resample picks a draw of each method, then items (_seeds_then_items), and the interval is
+    that mixture's percentile interval. The observed difference stays that of pred_a and pred_b,
+    the rows results.csv shows; the interval and p then hold for the training procedure."""
     gold = np.asarray(gold)
     if len(gold) != resamples.n:
         raise ValueError(f"resamples are for {resamples.n} items, not {len(gold)}")
+    observed = (
+        point_metrics(gold, pred_a, labels)[metric] - point_metrics(gold, pred_b, labels)[metric]
+    )
+    sides = [distinct_draws(pred_a, draws_a), distinct_draws(pred_b, draws_b)]
+    if len(sides[0]) > 1 or len(sides[1]) > 1:
+        counts = [_draw_counts(gold, side, labels, resamples.n) for side in sides]
+
+        def picked(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return _metrics(a, labels)[metric] - _metrics(b, labels)[metric]
+
+        values = _seeds_then_items(counts, resamples, picked)
+        low, high = _percentile(values, confidence)
+        draws = (len(sides[0]), len(sides[1]))
+        p = bootstrap_p(values)
+        return BootstrapDelta(observed, float(values.mean()), low, high, p, "percentile", draws)
+
     both = np.hstack([_item_counts(gold, np.asarray(p), labels) for p in (pred_a, pred_b)])
 
     def delta(idx: np.ndarray) -> np.ndarray:
@@ -294,9 +393,6 @@ def paired_bootstrap_delta(
         return (a - b)[None]
 
     low, high, methods, draws = _bca(delta, resamples, confidence)
-    observed = (
-        point_metrics(gold, pred_a, labels)[metric] - point_metrics(gold, pred_b, labels)[metric]
-    )
     return BootstrapDelta(
         observed,
         float(draws.mean()),

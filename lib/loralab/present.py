@@ -126,25 +126,48 @@ def _bound_or_value(p: float, at_floor: bool) -> str:
     return f"≤ {_rounded_up(p)}" if at_floor else f"= {p:.2g}"
 
 
+def draws_text(method: int, baseline: int) -> str:
+    """What a Δ's resamples drew from besides items: `over 3 seeds`, `over 3 / 5 draws`."""
+    method, baseline = int(method), int(baseline)
+    if baseline <= 1:
+        return f"over {method} seeds" if method > 1 else ""
+    return f"over {method} / {baseline} draws"
+
+
 def format_stats(
-    table: pd.DataFrame, confidence: float, resamples: int, seed: int, folds: int = 1
+    table: pd.DataFrame,
+    confidence: float,
+    resamples: int,
+    seed: int,
+    folds: int = 1,
+    primary: dict | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """The comparisons as people read them, and the note that says how they were computed.
-    Columns that older stat_tests.json files lack (the CI method, the detectable difference)
-    are shown only where the file has them."""
+    Columns that older stat_tests.json files lack (the CI method, the detectable difference,
+    the primary flag, the draws) are shown only where the file has them. `primary`: what
+    stat_tests.json records of stats.primary."""
     if table.empty:
         return table, "No comparisons: fewer than two methods were evaluated."
     holm_on = "mcnemar_p_holm" in table
     adjusted = " (Holm)" if holm_on else ""
     floor = 2 / (resamples + 1)  # bootstrap_p's smallest value
     ci_methods = table.get("delta_ci_method", pd.Series("", index=table.index))
+    drawn = [
+        draws_text(a, b)
+        for a, b in zip(
+            table.get("draws_method", pd.Series(1, index=table.index)),
+            table.get("draws_baseline", pd.Series(1, index=table.index)),
+            strict=True,
+        )
+    ]
+    first = table.get("primary", pd.Series(False, index=table.index)).fillna(False)
 
     def holm_of(column: str) -> list[float | None]:
         return table[f"{column}_holm"].tolist() if holm_on else [None] * len(table)
 
     shown = pd.DataFrame(
         {
-            "comparison": table["comparison"],
+            "comparison": table["comparison"] + np.where(first.astype(bool), " (primary)", ""),
             "b / c": [
                 f"{b} / {c}" for b, c in zip(table["mcnemar_b"], table["mcnemar_c"], strict=True)
             ],
@@ -153,12 +176,14 @@ def format_stats(
                 for p, ph in zip(table["mcnemar_p"], holm_of("mcnemar_p"), strict=True)
             ],
             f"Δ macro-F1 [{confidence:.0%} CI]": [
-                f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" + (" (percentile)" if m == "percentile" else "")
-                for d, lo, hi, m in zip(
+                f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+                + (f" ({over})" if over else " (percentile)" if m == "percentile" else "")
+                for d, lo, hi, m, over in zip(
                     table["delta_macro_f1"],
                     table["delta_low"],
                     table["delta_high"],
                     ci_methods,
+                    drawn,
                     strict=True,
                 )
             ],
@@ -173,18 +198,52 @@ def format_stats(
         shown["detectable Δ accuracy (80% power)"] = [
             "none" if pd.isna(d) else f"±{d:.3f}" for d in table["detectable_delta_80"]
         ]
-    note = stats_note(table, confidence, resamples, seed, folds)
+    note = stats_note(table, confidence, resamples, seed, folds, primary)
     return shown, note
 
 
+def primary_note(table: pd.DataFrame, primary: dict | None) -> str:
+    """Which comparison was declared before the run, and a stand-in for it where there was."""
+    if "primary" not in table or not table["primary"].fillna(False).any():
+        return ""
+    declared = ", ".join(primary["declared"]) if primary else ""
+    setting = f" (stats.primary = [{declared}])" if declared else ""
+    return (
+        f'The row marked "(primary)" is the primary comparison, declared before the run{setting}: '
+        "the headline leads with it whatever its outcome and shows its p-values as they are; "
+        "all other comparisons follow there, Holm-adjusted. "
+        + (primary.get("note", "") + " " if primary and primary.get("note") else "")
+    )
+
+
+def draws_note(table: pd.DataFrame) -> str:
+    """How the intervals of methods with several seeds (or draws) were resampled."""
+    drawn = (table.get("draws_method", 1) > 1) | (table.get("draws_baseline", 1) > 1)
+    if not np.any(drawn):
+        return ""
+    return (
+        ' Rows marked "over S seeds": intervals include training variance over S seeds: each '
+        'resample draws a seed, then items ("over S / D draws": one of the baseline\'s D '
+        "draws, such as few-shot's draws of examples, is drawn likewise); the interval is the "
+        "percentile one of that mixture and the bootstrap p is read from the same resamples. "
+        "The Δ shown, and McNemar's b / c and p, are those of the rows in the results table."
+    )
+
+
 def stats_note(
-    table: pd.DataFrame, confidence: float, resamples: int, seed: int, folds: int
+    table: pd.DataFrame,
+    confidence: float,
+    resamples: int,
+    seed: int,
+    folds: int,
+    primary: dict | None = None,
 ) -> str:
     """How the statistics table was computed, said for the columns it has."""
     floor = 2 / (resamples + 1)
     holm_on, power_on = "mcnemar_p_holm" in table, "detectable_delta_80" in table
     return (
-        "b: the method right and the baseline wrong; c: the reverse. McNemar: exact "
+        primary_note(table, primary)
+        + "b: the method right and the baseline wrong; c: the reverse. McNemar: exact "
         "binomial when b + c < 25, else chi-square with continuity correction. Bootstrap: "
         f"B = {resamples} paired resamples of the test items, seed {seed}"
         + (f", stratified by fold ({folds} folds, each kept at its size)." if folds > 1 else ".")
@@ -195,11 +254,13 @@ def stats_note(
             if "delta_ci_method" in table
             else ""
         )
+        + draws_note(table)
         + " Bootstrap p: two-sided, resamples with a difference of exactly zero counted half to "
         f'each side, never below 2/(B + 1); "≤ {_rounded_up(floor)}" means that no resample '
         "fell on the far side of zero."
         + (
-            f" p-values in parentheses are Holm-adjusted across the {len(table)} comparisons."
+            f" p-values in parentheses are Holm-adjusted across the {len(table)} comparisons"
+            + (", the primary one included." if "primary" in table else ".")
             if holm_on
             else ""
         )
@@ -225,6 +286,7 @@ def read_stats(run: RunPaths) -> tuple[pd.DataFrame, str]:
         tests["bootstrap_resamples"],
         tests["seed"],
         tests.get("folds", 1),
+        tests.get("primary"),
     )
 
 
@@ -283,11 +345,16 @@ def format_cost(summaries: list[dict]) -> pd.DataFrame:
     return shown
 
 
+PRIMARY_LABEL = "primary (declared before the run)"
+HOLM_LABEL = "Holm-adjusted"
+
+
 def headline(run: RunPaths) -> dict | None:
     """The study's answer in one place: the selected method, the baselines a reader compares
-    it with (the anchor and the headline baselines, by their recorded roles), its paired tests
-    against them, a rule that comes close, what was read of long texts, and its cost. None
-    before evaluation finished."""
+    it with (the anchor and the headline baselines, by their recorded roles), its paired tests:
+    the primary comparison first, whatever its outcome, as declared before the run, then the
+    lead's against those baselines; a rule that comes close, what was read of long texts, and
+    its cost. None before evaluation finished."""
     if not run.results.is_file():
         return None
     rows = pd.read_csv(run.results).set_index("method")
@@ -301,10 +368,15 @@ def headline(run: RunPaths) -> dict | None:
     anchor = next(iter(with_role(roles, ANCHOR)), None)
     r = rows.loc[lead]
     rules = rows[(rows["kind"] == "rule") & (rows["macro_f1"] >= r["macro_f1_low"])]
+    first = tests[tests["primary"].fillna(False).astype(bool)] if "primary" in tests else tests[:0]
+    primary = tuple(first[["method", "baseline"]].iloc[0]) if len(first) else None
+    pairs = [primary] if primary else []
+    pairs += [(lead, m) for m in shown if (lead, m) != primary]
+    versus = (_versus(tests, rows, a, b, floor, (a, b) == primary) for a, b in pairs)
     return {
         "lead": _metric(rows, lead),
         "others": [_metric(rows, m) for m in shown],
-        "versus": [v for v in (_versus(tests, rows, lead, m, floor) for m in shown) if v],
+        "versus": [v for v in versus if v],
         "rules_competitive": [_metric(rows, m) for m in rules.index if m != lead],
         "adjusted": "bootstrap_p_holm" in tests,
         "comparisons": len(tests),
@@ -336,16 +408,26 @@ def _metric(rows: pd.DataFrame, method: str) -> dict:
     }
 
 
-def _versus(tests: pd.DataFrame, rows, lead: str, baseline: str, floor: float) -> dict | None:
-    """The lead's paired tests against one baseline, p-values Holm-adjusted where they were."""
+def _versus(
+    tests: pd.DataFrame, rows, method: str, baseline: str, floor: float, primary: bool = False
+) -> dict | None:
+    """One comparison's paired tests: the primary one with its p-values as they are (declared
+    before the run, it is the one test the study set out to make), the others Holm-adjusted
+    where they were."""
     if tests.empty:
         return None
-    hit = tests[(tests["method"] == lead) & (tests["baseline"] == baseline)]
+    hit = tests[(tests["method"] == method) & (tests["baseline"] == baseline)]
     if hit.empty:
         return None
     c = hit.iloc[0]
-    p = c.get("bootstrap_p_holm", c["bootstrap_p"])
+    adjusted = not primary and "bootstrap_p_holm" in c
+    p = c["bootstrap_p_holm"] if adjusted else c["bootstrap_p"]
     return {
+        "method": method,
+        "method_name": rows.loc[method, "name"],
+        "primary": primary,
+        "label": PRIMARY_LABEL if primary else HOLM_LABEL if adjusted else "",
+        "draws": draws_text(c.get("draws_method", 1), c.get("draws_baseline", 1)),
         "baseline": baseline,
         "name": rows.loc[baseline, "name"],
         "delta": c["delta_macro_f1"],
@@ -355,7 +437,7 @@ def _versus(tests: pd.DataFrame, rows, lead: str, baseline: str, floor: float) -
         "p_text": _bound_or_value(p, c["bootstrap_p"] <= floor * 1.000001),
         "b": int(c["mcnemar_b"]),
         "c": int(c["mcnemar_c"]),
-        "mcnemar_p": c.get("mcnemar_p_holm", c["mcnemar_p"]),
+        "mcnemar_p": c["mcnemar_p_holm"] if adjusted else c["mcnemar_p"],
         "detectable": c.get("detectable_delta_80"),
     }
 

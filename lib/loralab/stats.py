@@ -1,11 +1,15 @@
 """The statistics step: which paired comparisons the study makes, their tests, and the table.
 
-Comparisons: every trained method against the anchor (zero-shot), and the selected method
-against every baseline; the roles are the methods' own, recorded in evaluation.json.
+Comparisons: first the primary one, `stats.primary`, declared before the run so that the
+headline's first answer was not chosen after seeing the results; then every trained method
+against the anchor (zero-shot), and the lead (the selected method) against every baseline; the
+roles are the methods' own, recorded in evaluation.json (candidates, configurations no fold
+selected, are not tested).
 Each gets McNemar's test (b, c, p) with the smallest difference in accuracy it detects with 80 %
 power at this n, and a paired bootstrap of the macro-F1 difference (mean, BCa or percentile CI,
-p), its resamples stratified by fold when the study has several; Holm's correction is applied
-across the comparisons, separately for each test.
+p), its resamples stratified by fold when the study has several, and drawing one of a method's
+training seeds (draw_predictions.csv) per resample when it has several; Holm's correction is
+applied across all the comparisons, the primary one included, separately for each test.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import pandas as pd
 
 from .artifacts import read_json, write_json, write_text
 from .config import Config
+from .errors import ConfigError
 from .layout import RunPaths
 from .paired_tests import (
     holm,
@@ -26,10 +31,12 @@ from .paired_tests import (
     resample_weights,
 )
 from .present import format_stats
-from .roles import ANCHOR, TRAINED, with_role
+from .roles import ANCHOR, BASELINE, HEADLINE, TRAINED, with_role
 from .splits import read_split
 
 POWER = 0.8  # the power at which the detectable difference is stated
+SELECTED = "selected"  # stats.primary's name for evaluation.json's selected_method
+ALL_ITEMS_BASELINE = "tfidf_all"  # the default primary baseline: TF-IDF on every training item
 
 
 def item_folds(run: RunPaths, ids: pd.Series, folds: int) -> np.ndarray:
@@ -45,24 +52,94 @@ def item_folds(run: RunPaths, ids: pd.Series, folds: int) -> np.ndarray:
     return found.astype(int).to_numpy()
 
 
-def planned_comparisons(roles: dict[str, str], selected: str | None) -> list[tuple[str, str]]:
-    """(method, baseline) pairs, each once: every trained method against each anchor, then the
-    selected method against every method that is not trained."""
+def primary_comparison(
+    primary: list[str], selected: str | None, results: pd.DataFrame
+) -> tuple[tuple[str, str], str]:
+    """stats.primary as two results.csv ids, and a note where a stand-in was taken.
+
+    'selected' names the lead. An id the run lacks is a ConfigError: a declared comparison is
+    never silently swapped for another. One exception: tfidf_all exists only where the trained
+    method saw fewer than every training item; where it saw them all, TF-IDF on those same
+    items (the classic row with the same training items) is that comparison."""
+    ids = results["method"].tolist()
+    method, baseline = (selected if m == SELECTED else m for m in primary)
+    note = ""
+    rows = results.set_index("method")
+    if baseline == ALL_ITEMS_BASELINE and baseline not in rows.index and method in rows.index:
+        same = rows[
+            (rows["kind"] == "classic") & (rows["train_items"] == rows.at[method, "train_items"])
+        ]
+        if len(same):
+            baseline = same.index[0]
+            note = (
+                f"stats.primary names {ALL_ITEMS_BASELINE}, which this run lacks: "
+                f"{rows.at[method, 'name']} trained on every training item, so TF-IDF on the "
+                f"same items ({rows.at[baseline, 'name']}) is the primary baseline."
+            )
+    for declared, found in zip(primary, (method, baseline), strict=True):
+        if found not in rows.index:
+            what = "no selected method" if found is None else f"no method {found!r}"
+            alias = f" ('selected' is {selected})" if declared == SELECTED and found else ""
+            raise ConfigError(
+                f"stats.primary = {primary}: this run has {what}{alias}; its methods: "
+                f"{', '.join(ids)}. Declare two of them ('selected': the selected LoRA)."
+            )
+    return (method, baseline), note
+
+
+def planned_comparisons(
+    roles: dict[str, str], selected: str | None, primary: tuple[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """(method, baseline) pairs, each once: the primary one first, then every trained method
+    against each anchor, then the selected method against every anchor, headline and baseline
+    method. Candidates (trained, selected by no fold) are in the tables, not tested."""
+    pairs = [primary] if primary else []
     trained, anchors = with_role(roles, TRAINED), with_role(roles, ANCHOR)
-    pairs = [(m, a) for m in trained for a in anchors]
+    pairs += [(m, a) for m in trained for a in anchors]
     if selected:
-        baselines = [m for m in roles if m not in trained]
-        pairs += [(selected, b) for b in baselines if (selected, b) not in pairs]
-    return pairs
+        compared = [m for m, r in roles.items() if r in (ANCHOR, HEADLINE, BASELINE)]
+        pairs += [(selected, b) for b in compared if b != selected]
+    return list(dict.fromkeys(pairs))
 
 
-def compare(paired: pd.DataFrame, a: str, b: str, labels, resamples, cfg: Config) -> dict:
-    """One planned comparison: McNemar with its power, and the paired bootstrap of Δ macro-F1."""
+def method_draws(run: RunPaths, ids: pd.Series) -> dict[str, np.ndarray]:
+    """Each method's predictions per draw (draws x items, in paired order), from
+    draw_predictions.csv: training seeds, few-shot's draws. Empty for runs without the file."""
+    if not run.draw_predictions.is_file():
+        return {}
+    frame = pd.read_csv(run.draw_predictions, dtype={"id": str})
+    out = {}
+    for method, part in frame.groupby("method", sort=False):
+        table = part.pivot(index="draw", columns="id", values="prediction")
+        table = table.reindex(columns=ids.astype(str))
+        if table.isna().any().any():
+            raise ValueError(
+                f"{run.draw_predictions}: {method}'s draws miss paired test items; evaluate again"
+            )
+        out[method] = table.to_numpy()
+    return out
+
+
+def compare(
+    paired: pd.DataFrame, a: str, b: str, labels, resamples, cfg: Config, draws=None
+) -> dict:
+    """One planned comparison: McNemar with its power, and the paired bootstrap of Δ macro-F1
+    (drawing a seed, then items, for a method with several draws in `draws`)."""
     alpha = round(1 - cfg.stats.confidence, 12)  # 0.05, not 0.050000000000000044
     gold = paired["gold"].to_numpy()
     pred_a, pred_b = paired[f"pred_{a}"].to_numpy(), paired[f"pred_{b}"].to_numpy()
     mc = mcnemar_test(pred_a == gold, pred_b == gold)
-    boot = paired_bootstrap_delta(gold, pred_a, pred_b, labels, resamples, cfg.stats.confidence)
+    draws = draws or {}
+    boot = paired_bootstrap_delta(
+        gold,
+        pred_a,
+        pred_b,
+        labels,
+        resamples,
+        cfg.stats.confidence,
+        draws_a=draws.get(a),
+        draws_b=draws.get(b),
+    )
     discordant = (mc.b + mc.c) / len(paired)
     return {
         "method": a,
@@ -80,6 +157,8 @@ def compare(paired: pd.DataFrame, a: str, b: str, labels, resamples, cfg: Config
         "delta_high": boot.high,
         "delta_ci_method": boot.ci_method,
         "bootstrap_p": boot.p_value,
+        "draws_method": boot.draws[0],
+        "draws_baseline": boot.draws[1],
     }
 
 
@@ -97,28 +176,36 @@ def statistics_step(cfg: Config, run: RunPaths) -> Statistics:
     """Run every planned comparison on the paired predictions; write the JSON and the table."""
     paired = pd.read_csv(run.paired_predictions, dtype={"id": str})
     meta = read_json(run.evaluation)
+    results = pd.read_csv(run.results)
     names = meta["methods"]
+    selected = meta["selected_method"]
+    primary, stand_in = primary_comparison(cfg.stats.primary, selected, results)
     folds = item_folds(run, paired["id"], meta["folds"])
     resamples = resample_weights(
         len(paired), cfg.stats.bootstrap_resamples, cfg.stats.seed, strata=folds
     )
+    draws = method_draws(run, paired["id"])
     rows = [
-        {"comparison": f"{names[a]} vs {names[b]}"}
-        | compare(paired, a, b, meta["labels"], resamples, cfg)
-        for a, b in planned_comparisons(meta["roles"], meta["selected_method"])
+        {"comparison": f"{names[a]} vs {names[b]}", "primary": (a, b) == primary}
+        | compare(paired, a, b, meta["labels"], resamples, cfg, draws)
+        for a, b in planned_comparisons(meta["roles"], selected, primary)
     ]
     table = pd.DataFrame(rows)
     if cfg.stats.correction == "holm" and not table.empty:
         table["mcnemar_p_holm"] = holm(table["mcnemar_p"].tolist())
         table["bootstrap_p_holm"] = holm(table["bootstrap_p"].tolist())
+    declared = {"declared": list(cfg.stats.primary), "pair": list(primary), "note": stand_in}
     s = cfg.stats
-    shown, note = format_stats(table, s.confidence, s.bootstrap_resamples, s.seed, meta["folds"])
+    shown, note = format_stats(
+        table, s.confidence, s.bootstrap_resamples, s.seed, meta["folds"], declared
+    )
     write_text(
         run.stats_markdown,
         shown.to_markdown(index=False, disable_numparse=True) + "\n\n" + note + "\n",
     )
-    write_json(run.stat_tests, stat_tests_record(table, cfg, len(paired), meta["folds"]))
-    return Statistics(table, shown, note, pd.read_csv(run.results))
+    record = stat_tests_record(table, cfg, len(paired), meta["folds"]) | {"primary": declared}
+    write_json(run.stat_tests, record)
+    return Statistics(table, shown, note, results)
 
 
 def stat_tests_record(table: pd.DataFrame, cfg: Config, n_test: int, folds: int) -> dict:
@@ -126,6 +213,8 @@ def stat_tests_record(table: pd.DataFrame, cfg: Config, n_test: int, folds: int)
     return {
         # NaN (no detectable difference) is written as null, which JSON has
         "comparisons": table.astype(object).where(table.notna(), None).to_dict("records"),
+        "primary_means": "the comparison stats.primary declared before the run: the headline "
+        "leads with it whatever its outcome; the others follow, Holm-adjusted",
         "correction": cfg.stats.correction,
         "bootstrap_resamples": cfg.stats.bootstrap_resamples,
         "seed": cfg.stats.seed,
@@ -147,7 +236,10 @@ def stat_tests_record(table: pd.DataFrame, cfg: Config, n_test: int, folds: int)
         "ci_methods": {
             "delta_macro_f1": "BCa (scipy.stats.bootstrap, paired resamples of the test "
             "items, stratified by fold when there are several); percentile where BCa is "
-            "undefined, as delta_ci_method says",
+            "undefined, as delta_ci_method says, and where a method has several draws",
         },
+        "draws_means": "draws_method, draws_baseline: the draws (training seeds, few-shot "
+        "draws) each resample picked one of, uniformly, before resampling the items; 1: the "
+        "method's one row of predictions",
         "folds": folds,  # the strata of the bootstrap
     }
