@@ -1,19 +1,41 @@
 """Figures of the series, sized to read well in the HTML report.
 
 Each function takes tables the steps wrote and returns a matplotlib Figure; the notebook shows
-it and `save_figure` writes the PNG that the report's index page embeds.
+it and `save_figure` writes the PNG that the report's index page embeds. The trial grid's
+figures come by name from `sweep_figures` and `curve_figures`, only those with something to
+show, each with a sentence that states what it shows (`lr_ratio_sentence`, `crossing_sentence`).
 """
 
 from __future__ import annotations
 
 import io
+from itertools import groupby
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import NullLocator
 
 from .artifacts import atomic_open
+from .sweep_tables import (
+    FULL,
+    LABEL_TERMS,
+    LORA,
+    VARIANT_NAMES,
+    ZERO_SHOT,
+    best_lr_per_rank,
+    chosen_configs,
+    comparison,
+    curve_points,
+    grid_varies,
+    learning_rate,
+    loss_grid,
+    same_items_baseline,
+    size_key,
+    size_label,
+)
 
 FIGSIZE = (7.5, 3.6)
 
@@ -184,3 +206,311 @@ def efficiency_panel(results: pd.DataFrame) -> plt.Figure:
     axes[0].invert_yaxis()  # shared y: once for all three
     fig.tight_layout()
     return fig
+
+
+# ---- the trial grid: learning rate x rank, and the learning curve --------------------------
+
+CHOSEN_EDGE = (0.9, 0.6, 0.0)  # orange: reads on every shade of the Blues heatmap
+
+
+def sweep_figures(selection: pd.DataFrame) -> dict[str, plt.Figure]:
+    """The validation figures of the trial grid that have something to show, by the name
+    `save_figure` gives their PNG: a heatmap of validation loss over learning rate x rank
+    (two learning rates or two ranks), the best learning rate per rank (two learning rates).
+    Empty for a grid of one configuration."""
+    figures = {
+        "sweep_val_loss": sweep_heatmaps(selection),
+        "sweep_best_lr": best_lr_figure(selection),
+    }
+    return {name: fig for name, fig in figures.items() if fig is not None}
+
+
+def curve_figures(results: pd.DataFrame) -> dict[str, plt.Figure]:
+    """The learning curve by the name of its PNG, when the trained methods have two training
+    sizes; else empty."""
+    fig = learning_curve(results)
+    return {} if fig is None else {"learning_curve": fig}
+
+
+def _panel_width(columns: int) -> float:
+    return min(max(FIGSIZE[0], 3.0 * columns), 12.0)
+
+
+def _variant_title(variant: str, size: str, variants: int) -> str:
+    size_part = size_label(size)
+    return f"{VARIANT_NAMES.get(variant, variant)}, {size_part}" if variants > 1 else size_part
+
+
+def sweep_heatmaps(selection: pd.DataFrame) -> plt.Figure | None:
+    """LoRA's validation loss (mean over folds and seeds) over learning rate x rank, one panel
+    per training size (and variant, when the grid has several), the configuration most folds
+    chose boxed. None when LoRA has one learning rate and one rank."""
+    grid = loss_grid(selection, LORA)
+    if grid.empty or not grid_varies(grid):
+        return None
+    chosen = chosen_configs(grid)
+    variants = sorted(grid["variant"].unique())
+    sizes = sorted(grid["train_size"].unique(), key=size_key)
+    fig, axes = plt.subplots(
+        len(variants),
+        len(sizes),
+        figsize=(_panel_width(len(sizes)), 0.5 + FIGSIZE[1] * 0.9 * len(variants)),
+        squeeze=False,
+    )
+    for row, variant in enumerate(variants):
+        for col, size in enumerate(sizes):
+            ax = axes[row][col]
+            part = grid[(grid["variant"] == variant) & (grid["train_size"] == size)]
+            if part.empty:
+                ax.remove()
+                continue
+            table = part.pivot(index="rank", columns="lr", values="val_loss").sort_index()
+            table = table[sorted(table.columns)]
+            sns.heatmap(
+                table,
+                annot=True,
+                fmt=".3f",
+                cmap="Blues_r",
+                cbar=False,
+                annot_kws={"fontsize": "small"},
+                xticklabels=[learning_rate(lr) for lr in table.columns],
+                yticklabels=[str(r) for r in table.index],
+                ax=ax,
+            )
+            ax.set(
+                title=_variant_title(variant, size, len(variants)),
+                xlabel="learning rate",
+                ylabel="rank" if col == 0 else "",
+            )
+            ax.tick_params(axis="y", rotation=0)
+            if size in chosen.index and chosen.at[size, "variant"] == variant:
+                pick = chosen.loc[size]
+                y, x = list(table.index).index(pick["rank"]), list(table.columns).index(pick["lr"])
+                ax.add_patch(
+                    Rectangle((x, y), 1, 1, fill=False, edgecolor=CHOSEN_EDGE, lw=3, clip_on=False)
+                )
+    fig.suptitle(
+        "Validation loss of LoRA, mean over folds and seeds (boxed: chosen by most folds)",
+        fontsize="medium",
+    )
+    fig.tight_layout()
+    return fig
+
+
+def best_lr_figure(selection: pd.DataFrame) -> plt.Figure | None:
+    """Per training size, the learning rate with the lowest validation loss at each LoRA rank
+    (a line per variant), full fine-tuning's best as a dashed line. None when LoRA tried one
+    learning rate, or one rank with no full fine-tuning to set it against."""
+    lora, full = loss_grid(selection, LORA), loss_grid(selection, FULL)
+    if lora.empty or lora["lr"].nunique() < 2 or (lora["rank"].nunique() < 2 and full.empty):
+        return None
+    best, full_best = best_lr_per_rank(lora), best_lr_per_rank(full)
+    sizes = sorted(best["train_size"].unique(), key=size_key)
+    lrs = sorted(set(lora["lr"]) | set(full["lr"]))
+    ranks = sorted(lora["rank"].unique())
+    fig, axes = plt.subplots(
+        1, len(sizes), figsize=(_panel_width(len(sizes)), FIGSIZE[1]), sharey=True, squeeze=False
+    )
+    for ax, size in zip(axes[0], sizes, strict=True):
+        for variant, part in best[best["train_size"] == size].groupby("variant"):
+            ax.plot(part["rank"], part["lr"], marker="o", label=VARIANT_NAMES.get(variant, variant))
+        here = full_best[full_best["train_size"] == size]
+        if len(here):
+            lr = here["lr"].iloc[0]
+            ax.axhline(lr, ls="--", c="black", lw=1.2, label="full fine-tuning, its best")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(ranks, labels=[str(r) for r in ranks])
+        ax.set_yticks(lrs, labels=[learning_rate(lr) for lr in lrs])
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_minor_locator(NullLocator())
+        ax.set_ylim(lrs[0] / 1.6, lrs[-1] * 1.6)
+        if len(ranks) == 1:
+            ax.set_xlim(ranks[0] / 2, ranks[0] * 2)
+        ax.set(title=size_label(size), xlabel="rank")
+    axes[0][0].set_ylabel("best learning rate")
+    shown = {}  # one legend for all panels, each line once
+    for ax in axes[0]:
+        handles, labels = ax.get_legend_handles_labels()
+        shown.update(zip(labels, handles, strict=True))
+    fig.suptitle(
+        "Best learning rate per rank (lowest validation loss, mean over folds and seeds)",
+        fontsize="medium",
+    )
+    fig.tight_layout()
+    fig.legend(
+        shown.values(),
+        shown.keys(),
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=len(shown),
+        fontsize="small",
+        frameon=False,
+    )
+    return fig
+
+
+CURVE_SHIFT = {"LoRA (selected)": 0.95, "full fine-tuning (selected)": 1.05}  # apart on log x
+UNTRAINED_LINES = ((LABEL_TERMS, ":"), (ZERO_SHOT, "-."))
+
+
+def learning_curve(results: pd.DataFrame) -> plt.Figure | None:
+    """Test macro-F1 with its interval against training items (log scale): the selected LoRA
+    and full fine-tuning per size, TF-IDF at the same sizes and on every item; the label-term
+    rule and zero-shot as horizontal lines over their intervals. None when the trained methods
+    have fewer than two training sizes."""
+    series = curve_points(results)
+    trained = [s for name, s in series.items() if name in CURVE_SHIFT]
+    if len({n for s in trained for n in s["train_items"]}) < 2:
+        return None
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    colors = sns.color_palette("colorblind")
+    for color, (name, points) in zip(colors, series.items(), strict=False):
+        f1 = points["macro_f1"]
+        ax.errorbar(
+            points["train_items"] * CURVE_SHIFT.get(name, 1.0),
+            f1,
+            yerr=[(f1 - points["macro_f1_low"]).clip(lower=0), (points["macro_f1_high"] - f1)],
+            marker="o",
+            capsize=3,
+            color=color,
+            label=name,
+        )
+    rows = results.set_index("method")
+    for method, style in UNTRAINED_LINES:
+        if method in rows.index:
+            row = rows.loc[method]
+            ax.axhspan(row["macro_f1_low"], row["macro_f1_high"], color="grey", alpha=0.12, lw=0)
+            ax.axhline(row["macro_f1"], ls=style, c="dimgrey", label=f"{row['name']} (untrained)")
+    items = sorted({n for points in series.values() for n in points["train_items"]})
+    ax.set_xscale("log")
+    ax.set_xticks(items, labels=[number(n) for n in items])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set(
+        title="Test macro-F1 against training items, with confidence intervals",
+        xlabel="training items (log scale)",
+        ylabel="test macro-F1",
+    )
+    handles, labels = ax.get_legend_handles_labels()
+    trained_first = sorted(range(len(labels)), key=lambda i: labels[i].endswith("(untrained)"))
+    ax.legend(
+        [handles[i] for i in trained_first],
+        [labels[i] for i in trained_first],
+        fontsize="small",
+        loc="center left",
+        bbox_to_anchor=(1.01, 0.5),
+    )
+    fig.tight_layout()
+    return fig
+
+
+# ---- what the sweep figures say, in words --------------------------------------------------
+
+
+def lr_ratio_sentence(selection: pd.DataFrame) -> str:
+    """Per training size: LoRA's best learning rate (lowest validation loss, mean over folds
+    and seeds), whether it moves with rank, and its ratio to full fine-tuning's best; or that
+    LoRA tried one learning rate, or that no full fine-tuning was trained."""
+    lora, full = loss_grid(selection, LORA), loss_grid(selection, FULL)
+    if lora.empty:
+        return "No LoRA configuration was trained, so there is no learning rate to compare."
+    sentences = []
+    for size in sorted(lora["train_size"].unique(), key=size_key):
+        sentences.append(_lr_sentence(lora[lora["train_size"] == size], full, size))
+    return " ".join(sentences)
+
+
+def _lr_sentence(lora: pd.DataFrame, full: pd.DataFrame, size: str) -> str:
+    where = f"({size_label(size)})"
+    if lora["lr"].nunique() < 2:
+        return (
+            f"LoRA trained at one learning rate, {learning_rate(lora['lr'].iloc[0])}, so the "
+            f"study cannot say which is best {where}."
+        )
+    best = best_lr_per_rank(lora)
+    overall = lora.sort_values(["val_loss", "lr"]).iloc[0]
+    variants = best["variant"].nunique()
+    if best["lr"].nunique() == 1:
+        every = "at every rank" if len(best) > 1 else f"at rank {best['rank'].iloc[0]}"
+        lead = f"LoRA's best learning rate, {learning_rate(overall['lr'])} {every},"
+    else:
+        per_rank = "; ".join(
+            f"{learning_rate(lr)} at {', '.join(_config(r.variant, r.rank, variants) for r in rs)}"
+            for lr, rs in groupby(best.itertuples(), key=lambda r: r.lr)
+        )
+        lead = (
+            f"LoRA's best learning rate moves with rank ({per_rank}); at its best "
+            f"configuration ({_config(overall['variant'], overall['rank'], variants)}) it"
+        )
+    here = full[full["train_size"] == size]
+    if here.empty:
+        return f"{lead.rstrip(',')} {where}; no full fine-tuning was trained to compare with."
+    full_lr = best_lr_per_rank(here)["lr"].iloc[0]
+    only = ", its only learning rate" if here["lr"].nunique() == 1 else ""
+    ratio = overall["lr"] / full_lr
+    return f"{lead} is {number(ratio)}x full fine-tuning's {learning_rate(full_lr)}{only} {where}."
+
+
+def _config(variant: str, rank: int, variants: int) -> str:
+    return f"{VARIANT_NAMES.get(variant, variant)} r={rank}" if variants > 1 else f"r={rank}"
+
+
+def crossing_sentence(results: pd.DataFrame, tests: pd.DataFrame | dict | None = None) -> str:
+    """The smallest training size at which the selected LoRA is separated from TF-IDF on the
+    same items, or "not reached". `tests`: stat_tests.json (its record or its comparisons):
+    separated when the paired bootstrap's CI of Δ macro-F1 excludes 0, and a size whose pair
+    was not tested is said to be so. Only without any tests (None) are the methods' own
+    intervals read instead (separated when they do not overlap), and the sentence says so."""
+    lora = curve_points(results).get("LoRA (selected)")
+    if lora is None:
+        return "No LoRA was trained, so there is no size at which it separates from TF-IDF."
+    if isinstance(tests, dict):
+        tests = pd.DataFrame(tests.get("comparisons", []))
+    paired = tests is not None
+    before = []
+    for row in lora.itertuples():
+        size = size_label(row.train_size)
+        baseline = same_items_baseline(results, row.method)
+        if baseline is None:
+            before.append(f"no TF-IDF on the same items at {size}")
+            continue
+        if paired:
+            found = comparison(tests, row.method, baseline.name) if len(tests) else None
+            if found is None:
+                before.append(f"not tested at {size}")
+                continue
+            delta, low, high = found["delta"], found["low"], found["high"]
+            separated = low > 0 or high < 0
+            evidence = f"Δ macro-F1 {delta:+.3f}, paired bootstrap CI {low:+.3f} to {high:+.3f}"
+        else:
+            b_low, b_high = baseline["macro_f1_low"], baseline["macro_f1_high"]
+            delta = row.macro_f1 - baseline["macro_f1"]
+            separated = row.macro_f1_low > b_high or row.macro_f1_high < b_low
+            evidence = (
+                f"LoRA {row.macro_f1:.3f} [{row.macro_f1_low:.3f}, {row.macro_f1_high:.3f}], "
+                f"TF-IDF {baseline['macro_f1']:.3f} [{b_low:.3f}, {b_high:.3f}]"
+            )
+        if separated:
+            ahead = "LoRA" if delta > 0 else "TF-IDF"
+            gaps = any(not s.startswith("not separated") for s in before)
+            found_at = (
+                f"{'Of the sizes tested, ' if gaps else ''}LoRA is first separated from "
+                f"TF-IDF on the same items at {size} ({evidence}; {ahead} ahead)."
+            )
+            return _with_caveats(found_at, before, paired)
+        before.append(f"not separated at {size} ({evidence})")
+    return _with_caveats(
+        "LoRA's separation from TF-IDF on the same items: not reached.", before, paired
+    )
+
+
+def _with_caveats(statement: str, sizes: list[str], paired: bool) -> str:
+    out = statement
+    if sizes:
+        out += " " + _sentence("; ".join(sizes)) + "."
+    if not paired:
+        out = (
+            "No paired test is available, so this reads the methods' own intervals "
+            "(separated: they do not overlap; cruder than a paired test). " + out
+        )
+    return out
