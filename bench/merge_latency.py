@@ -3,7 +3,7 @@
 Needs a finished run folder (default: executed/sample, which `loralab run params/default.yaml
 --run-id sample` writes). Scores the run's test items with one adapter both ways in one process,
 in the run's precision, and prints p50/p95 per item, the ratio, and how far merging moved the
-scores. Run: `.venv/bin/python bench/merge_latency.py [--run executed/sample] [--rank 8]`.
+scores. Run: `.venv/bin/python bench/merge_latency.py [--run executed/sample] [--trial r8-f0-s42]`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from loralab.splits import read_split
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default="executed/sample")
-    parser.add_argument("--rank", type=int, default=8)
+    parser.add_argument("--trial", default="r8-f0-s42", help="a trial id of the run")
     args = parser.parse_args()
     run = RunPaths(args.run)
     cfg = load_config(run.params)
@@ -36,11 +36,11 @@ def main() -> None:
         score_texts(model, builder, texts[:2], precision)  # warm-up
         return score_texts(model, builder, texts, precision)
 
-    beside = score(load_adapter(copy.deepcopy(base.model), run.adapter(args.rank)))
+    beside = score(load_adapter(copy.deepcopy(base.model), run.adapter(args.trial)))
     merged = score(
-        load_adapter(copy.deepcopy(base.model), run.adapter(args.rank)).merge_and_unload()
+        load_adapter(copy.deepcopy(base.model), run.adapter(args.trial)).merge_and_unload()
     )
-    print(f"items {len(texts)}, rank {args.rank}, {precision.describe()}")
+    print(f"items {len(texts)}, trial {args.trial}, {precision.describe()}")
     for name, s in (("adapter beside the base", beside), ("adapter merged", merged)):
         p50, p95 = np.percentile(s.latency_s, [50, 95]) * 1000
         print(f"{name:>24}: p50 {p50:6.1f} ms, p95 {p95:6.1f} ms")

@@ -46,7 +46,7 @@ def one(args) -> dict:
     batches = make_batches(
         np.arange(len(items)), enc.lengths, cfg.train.batch_size, None, np.random.default_rng(0)
     )
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.train.lr)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.train.lrs[0])
     pad = base.tokenizer.pad_token_id
 
     def step(batch) -> int:

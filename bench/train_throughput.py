@@ -60,7 +60,7 @@ def main() -> None:
     base.model.set_attn_implementation(attention_for(cfg.model, precision, training=True))
     model = wrap_with_lora(base.model, cfg, cfg.lora.ranks[0]).train()
 
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.train.lr)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.train.lrs[0])
     enc = Encoded.build(builder, items)
     rng = np.random.default_rng(0)
     batches = make_batches(

@@ -137,8 +137,8 @@ def tiny_config(tiny_model_dir):
             "train.epochs": 2,
             "train.batch_size": 4,
             "train.grad_accum": 1,
-            "train.lr": 1e-2,
-            "train.max_train_items": None,
+            "train.lrs": [1e-2],
+            "train.train_sizes": [None],
             "train.dtype": "float32",
             "train.device": "cpu",
         }
@@ -244,7 +244,7 @@ def evaluated(tmp_path_factory, tiny_model_dir):
             "lora.target_modules": ["q_proj", "v_proj"],
             "train.seq_len": 64,
             "train.epochs": 1,
-            "train.max_train_items": None,
+            "train.train_sizes": [None],
             "train.dtype": "float32",
             "train.device": "cpu",
             "stats.bootstrap_resamples": 500,
@@ -259,7 +259,7 @@ def evaluated(tmp_path_factory, tiny_model_dir):
     eda_step(cfg, run)
     split_step(cfg, run)
     for rank in (2, 4):
-        train_trial(cfg, run, trial_of(cfg, rank), log=lambda _: None)
+        train_trial(cfg, run, trial_of(cfg, f"r{rank}-f0-s42"), log=lambda _: None)
     evaluation = evaluate_step(cfg, run, log=lambda _: None)
     return cfg, run, evaluation, statistics_step(cfg, run)
 

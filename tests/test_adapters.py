@@ -13,7 +13,7 @@ from loralab.trials import trial_of
 
 def test_a_saved_adapter_reloads_onto_a_fresh_base_with_identical_predictions(prepared_run):
     cfg, run = prepared_run()
-    result = train_trial(cfg, run, trial_of(cfg, 2), log=lambda _: None)
+    result = train_trial(cfg, run, trial_of(cfg, "r2-f0-s42"), log=lambda _: None)
     files = {p.name for p in run.adapter("r2-f0-s42").iterdir()}
     assert files == {"adapter_model.safetensors", "adapter_config.json", "README.md"}
     card = (run.adapter("r2-f0-s42") / "README.md").read_text()

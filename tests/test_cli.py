@@ -11,7 +11,7 @@ def test_params_prints_resolved_yaml_with_help(capsys, repo):
     assert main(["params", str(repo / "params/smoke.yaml"), "--set", "train.epochs=2"]) == 0
     out = capsys.readouterr().out
     assert yaml.safe_load(out)["train"]["epochs"] == 2
-    assert "# Most epochs per rank" in out
+    assert "# Most epochs per trial" in out
 
 
 def test_bad_params_exit_1_with_the_message_and_no_traceback(capsys, tmp_path):

@@ -31,7 +31,7 @@ def test_seed_file_carries_the_reference_settings(repo):
         "down_proj",
     }
     t = cfg.train
-    assert (t.epochs, t.lr, t.seq_len, t.batch_tokens, t.grad_accum, t.patience) == (
+    assert (t.epochs, t.lrs[0], t.seq_len, t.batch_tokens, t.grad_accum, t.patience) == (
         8,
         1e-4,
         512,
@@ -46,18 +46,18 @@ def test_seed_file_carries_the_reference_settings(repo):
 def test_overrides_keep_yaml_types(repo):
     cfg = load_config(
         repo / "params/default.yaml",
-        ["train.epochs=3", "lora.ranks=[4, 8]", "data.path=null", "train.lr=1e-3"],
+        ["train.epochs=3", "lora.ranks=[4, 8]", "data.path=null", "train.lrs=[1e-3]"],
     )
     assert cfg.train.epochs == 3 and cfg.lora.ranks == [4, 8]
-    assert cfg.data.path is None and cfg.train.lr == pytest.approx(1e-3)
+    assert cfg.data.path is None and cfg.train.lrs == [pytest.approx(1e-3)]
     assert parse_override("prompt.system=a=b") == ("prompt.system", "a=b")
 
 
 def test_extends_merges_sections_field_by_field(tmp_path):
-    (tmp_path / "base.yaml").write_text("train: {epochs: 5, lr: 0.01}\n")
+    (tmp_path / "base.yaml").write_text("train: {epochs: 5, lrs: [0.01]}\n")
     (tmp_path / "child.yaml").write_text("extends: base.yaml\ntrain: {epochs: 2}\n")
     cfg = load_config(tmp_path / "child.yaml")
-    assert (cfg.train.epochs, cfg.train.lr) == (2, 0.01)
+    assert (cfg.train.epochs, cfg.train.lrs) == (2, [0.01])
 
 
 def _error(tmp_path: Path, text: str, sets=None) -> str:
@@ -80,7 +80,7 @@ def test_unknown_section(tmp_path):
 
 def test_wrong_type_names_key_value_and_help(tmp_path):
     msg = _error(tmp_path, "train:\n  epochs: many\n")
-    assert "train.epochs" in msg and "'many'" in msg and "Most epochs per rank" in msg
+    assert "train.epochs" in msg and "'many'" in msg and "Most epochs per trial" in msg
 
 
 @pytest.mark.parametrize(

@@ -70,6 +70,6 @@ def test_cuda_training_in_bf16(tmp_path, tiny_config, make_rows, write_table):
     run = RunPaths(tmp_path / "run")
     eda_step(cfg, run)
     split_step(cfg, run)
-    result = train_trial(cfg, run, trial_of(cfg, 2), log=lambda _: None)
+    result = train_trial(cfg, run, trial_of(cfg, "r2-f0-s42"), log=lambda _: None)
     assert result.summary["precision"].startswith("cuda, weights bfloat16")
     assert result.summary["peak_memory_mb"] > 0 and run.trained_trials() == ["r2-f0-s42"]

@@ -57,22 +57,12 @@ def test_accumulation_must_split_evenly_over_processes(repo):
 
 
 def test_the_launch_runs_loralab_train_in_n_processes(tmp_path):
-    cmd = launch_command(tmp_path / "run", Trial(fold=1, rank=8, seed=7), 4, threads=2)
+    trial = Trial(fold=1, rank=8, seed=7, lr=1e-3)
+    cmd = launch_command(tmp_path / "run", trial, 4, threads=2)
     assert cmd[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
     assert cmd[cmd.index("--num_processes") + 1] == "4"
     assert cmd[cmd.index("--num_cpu_threads_per_process") + 1] == "2"
-    assert cmd[-10:] == [
-        "-m",
-        "loralab",
-        "train",
-        str(tmp_path / "run"),
-        "--rank",
-        "8",
-        "--fold",
-        "1",
-        "--seed",
-        "7",
-    ]
+    assert cmd[-6:] == ["-m", "loralab", "train", str(tmp_path / "run"), "--trial", "r8-f1-s7"]
 
 
 def test_each_parallel_job_gets_its_own_gpus(monkeypatch):
@@ -83,7 +73,7 @@ def test_each_parallel_job_gets_its_own_gpus(monkeypatch):
 
 
 def test_train_outside_a_run_folder_says_what_to_run_first(tmp_path, capsys):
-    assert main(["train", str(tmp_path / "nowhere"), "--rank", "8"]) == 1
+    assert main(["train", str(tmp_path / "nowhere"), "--trial", "r8-f0-s42"]) == 1
     err = capsys.readouterr().err
     assert "no params.yaml" in err and "--only 01_eda,02_split" in err
 
@@ -103,7 +93,7 @@ def train_in(run: RunPaths, threads: int, pythonpath: str | None = None) -> None
     env = dict(os.environ, LORALAB_THREADS=str(threads))
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
-    cmd = [sys.executable, "-m", "loralab", "train", str(run.root), "--rank", "2"]
+    cmd = [sys.executable, "-m", "loralab", "train", str(run.root), "--trial", "r2-f0-s42"]
     subprocess.run(cmd, check=True, timeout=600, env=env)
 
 
@@ -165,7 +155,7 @@ def test_two_processes_under_accelerate_train_what_one_process_trains(repo, tmp_
     trained = max(float(v.abs().max()) for k, v in a.items() if "lora_B" in k)
     assert trained > 0  # lora_B starts at zero: training moved it
     steps = cfg.train.epochs * 2  # two optimizer steps per epoch (see smoke_run)
-    assert reduction_order_only(a, b, cfg.train.lr, steps) == []
+    assert reduction_order_only(a, b, cfg.train.lrs[0], steps) == []
     cols = ["train_loss", "val_macro_f1", "val_loss"]
     h1, h2 = pd.read_csv(one.history("r2-f0-s42")), pd.read_csv(two.history("r2-f0-s42"))
     np.testing.assert_allclose(h1[cols].to_numpy(), h2[cols].to_numpy(), rtol=1e-4)
@@ -185,4 +175,4 @@ def test_a_broken_gradient_sync_is_caught(repo, tmp_path, one_process):
     train_in(broken, threads=2, pythonpath=str(tmp_path / "site"))
     a = load_file(one.adapter("r2-f0-s42") / "adapter_model.safetensors")
     b = load_file(broken.adapter("r2-f0-s42") / "adapter_model.safetensors")
-    assert len(reduction_order_only(a, b, cfg.train.lr, cfg.train.epochs * 2)) >= 2
+    assert len(reduction_order_only(a, b, cfg.train.lrs[0], cfg.train.epochs * 2)) >= 2

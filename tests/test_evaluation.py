@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loralab.evaluation import selected_per_fold, train_items
+from loralab.evaluation import selected_rows, train_items, with_selection_roles
 from loralab.methods import MethodResult
+from loralab.selection import Selection
 from loralab.splits import read_split
 
 
@@ -20,7 +21,7 @@ def test_every_method_is_scored_on_the_same_test_items(evaluated):
         "zero_shot_bias",
         "few_shot",
         "few_shot_bias",
-        "tfidf",
+        "tfidf_all",
         "lora_r2",
         "lora_r4",
     ]
@@ -60,11 +61,11 @@ def test_every_number_in_results_table_md_comes_from_results_csv(evaluated):
 
 
 def test_folds_that_choose_different_ranks_get_a_pooled_row_of_their_own():
-    def result(method, preds):
+    def result(method, preds, name):
         n = len(preds)
         return MethodResult(
             method,
-            method,
+            name,
             "lora",
             8,
             preds,
@@ -72,16 +73,31 @@ def test_folds_that_choose_different_ranks_get_a_pooled_row_of_their_own():
             np.zeros(n),
             None,
             {"x": 1.0},
-            role="trained",
+            role="candidate",
         )
 
     results = {
-        "lora_r2": [result("lora_r2", ["A"]), result("lora_r2", ["A", "A"])],
-        "lora_r4": [result("lora_r4", ["B"]), result("lora_r4", ["B", "B"])],
+        "lora_r2": [
+            result("lora_r2", ["A"], "LoRA r=2"),
+            result("lora_r2", ["A", "A"], "LoRA r=2"),
+        ],
+        "lora_r4": [
+            result("lora_r4", ["B"], "LoRA r=4"),
+            result("lora_r4", ["B", "B"], "LoRA r=4"),
+        ],
     }
-    out = selected_per_fold(results, {0: 2, 1: 4})
+    key = ("lora", "all")
+    selection = Selection(
+        {key: {0: ("lora", 2, 1e-3), 1: ("lora", 4, 1e-3)}},
+        pd.DataFrame(),
+        {key: "lora_selected"},
+        {(*key, ("lora", 2, 1e-3)): "lora_r2", (*key, ("lora", 4, 1e-3)): "lora_r4"},
+    )
+    [out] = selected_rows(results, selection)
     assert out.method == "lora_selected" and out.predictions == ["A", "B", "B"]
-    assert out.name == "LoRA, rank chosen per fold (r=2, r=4)" and out.role == "trained"
+    assert out.name == "LoRA, chosen per fold (r=2, r=4)" and out.role == "trained"
+    pooled_r2 = replace(results["lora_r2"][0], role="candidate")
+    assert with_selection_roles([pooled_r2], selection)[0].role == "candidate"
     assert out.train_items_per_fold == [8, 8]
     assert train_items(out) == {"train_items": 8.0, "train_items_per_fold": "8"}
     differ = replace(out, train_items_per_fold=[207, 208])

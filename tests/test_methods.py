@@ -188,7 +188,7 @@ def test_calibration_divides_out_what_the_model_says_to_content_free_inputs():
 
 
 def test_tfidf_trains_on_loras_items_and_on_the_whole_split_when_they_differ(make_rows):
-    cfg = build_config({}, "t", {"data.labels": ["A", "B"], "train.max_train_items": 10})
+    cfg = build_config({}, "t", {"data.labels": ["A", "B"], "train.train_sizes": [10]})
     train = make_rows(per_class=20)
     rows = list(TfidfLogisticRegression.build(StubStudy(cfg, train, train)))
     assert [m.id for m in rows] == ["tfidf", "tfidf_all"]

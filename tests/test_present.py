@@ -49,6 +49,7 @@ def test_format_results_has_a_row_per_method_and_marks_the_selected_one(smoke_ar
         "accuracy [95% CI]",
         "predicted (Colon_Cancer / Lung_Cancer)",
         "macro-F1 over draws",
+        "tuned on validation",
         "latency p50 / p95 (ms)",
         "trainable MB",
         "train time (s)",
@@ -133,10 +134,14 @@ def test_headline_leads_with_the_selected_rank_against_the_baselines_of_their_ro
     assert [o["method"] for o in h["others"]] == baselines
     assert [o["text"] for o in h["others"]] == [with_ci(rows.loc[m], "macro_f1") for m in baselines]
     tests = _comparisons(run).set_index(["method", "baseline"])
-    assert [v["baseline"] for v in h["versus"]] == baselines
+    primary = [v["baseline"] for v in h["versus"] if v["primary"]]
+    assert primary == ["tfidf_all"]  # stats.primary's default, first whatever its outcome
+    assert [v["baseline"] for v in h["versus"] if not v["primary"]] == [
+        b for b in baselines if b not in primary
+    ]
     close = rows[(rows["kind"] == "rule") & (rows["macro_f1"] >= rows.loc[lead, "macro_f1_low"])]
     assert [r["method"] for r in h["rules_competitive"]] == list(close.index)
-    for v in h["versus"]:
+    for v in [v for v in h["versus"] if not v["primary"]]:  # the primary's p is as it is
         c = tests.loc[(lead, v["baseline"])]
         assert (v["delta"], v["p"], v["b"], v["c"]) == (
             c["delta_macro_f1"],
@@ -178,6 +183,8 @@ def test_headline_without_statistics_or_a_selected_rank(smoke_artifacts):
     assert h["versus"] == [] and not h["adjusted"]
     table = pd.read_csv(run.results).assign(selected=False)
     table.to_csv(run.results, index=False)
+    record = read_json(run.evaluation)
+    write_json(run.evaluation, record | {"selected_method": None})
     assert headline(run)["lead"]["method"] == table["method"].iloc[0]
 
 
@@ -202,7 +209,7 @@ def test_html_table_and_templates_escape_dataset_text():
 def test_the_selection_table_reads_per_fold_and_is_empty_when_nothing_was_chosen(smoke_artifacts):
     chosen = read_json(smoke_artifacts().evaluation)
     shown = format_selection(chosen["selection"])
-    assert list(shown.columns)[:3] == ["fold", "rank", "selected"]
+    assert list(shown.columns)[:2] == ["rank", "selected"]  # one fold, size, lr: not shown
     assert (shown["selected"] == "yes").sum() == 1
     assert format_selection([]).empty
 
@@ -240,15 +247,12 @@ def test_the_headline_leads_with_the_primary_comparison_whatever_its_outcome(smo
     ]
 
 
-def test_a_primary_comparison_of_another_method_still_leads(smoke_artifacts):
+def test_a_primary_comparison_against_another_baseline_still_leads(smoke_artifacts):
     run = smoke_artifacts()
-    _declare(run, "lora_r2", "zero_shot")
+    lead = read_json(run.evaluation)["selected_method"]
+    _declare(run, lead, "zero_shot")
     first = headline(run)["versus"][0]
-    assert (first["method"], first["method_name"], first["baseline"]) == (
-        "lora_r2",
-        "LoRA r=2",
-        "zero_shot",
-    )
+    assert (first["method"], first["baseline"], first["primary"]) == (lead, "zero_shot", True)
 
 
 def test_format_stats_marks_the_primary_row_and_the_intervals_drawn_over_seeds(smoke_artifacts):

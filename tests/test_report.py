@@ -83,14 +83,14 @@ def test_the_headline_leads_with_the_primary_comparison_then_the_holm_adjusted_o
     run = smoke_artifacts()
     tests = read_json(run.stat_tests)
     rows = [
-        c | {"primary": (c["method"], c["baseline"]) == ("lora_r2", "zero_shot")}
+        c | {"primary": (c["method"], c["baseline"]) == ("lora_r4", "zero_shot")}
         for c in tests["comparisons"]
     ]
     rows.sort(key=lambda c: not c["primary"])
     run.stat_tests.write_text(json.dumps(tests | {"comparisons": rows}))
     shown = text_of(between(render(run), '<div class="headline">', "</div>"))
     lines = re.findall(r"(primary \(declared before the run\)|Holm-adjusted): ([^:]*):", shown)
-    assert lines[0] == ("primary (declared before the run)", "LoRA r=2 versus Zero-shot")
+    assert lines[0] == ("primary (declared before the run)", "versus Zero-shot")
     assert lines[1:] and all(label == "Holm-adjusted" for label, _ in lines[1:])
     assert "the primary comparison's are as they are" in shown
 

@@ -12,7 +12,7 @@ from loralab.run_compare import compare_runs, write_comparison
 
 
 def set_lr(run: RunPaths, lr: str) -> None:
-    text, n = re.subn(r"(?m)^  lr: .*$", f"  lr: {lr}", run.params.read_text())
+    text, n = re.subn(r"(?m)^  lrs:\n  - .*$", f"  lrs:\n  - {lr}", run.params.read_text())
     assert n == 1
     run.params.write_text(text)
 
@@ -28,8 +28,8 @@ def two_runs(smoke_artifacts):
 def test_compare_shows_the_param_that_differs_and_each_runs_headline(two_runs):
     a, b = two_runs
     headlines, differ = compare_runs([a.root, b.root])
-    assert list(differ.index) == ["train.lr"]
-    assert differ.loc["train.lr"].tolist() == ["0.0005", "0.0002"]
+    assert list(differ.index) == ["train.lrs"]
+    assert differ.loc["train.lrs"].tolist() == ["[0.0005]", "[0.0002]"]
     assert list(headlines.index) == ["run-a", "run-b"]
     results = pd.read_csv(a.results).set_index("method")
     lead = results[results["selected"]].iloc[0]
@@ -49,7 +49,7 @@ def test_write_comparison_writes_an_html_page(two_runs, tmp_path):
     target = write_comparison([a.root, b.root], tmp_path / "compare.html")
     page = target.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "run-a vs run-b" in page
-    assert "<th>train.lr</th>" in page and "0.0002" in page
+    assert "<th>train.lrs</th>" in page and "0.0002" in page
     lead = pd.read_csv(a.results).query("selected").iloc[0]
     assert with_ci(lead, "macro_f1") in page
 
@@ -66,7 +66,7 @@ def test_the_cli_prints_the_comparison_and_writes_the_page(two_runs, tmp_path, c
     page = tmp_path / "page.html"
     assert main(["compare", str(a.root), str(b.root), "--html", str(page)]) == 0
     out = capsys.readouterr().out
-    assert "parameters that differ" in out and "train.lr" in out and page.is_file()
+    assert "parameters that differ" in out and "train.lrs" in out and page.is_file()
 
 
 def test_a_folder_without_results_is_named_in_the_error(two_runs):
@@ -91,4 +91,4 @@ def test_runs_with_the_same_id_from_two_machines_are_both_kept(smoke_artifacts):
     set_lr(b, "0.0002")
     headlines, differ = compare_runs([a.root, b.root])
     assert list(headlines.index) == ["x/smoke-run", "y/smoke-run"]
-    assert differ.loc["train.lr"].tolist() == ["0.0005", "0.0002"]
+    assert differ.loc["train.lrs"].tolist() == ["[0.0005]", "[0.0002]"]

@@ -1,54 +1,77 @@
+import pandas as pd
+import pytest
+
 from loralab.artifacts import read_json
-from loralab.selection import (
-    SELECTION_RULE,
-    lora_method,
-    select_per_fold,
-    select_rank,
-    trained_summaries,
-    trial_histories,
-)
+from loralab.selection import SELECTION_RULE, select, select_configs, trained_summaries
 
 
-def summaries(*ranks):
-    return [
-        {
-            "rank": r,
-            "val_macro_f1": f1,
-            "val_accuracy": correct / 46,
-            "val_items": 46,
-            "val_loss": loss,
-            "best_epoch": 1,
-            "trainable_mb": 1.0,
-            "time_to_best_s": 1.0,
-        }
-        for r, f1, correct, loss in ranks
-    ]
+def summary(rank, loss, seed=42, fold=0, lr=1e-3, size="all", method="lora", f1=0.9):
+    return {
+        "trial": f"r{rank}-lr{lr:g}-n{size}-f{fold}-s{seed}",
+        "method": method,
+        "variant": "full" if method == "full" else "lora",
+        "rank": rank,
+        "lr": lr,
+        "train_size": size,
+        "fold": fold,
+        "seed": seed,
+        "val_loss": loss,
+        "val_macro_f1": f1,
+        "val_accuracy": f1,
+        "val_items": 46,
+        "best_epoch": 1,
+        "trainable_mb": 1.0,
+        "time_to_best_s": 1.0,
+    }
 
 
-def test_the_best_validation_macro_f1_selects_the_rank():
-    rank, table = select_rank(summaries((16, 0.98, 45, 0.2), (8, 0.93, 43, 0.1)))
-    assert rank == 16 and table["rank"].tolist() == [16, 8]
-    assert table["tied"].tolist() == [True, False]
-
-
-def test_ranks_validation_cannot_separate_go_to_the_smallest_not_to_the_loss():
-    rank, table = select_rank(
-        summaries((16, 0.978, 45, 0.10), (8, 0.978, 45, 0.30), (4, 0.9, 42, 0.01))
+def test_the_lowest_validation_loss_over_seeds_selects_the_configuration():
+    # r=16 has the single best trial, but r=8 is better on average over the two seeds
+    chosen, table = select_configs(
+        [
+            summary(16, 0.10, seed=1),
+            summary(16, 0.50, seed=2),
+            summary(8, 0.20, seed=1, f1=0.5),
+            summary(8, 0.22, seed=2, f1=0.5),
+        ]
     )
-    assert rank == 8 and table["rank"].tolist() == [8, 16, 4]
-    assert table["tied"].tolist() == [True, True, False]
-    assert table.loc[table["selected"], "rank"].item() == 8
+    assert chosen == {("lora", "all"): {0: ("lora", 8, 1e-3)}}
+    assert table["rank"].tolist() == [8, 16] and table["selected"].tolist() == [True, False]
+    assert table.loc[0, "seeds"] == 2 and table.loc[0, "val_loss"] == pytest.approx(0.21)
+
+
+def test_loss_ties_go_to_the_smaller_rank_then_the_smaller_lr():
+    chosen, _ = select_configs(
+        [summary(16, 0.3), summary(8, 0.30004, lr=1e-2), summary(8, 0.29996, lr=1e-3)]
+    )
+    assert chosen[("lora", "all")][0] == ("lora", 8, 1e-3)
+
+
+def test_each_fold_size_and_method_chooses_on_its_own():
+    chosen, table = select_configs(
+        [
+            summary(8, 0.2, fold=0, size="16"),
+            summary(16, 0.1, fold=0, size="16"),
+            summary(8, 0.1, fold=1, size="16"),
+            summary(16, 0.2, fold=1, size="16"),
+            summary(0, 0.3, fold=0, size="16", method="full", lr=1e-5),
+            summary(0, 0.2, fold=0, size="16", method="full", lr=1e-4),
+        ]
+    )
+    assert chosen[("lora", "16")] == {0: ("lora", 16, 1e-3), 1: ("lora", 8, 1e-3)}
+    assert chosen[("full", "16")] == {0: ("full", 0, 1e-4)}
+    assert table["selected"].sum() == 3
 
 
 def test_a_runs_recorded_choice_is_what_its_training_summaries_select(smoke_artifacts):
+    from loralab.config import load_config
+
     run = smoke_artifacts()
     chosen = read_json(run.evaluation)
-    selection = select_per_fold(trained_summaries(run), seed=42)
+    selection = select(load_config(run.params), trained_summaries(run))
     assert selection.rank == chosen["selected_rank"] and chosen["selection_rule"] == SELECTION_RULE
-    assert selection.table.to_dict("records") == chosen["selection"]
-    assert selection.method == chosen["selected_method"] == lora_method(selection.rank)
-    assert lora_method(selection.rank) in set(read_json(run.evaluation)["methods"])
-    assert lora_method(None) is None
-    histories = trial_histories(run)
-    assert list(histories) == ["r2-f0-s42", "r4-f0-s42"]
-    assert all("val_macro_f1" in h.columns for h in histories.values())
+    assert selection.method == chosen["selected_method"]
+    assert selection.method in set(chosen["methods"])
+    assert chosen["roles"][selection.method] == "trained"
+    stored = pd.read_csv(run.selection_table)
+    assert stored["selected"].sum() == len(chosen["selected_methods"])

@@ -67,8 +67,8 @@ def test_smoke_series_writes_a_self_contained_report(smoke_run, tmp_path):
         "index.html",
         "01_eda.html",
         "02_split.html",
-        "03_train_rank2.html",
-        "03_train_rank4.html",
+        "03_train_r2-f0-s42.html",
+        "03_train_r4-f0-s42.html",
         "04_evaluate.html",
         "05_statistics.html",
     }
@@ -109,7 +109,7 @@ def test_report_shows_training_curves_cost_and_the_selected_rank(smoke_run):
     assert summaries[4]["trainable_params"] == 2 * summaries[2]["trainable_params"]
     for r in (2, 4):
         assert f"{summaries[r]['trainable_params']:,}" in page
-        train_page = (index.parent / f"03_train_rank{r}.html").read_text()
+        train_page = (index.parent / f"03_train_r{r}-f0-s42.html").read_text()
         assert f"LoRA adapter: rank {r}" in train_page  # the model card is shown
         assert run.adapter(f"r{r}-f0-s42").joinpath("adapter_model.safetensors").is_file()
 
@@ -303,7 +303,7 @@ def test_long_documents_params_run_on_a_csv_of_long_texts(tmp_path, repo, long_t
         f"data.path={path}",
         "split.folds=1",
         "train.epochs=1",
-        "train.max_train_items=8",
+        "train.train_sizes=[8]",
         "train.seq_len=96",
         "evaluation.max_chunks=3",
     ]

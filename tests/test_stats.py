@@ -142,7 +142,7 @@ def test_ranks_chosen_per_fold_are_compared_with_every_baseline(smoke_artifacts)
     )
     cfg = build_config({}, "test", {"stats.bootstrap_resamples": 200})
     table = statistics_step(cfg, run).tests
-    baselines = [m for m, role in meta["roles"].items() if role != TRAINED]
+    baselines = [m for m, role in meta["roles"].items() if role not in (TRAINED, "candidate")]
     assert set(table.loc[table["method"] == "lora_selected", "baseline"]) == set(baselines)
 
 

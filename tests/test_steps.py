@@ -110,7 +110,7 @@ def test_edited_training_code_changes_the_trials_only(baseline):
     training.write_text(training.read_text() + "\nEDITED = True\n")
     after = _fingerprints(cfg, run, notebooks, lib)
     # evaluation and statistics follow from the trials' outputs (next test)
-    assert _changed(before, after) == ["03_train_rank8", "03_train_rank16"]
+    assert _changed(before, after) == ["03_train_r8-f0-s42", "03_train_r16-f0-s42"]
 
 
 def test_new_outputs_of_a_step_change_the_steps_that_read_them(baseline):
@@ -175,10 +175,14 @@ def test_an_edited_code_cell_changes_its_step_only(baseline):
 def test_a_default_in_the_parameters_cell_is_code(baseline):
     cfg, run, notebooks, lib, before = baseline
     path = notebooks / "03_train.ipynb"
-    _edit_cell(path, _code_cell_index(path, "rank = None"), lambda s: s.replace("None", "8"))
+    _edit_cell(
+        path,
+        _code_cell_index(path, "trial_id = None"),
+        lambda s: s.replace("None", "'r8-f0-s42'", 1),
+    )
     assert _changed(before, _fingerprints(cfg, run, notebooks, lib)) == [
-        "03_train_rank8",
-        "03_train_rank16",
+        "03_train_r8-f0-s42",
+        "03_train_r16-f0-s42",
     ]
 
 
@@ -191,23 +195,27 @@ def test_params_fields_change_the_steps_that_declare_them(tmp_path, baseline):
         return _changed(before, _fingerprints(cfg, run, notebooks, lib))
 
     assert changed(evaluation__few_shot_k=2) == ["04_evaluate"]
-    assert changed(evaluation__batch_size=2) == ["03_train_rank8", "03_train_rank16", "04_evaluate"]
+    assert changed(evaluation__batch_size=2) == [
+        "03_train_r8-f0-s42",
+        "03_train_r16-f0-s42",
+        "04_evaluate",
+    ]
     # the split's seed also draws LoRA's training items, so training and evaluation re-run too
     assert changed(split__seed=1) == [
         "01_eda",
         "02_split",
-        "03_train_rank8",
-        "03_train_rank16",
+        "03_train_r8-f0-s42",
+        "03_train_r16-f0-s42",
         "04_evaluate",
     ]
     assert changed(stats__seed=1) == ["04_evaluate", "05_statistics"]
 
 
-def test_a_rank_is_a_parameter_of_its_step(baseline):
+def test_a_trial_is_a_parameter_of_its_step(baseline):
     cfg, run, notebooks, lib, before = baseline
-    step = next(s for s in series(cfg) if s.name == "03_train_rank8")
-    other = dataclasses.replace(step, parameters={"rank": 16})
-    assert fingerprint(other, cfg, run, notebooks, lib) == before["03_train_rank16"]
+    step = next(s for s in series(cfg) if s.name == "03_train_r8-f0-s42")
+    other = dataclasses.replace(step, parameters={"trial_id": "r16-f0-s42"})
+    assert fingerprint(other, cfg, run, notebooks, lib) == before["03_train_r16-f0-s42"]
 
 
 def test_imports_are_followed_through_the_library_inside_functions_too(tmp_path):
@@ -276,7 +284,10 @@ def test_rewording_the_presentation_retrains_nothing_while_the_loop_still_does(b
     training = lib / "training.py"
     training.write_text(training.read_text() + "\nEDITED = True\n")
     changed = _changed(before, _fingerprints(cfg, run, notebooks, lib))
-    assert [s for s in changed if s.startswith("03_train")] == ["03_train_rank8", "03_train_rank16"]
+    assert [s for s in changed if s.startswith("03_train")] == [
+        "03_train_r8-f0-s42",
+        "03_train_r16-f0-s42",
+    ]
 
 
 def test_a_cell_with_magics_is_normalized_too():
@@ -296,12 +307,12 @@ def test_series_is_built_from_the_declared_contracts():
     assert [(s.name, s.outputs, s.after) for s in steps] == [
         ("01_eda", ("data",), ()),
         ("02_split", ("split",), ("01_eda",)),
-        ("03_train_rank2", ("train/r2-f0-s42",), ("01_eda", "02_split")),
-        ("03_train_rank4", ("train/r4-f0-s42",), ("01_eda", "02_split")),
-        ("04_evaluate", ("eval",), ("02_split", "03_train_rank2", "03_train_rank4")),
+        ("03_train_r2-f0-s42", ("train/r2-f0-s42",), ("01_eda", "02_split")),
+        ("03_train_r4-f0-s42", ("train/r4-f0-s42",), ("01_eda", "02_split")),
+        ("04_evaluate", ("eval",), ("02_split", "03_train_r2-f0-s42", "03_train_r4-f0-s42")),
         ("05_statistics", ("stats",), ("02_split", "04_evaluate")),
     ]
-    assert steps[2].title == "LoRA training, trial r2-f0-s42: curves, cost, adapter card"
+    assert steps[2].title == "Training, trial r2-f0-s42: curves, cost, model card"
     assert Step("01_eda", "t").outputs == ("data",)  # a step read back from run.json
     assert [c.notebook for c in SERIES] == sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 
@@ -447,7 +458,7 @@ def observed(tmp_path_factory, tiny_model_dir) -> dict[str, Observed]:
             "split.folds": 1,
             "train.seq_len": 64,
             "train.epochs": 1,
-            "train.max_train_items": None,
+            "train.train_sizes": [None],
             "train.dtype": "float32",
             "train.device": "cpu",
             "stats.bootstrap_resamples": 100,

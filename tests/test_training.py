@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ from loralab.models import load_base
 from loralab.splits import read_split
 from loralab.training import BestEpoch, answer_loss, train_lora, train_trial
 from loralab.training_items import stratified_subset
-from loralab.trials import trial_of
+from loralab.trials import trial_of, trials
 
 
 def test_balanced_order_draws_each_class_equally():
@@ -98,7 +99,7 @@ def test_training_leaves_the_base_model_untouched(prepared_run):
     base = load_base(cfg)
     before = {k: v.clone() for k, v in base.model.state_dict().items()}
     train, val = read_split(run, "train", 0), read_split(run, "val", 0)
-    result = train_lora(base, train, val, cfg, trial_of(cfg, 2), log=lambda _: None)
+    result = train_lora(base, train, val, cfg, trial_of(cfg, "r2-f0-s42"), log=lambda _: None)
     assert not any("lora" in name for name, _ in base.model.named_modules())
     after = base.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -108,7 +109,7 @@ def test_training_leaves_the_base_model_untouched(prepared_run):
 def test_two_ranks_in_one_process_equal_each_rank_in_its_own_process(prepared_run, tmp_path):
     cfg, run = prepared_run("together")
     for rank in (2, 4):
-        train_trial(cfg, run, trial_of(cfg, rank), log=lambda _: None)
+        train_trial(cfg, run, trial_of(cfg, f"r{rank}-f0-s42"), log=lambda _: None)
     cfg2, alone = prepared_run("alone")
     params = tmp_path / "params.yaml"
     from loralab.config import save_config
@@ -116,9 +117,9 @@ def test_two_ranks_in_one_process_equal_each_rank_in_its_own_process(prepared_ru
     save_config(cfg2, params)
     code = (
         "from loralab.config import load_config; from loralab.layout import RunPaths; "
-        "from loralab.training import train_trial; from loralab.trials import Trial; "
-        f"train_trial(load_config({str(params)!r}), RunPaths({str(alone.root)!r}), "
-        "Trial(0, 4, 42), "
+        "from loralab.training import train_trial; from loralab.trials import trial_of; "
+        f"cfg = load_config({str(params)!r}); "
+        f"train_trial(cfg, RunPaths({str(alone.root)!r}), trial_of(cfg, 'r4-f0-s42'), "
         "log=lambda _: None)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -142,7 +143,9 @@ def test_training_runs_the_training_kernel_and_validation_the_scoring_kernel(pre
 
     base.model.register_forward_pre_hook(record, with_kwargs=True)
     train, val = read_split(run, "train", 0), read_split(run, "val", 0)
-    result = train_lora(base, train, val, cfg, trial_of(cfg, 2), log=lambda _: None, own_base=True)
+    result = train_lora(
+        base, train, val, cfg, trial_of(cfg, "r2-f0-s42"), log=lambda _: None, own_base=True
+    )
     assert {kernel for training, kernel in seen if training} == {"eager"}
     assert {kernel for training, kernel in seen if not training} == {"sdpa"}
     assert result.model.get_base_model().config._attn_implementation == "sdpa"
@@ -162,3 +165,50 @@ def test_an_explicit_kernel_is_used_for_both():
     for kernel in ("eager", "sdpa"):
         chosen = ModelConfig(attn_implementation=kernel)
         assert {attention_for(chosen, p, t) for p in (bf16, f32) for t in (0, 1)} == {kernel}
+
+
+def test_early_stopping_ends_a_run_whose_validation_loss_rises(prepared_run):
+    """A learning rate far too large: validation loss rises after the first epoch, so patience
+    runs out and training stops before its last epoch, keeping the first."""
+    cfg, run = prepared_run(**{"train.lrs": [3.0], "train.epochs": 6, "train.patience": 1})
+    assert cfg.train.early_stopping_can_fire
+    base = load_base(cfg)
+    train, val = read_split(run, "train", 0), read_split(run, "val", 0)
+    result = train_lora(base, train, val, cfg, trial_of(cfg), log=lambda _: None)
+    losses = result.history["val_loss"].tolist()
+    assert min(losses) < losses[-1] and len(losses) < 6
+    assert result.summary["best_epoch"] == 1 + losses.index(min(losses))
+
+
+def test_the_learning_rate_warms_up_then_follows_the_schedule():
+    from loralab.training import lr_factor
+
+    assert lr_factor(0.05, 0.1, "constant") == 0.5 and lr_factor(0.5, 0.1, "constant") == 1
+    assert lr_factor(0.1, 0.1, "linear") == 1 and abs(lr_factor(0.55, 0.1, "linear") - 0.5) < 1e-12
+    assert abs(lr_factor(0.55, 0.1, "cosine") - 0.5) < 1e-12
+    assert lr_factor(1.0, 0.0, "cosine") == 0 and lr_factor(0.0, 0.0, "linear") == 1
+
+
+def test_full_fine_tuning_trains_every_weight_and_scores_the_test_texts_itself(prepared_run):
+    cfg, run = prepared_run(**{"train.full_finetune": True, "train.full_lrs": [1e-3]})
+    base = load_base(cfg)
+    total = sum(p.numel() for p in base.model.parameters())
+    trial = next(t for t in trials(cfg) if t.full)
+    train_trial(cfg, run, trial, log=lambda _: None)
+    summary = json.loads(run.train_summary(trial.id).read_text())
+    assert summary["trainable_params"] == total and summary["method"] == "full"
+    scored = pd.read_csv(run.test_predictions(trial.id), dtype={"id": str})
+    assert scored["id"].tolist() == read_split(run, "test", 0)["id"].tolist()
+    assert not run.adapter(trial.id).exists()  # no copy of the weights is kept
+
+
+def test_rslora_and_dora_are_peft_options_of_the_same_wrap(tiny_config):
+    cfg = tiny_config()
+    base = load_base(cfg)
+    plain, rs, dora = (
+        wrap_with_lora(base.model, cfg, 4, variant=v) for v in ("lora", "rslora", "dora")
+    )
+    layer = "base_model.model.model.layers.0.self_attn.q_proj"
+    scale = {m: m.get_submodule(layer).scaling["default"] for m in (plain, rs)}
+    assert scale[plain] == cfg.lora.alpha / 4 and scale[rs] == cfg.lora.alpha / 2
+    assert any("lora_magnitude_vector" in n for n, _ in dora.named_parameters())

@@ -14,13 +14,47 @@ from loralab.trials import Trial, trial_of, trial_parameters, trials
 def test_a_trial_is_a_rank_on_a_fold_with_a_seed(tiny_config):
     cfg = tiny_config(**{"split.folds": 2, "train.seeds": [1, 2]})
     found = trials(cfg)
-    assert len(found) == 2 * 2 * 2 and found[0] == Trial(fold=0, rank=2, seed=1)
-    assert Trial.parse("r16-f2-s7") == Trial(2, 16, 7) and Trial(2, 16, 7).id == "r16-f2-s7"
-    assert trial_of(cfg) == Trial(0, 2, 1)
-    assert trial_parameters(cfg, Trial(1, 4, 2)) == {"rank": 4, "fold": 1, "seed": 2}
-    assert trial_parameters(tiny_config(), trial_of(tiny_config())) == {"rank": 2}
-    with pytest.raises(ValueError, match="trial id"):
-        Trial.parse("r8")
+    assert len(found) == 2 * 2 * 2 and found[0] == Trial(fold=0, rank=2, seed=1, lr=1e-2)
+    assert [t.id for t in found[:4]] == ["r2-f0-s1", "r4-f0-s1", "r2-f0-s2", "r4-f0-s2"]
+    assert trial_of(cfg) == found[0] and trial_of(cfg, "r4-f1-s2") == Trial(1, 4, 2, 1e-2)
+    assert trial_parameters(found[1]) == {"trial_id": "r4-f0-s1"}
+    assert {t.method for t in found} == {"lora_r2", "lora_r4"}
+    with pytest.raises(ValueError, match="not one of this study's 8 trials"):
+        trial_of(cfg, "r8-f0-s1")
+
+
+def test_the_grid_names_every_axis_with_several_values(tiny_config):
+    cfg = tiny_config(
+        **{
+            "lora.ranks": [2],
+            "lora.variants": ["lora", "rslora"],
+            "train.lrs": [1e-3, 1e-2],
+            "train.train_sizes": [8, None],
+            "train.full_finetune": True,
+            "train.full_lrs": [1e-5],
+        }
+    )
+    found = trials(cfg)
+    lora = [t for t in found if not t.full]
+    full = [t for t in found if t.full]
+    assert len(lora) == 2 * 2 * 2 and len(full) == 2  # variants x lrs x sizes; full per size
+    ids = [t.id for t in found]
+    assert len(set(ids)) == len(ids)
+    assert "rslora-r2-lr0.001-n8-f0-s42" in ids and "full-nall-f0-s42" in ids
+    assert [t.size for t in found[:5]] == ["8"] * 5  # size by size, the smaller first
+    assert {t.method for t in full} == {"full_n8", "full_nall"}
+    assert trial_of(cfg, "lora-r2-lr0.01-nall-f0-s42").items is None
+
+
+def test_a_smaller_training_size_is_a_subset_of_a_larger_one(make_rows):
+    from loralab.training_items import training_items
+
+    frame = pd.DataFrame(make_rows(per_class=30)).assign(id=lambda f: f["id"].astype(str))
+    small, large = (set(training_items(frame, n, seed=7)["id"]) for n in (10, 30))
+    assert len(small) == 10 and len(large) == 30 and small < large
+    assert training_items(frame, 10, seed=7)["label"].value_counts().tolist() == [5, 5]
+    assert set(training_items(frame, 10, seed=8)["id"]) != small  # the seed draws them
+    assert training_items(frame, None, seed=7) is frame
 
 
 def test_cross_validation_tests_every_item_once_and_each_fold_selects_its_rank(
@@ -56,6 +90,10 @@ def test_cross_validation_tests_every_item_once_and_each_fold_selects_its_rank(
     assert set(ev.selection["fold"]) == {0, 1}
     lora = ev.results.set_index("method").loc["lora_r2"]
     assert lora["selected"] and lora["draws"] == 2
+    trials_csv = pd.read_csv(run.trials_table)
+    assert len(trials_csv) == 4 and trials_csv["test_macro_f1"].between(0, 1).all()
+    draws = pd.read_csv(run.draw_predictions)
+    assert len(draws[draws["method"] == "lora_r2"]) == 2 * 30
     assert 0 <= lora["draw_macro_f1_mean"] <= 1
     assert set(run.trained_trials()) == {t.id for t in trials(cfg)}
     assert "lora_r2" in set(stats.tests["method"])
@@ -65,3 +103,34 @@ def test_cross_validation_tests_every_item_once_and_each_fold_selects_its_rank(
     errors = wrong_items(ev.paired, ev.test, ev.record["methods"])
     assert len(errors) and errors["text"].notna().all()
     assert ev.lead == ev.selected_method and ev.lead in ev.confusion
+
+
+def test_changing_the_test_labels_changes_no_choice(tmp_path, tiny_config, make_rows, write_table):
+    """Selection reads validation only: the same trials evaluated against other test labels
+    (every item relabelled A) score differently on test and choose exactly as before."""
+    import shutil
+
+    cfg = tiny_config(
+        **{
+            "data.path": str(write_table(make_rows(per_class=15))),
+            "lora.ranks": [2, 4],
+            "train.lrs": [1e-3, 1e-2],
+            "train.epochs": 1,
+            "stats.bootstrap_resamples": 200,
+        }
+    )
+    run = RunPaths(tmp_path / "run")
+    eda_step(cfg, run)
+    split_step(cfg, run)
+    for trial in trials(cfg):
+        train_trial(cfg, run, trial, log=lambda _: None)
+    before = evaluate_step(cfg, run, log=lambda _: None)
+    shuffled = RunPaths(shutil.copytree(run.root, tmp_path / "shuffled"))
+    test = read_split(shuffled, "test", 0)
+    test["label"] = "A"
+    test.to_json(shuffled.split_file("test", 0), orient="records", lines=True)
+    after = evaluate_step(cfg, shuffled, log=lambda _: None)
+    assert after.selection.equals(before.selection)
+    assert after.selected_method == before.selected_method
+    a, b = (pd.read_csv(r.trials_table) for r in (run, shuffled))
+    assert a["selected"].equals(b["selected"]) and not a["test_macro_f1"].equals(b["test_macro_f1"])

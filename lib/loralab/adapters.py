@@ -61,10 +61,18 @@ Plain PEFT works too: `PeftModel.from_pretrained(base_model, "{folder}")`.
 BEST_EPOCH_BY = {"val_loss": "validation loss", "val_macro_f1": "validation macro-F1"}
 
 
-def wrap_with_lora(base, cfg: Config, rank: int, seed: int | None = None, in_place: bool = False):
-    """`base` with new adapters of `rank`, drawn with `seed` (the first of train.seeds by
-    default): a fresh copy, so `base` is never touched, unless `in_place` (a caller that loaded
-    the base for this trial alone saves a copy of the weights: 0.5 GB in float32)."""
+def wrap_with_lora(
+    base,
+    cfg: Config,
+    rank: int,
+    seed: int | None = None,
+    in_place: bool = False,
+    variant: str = "lora",
+):
+    """`base` with new adapters of `rank` and `variant` (lora, rslora, dora: PEFT's own
+    options), drawn with `seed` (the first of train.seeds by default): a fresh copy, so `base`
+    is never touched, unless `in_place` (a caller that loaded the base for this trial alone
+    saves a copy of the weights: 0.5 GB in float32)."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -76,13 +84,20 @@ def wrap_with_lora(base, cfg: Config, rank: int, seed: int | None = None, in_pla
         target_modules=list(cfg.lora.target_modules),
         bias="none",
         task_type="CAUSAL_LM",
+        use_rslora=variant == "rslora",
+        use_dora=variant == "dora",
     )
     with quiet_peft():
         model = get_peft_model(base if in_place else copy.deepcopy(base), lora)
+    checkpoint_activations(model.base_model.model, cfg)
+    return model
+
+
+def checkpoint_activations(model, cfg: Config) -> None:
+    """train.activation_checkpointing on the transformer itself (under its PEFT wrapper, if any)."""
     every = cfg.train.activation_checkpointing
     if every:
-        model.base_model.model.activation_checkpointing_enable(every_n_layers=every)
-    return model
+        model.activation_checkpointing_enable(every_n_layers=every)
 
 
 def model_card(summary: dict, cfg, provenance: dict, folder: Path) -> str:

@@ -38,11 +38,28 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"{run.root}: no params.yaml; train inside a run folder whose split is done, e.g. "
             "`loralab run PARAMS --only 01_eda,02_split --run-id ID`, then "
-            "`loralab train executed/ID --rank R`"
+            "`loralab train executed/ID --trial TRIAL`"
         )
     cfg = load_config(run.params)
     configure_torch(cfg)
-    train_step(cfg, run, trial_of(cfg, args.rank, args.fold, args.seed))
+    try:
+        trial = trial_of(cfg, args.trial)
+    except ValueError as exc:
+        raise ConfigError(f"{run.params}: {exc}") from None
+    train_step(cfg, run, trial)
+    return 0
+
+
+def _cmd_trials(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .trials import trials
+
+    cfg = load_config(args.params, args.set)
+    found = trials(cfg)
+    for t in found:
+        axes = f"{t.kind:5} {t.variant:6} r={t.rank:<3} lr={t.lr:<8g} {t.size + ' items':9}"
+        print(f"{t.id:36} {axes} fold {t.fold} seed {t.seed}")
+    print(f"{len(found)} trials")
     return 0
 
 
@@ -148,18 +165,29 @@ def _add_others(sub, sets: argparse.ArgumentParser) -> None:
     """train, report, compare and params: each a thin layer over one library call."""
     train = sub.add_parser(
         "train",
-        help="train one trial (rank, fold, seed) of a run, in one process or under accelerate "
-        "launch",
-        description="Train one LoRA rank on one fold's split of a run folder with one seed, with "
-        "the run's params.yaml, and write train/r<rank>-f<fold>-s<seed>/ (what 03_train does). "
-        "With train.processes > 1 it starts `accelerate launch` itself; it also runs as is "
-        "under `accelerate launch --multi_gpu --num_processes N -m loralab train RUN --rank R`.",
+        help="train one trial of a run, in one process or under accelerate launch",
+        description="Train one trial (a configuration at a training size on one fold's split "
+        "with one seed) of a run folder with the run's params.yaml, and write train/<trial>/ "
+        "(what 03_train does). With train.processes > 1 it starts `accelerate launch` itself; "
+        "it also runs as is under `accelerate launch --multi_gpu --num_processes N -m loralab "
+        "train RUN --trial ID`.",
     )
     train.add_argument("run_dir", type=Path, help="the run folder, e.g. executed/<run-id>")
-    train.add_argument("--rank", type=int, required=True, help="a value of lora.ranks")
-    train.add_argument("--fold", type=int, default=0, help="a fold below split.folds (default 0)")
-    train.add_argument("--seed", type=int, help="a value of train.seeds (default: the first)")
+    train.add_argument(
+        "--trial",
+        help="a trial id, e.g. r8-f0-s42 (`loralab trials` lists them; default: the first)",
+    )
     train.set_defaults(func=_cmd_train)
+
+    listing = sub.add_parser(
+        "trials",
+        parents=[sets],
+        help="list the trials of a params file: id, axes, and the step that trains it",
+        description="Every trial of the grid (variants x ranks x learning rates x training "
+        "sizes x seeds x folds, plus full fine-tuning), one per line, without running any.",
+    )
+    listing.add_argument("params", type=Path, help="params YAML file, e.g. params/sweep.yaml")
+    listing.set_defaults(func=_cmd_trials)
 
     report = sub.add_parser(
         "report",

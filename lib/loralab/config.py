@@ -223,7 +223,19 @@ class PromptConfig(Section):
 
 class LoraConfig(Section):
     ranks: list[int] = Field([8, 16], description="LoRA ranks to train, one adapter each.")
-    alpha: float = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    alpha: float = Field(
+        32,
+        gt=0,
+        description="LoRA scaling numerator: scale alpha / r (rslora: alpha / sqrt(r)). With a "
+        "fixed learning rate alpha / r makes the rank a step-size knob as well.",
+    )
+    variants: list[Literal["lora", "rslora", "dora"]] = Field(
+        ["lora"],
+        min_length=1,
+        description="Adapter variants to train, each a grid axis: lora; rslora (PEFT's "
+        "use_rslora, scale alpha / sqrt(r), so rank and step size can be told apart); dora "
+        "(use_dora, weight-decomposed).",
+    )
     dropout: float = Field(
         0.0,
         ge=0,
@@ -248,12 +260,36 @@ class LoraConfig(Section):
             raise ValueError(f"ranks must be distinct, got {ranks}")
         return ranks
 
+    @field_validator("variants")
+    @classmethod
+    def _distinct_variants(cls, variants: list[str]) -> list[str]:
+        if len(set(variants)) != len(variants):
+            raise ValueError(f"variants must be distinct, got {variants}")
+        return variants
+
 
 class TrainConfig(Section):
     epochs: int = Field(
-        2, ge=1, description="Most epochs per rank (early stopping may end sooner)."
+        2,
+        ge=1,
+        description="Most epochs per trial. Early stopping can end training only when epochs > "
+        "patience + 2; the report says when it could not.",
     )
-    lr: float = Field(5e-4, gt=0, description="AdamW learning rate.")
+    lrs: list[float] = Field(
+        [5e-4],
+        min_length=1,
+        description="AdamW learning rates of LoRA, a grid axis; selection picks one per fold "
+        "and training size on validation. One value: the learning rate was not tuned, and the "
+        "report says so.",
+    )
+    warmup_ratio: float = Field(
+        0.0, ge=0, lt=1, description="Share of the optimizer steps over which the lr rises from 0."
+    )
+    schedule: Literal["constant", "linear", "cosine"] = Field(
+        "constant",
+        description="Learning rate after warmup: constant, or decaying to 0 at the last epoch "
+        "(linear or cosine).",
+    )
     batch_size: int = Field(4, ge=1, description="Items per micro-batch.")
     batch_tokens: int | None = Field(
         None, ge=1, description="Cap on tokens per micro-batch (padding included); empty: none."
@@ -286,11 +322,25 @@ class TrainConfig(Section):
     balanced_sampling: bool = Field(
         True, description="Draw every class equally often in each epoch."
     )
-    max_train_items: int | None = Field(
-        64,
-        ge=1,
-        description="Train on at most this many items per trial (stratified, drawn with "
-        "split.seed); empty: all. The default keeps a CPU trial near a minute.",
+    train_sizes: list[int | None] = Field(
+        [64],
+        min_length=1,
+        description="Training items per fold, a grid axis (null: all). Drawn stratified with "
+        "split.seed and nested: a smaller size's items are a subset of a larger one's, the "
+        "same for every method at that size. The default keeps a CPU trial near a minute.",
+    )
+    full_finetune: bool = Field(
+        False,
+        description="Also train every weight of the base (full fine-tuning) at each of "
+        "train.full_lrs, per fold, size and seed, selected like LoRA: the reference LoRA is "
+        "measured against. AdamW in float32 needs about 16 bytes per parameter (2.2 GB for "
+        "the embedded 135M model). Its test scores are written by the trial itself, so no "
+        "full copy of the weights is kept per trial.",
+    )
+    full_lrs: list[float] = Field(
+        [5e-5],
+        min_length=1,
+        description="AdamW learning rates of full fine-tuning, a grid axis.",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
@@ -328,9 +378,26 @@ class TrainConfig(Section):
     seeds: list[int] = Field(
         [42],
         min_length=1,
-        description="Training seeds (adapter initialisation, batch order): each rank trains "
-        "once per seed on the same items, and the spread over seeds shows what is noise.",
+        description="Training seeds (adapter initialisation, batch order): each configuration "
+        "trains once per seed on the same items, and the spread over seeds shows what is noise.",
     )
+
+    @field_validator("lrs", "full_lrs", "seeds", "train_sizes")
+    @classmethod
+    def _distinct_axis(cls, values: list, info) -> list:
+        if len(set(values)) != len(values):
+            raise ValueError(f"values of a grid axis must be distinct, got {values}")
+        if info.field_name.endswith("lrs") and any(v <= 0 for v in values):
+            raise ValueError(f"learning rates must be positive, got {values}")
+        if info.field_name == "train_sizes" and any(v is not None and v < 2 for v in values):
+            raise ValueError(f"a training size is at least 2 items (or null: all), got {values}")
+        return values
+
+    @property
+    def early_stopping_can_fire(self) -> bool:
+        """Whether patience can run out before the last epoch: with the best epoch first, the
+        stop comes after epoch patience + 2, so only with more epochs than that."""
+        return self.epochs > self.patience + 2
 
     @model_validator(mode="after")
     def _accumulation_splits_over_processes(self) -> TrainConfig:
@@ -468,7 +535,11 @@ def _known_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 
 RENAMED = {"eval": "evaluation"}  # sections renamed since 0.1: old params files say so
-MOVED = {"train.seed": "train.seeds, a list (e.g. train.seeds=[42])"}
+MOVED = {
+    "train.seed": "train.seeds, a list (e.g. train.seeds=[42])",
+    "train.lr": "train.lrs, a list (e.g. train.lrs=[0.0005])",
+    "train.max_train_items": "train.train_sizes, a list (e.g. train.train_sizes=[64]; null: all)",
+}
 
 
 def _unknown_key_message(key: str) -> str:

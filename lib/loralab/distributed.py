@@ -73,12 +73,8 @@ def launch_command(run_dir: Path, trial: Trial, processes: int, threads: int) ->
         "loralab",
         "train",
         str(run_dir),
-        "--rank",
-        str(trial.rank),
-        "--fold",
-        str(trial.fold),
-        "--seed",
-        str(trial.seed),
+        "--trial",
+        trial.id,
     ]
 
 

@@ -3,9 +3,10 @@
 The methods are those of `methods.REGISTRY`: the majority class and a label-term rule, zero-shot
 (raw and calibrated) and few-shot prompting, TF-IDF + logistic regression shown the same
 text as the LLM (its first window, or every kept window of a chunked text), and every trained
-LoRA rank. The rank the study reports is selected here, once, on validation data only, and
-written to evaluation.json with the table that justifies it. All LLM methods use the same
-scorer, prompt, windows and aggregate, so the comparison is paired item by item.
+configuration (LoRA, full fine-tuning) at every training size. The configurations the study
+reports are selected here, once, on validation data only, and written to evaluation.json and
+selection.csv with the table that justifies them; trials.csv lists every trial. All LLM methods
+use the same scorer, prompt, windows and aggregate, so the comparison is paired item by item.
 """
 
 from __future__ import annotations
@@ -25,17 +26,10 @@ from .metrics import classification_metrics
 from .models import LoadedModel, load_base
 from .paired_tests import metric_intervals, resample_weights
 from .present import format_results
-from .roles import ANCHOR, TRAINED, with_role
-from .selection import (
-    SELECTED_PER_FOLD,
-    SELECTION_RULE,
-    Selection,
-    lora_method,
-    select_per_fold,
-    trained_summaries,
-    trial_histories,
-)
+from .roles import ANCHOR, CANDIDATE, TRAINED, with_role
+from .selection import SELECTION_RULE, Selection, select, trained_summaries, trial_histories
 from .splits import read_split
+from .trials import trials
 
 
 def run_methods(
@@ -79,6 +73,7 @@ def pooled(per_fold: list[MethodResult]) -> MethodResult:
         cost={k: float(np.mean([r.cost[k] for r in per_fold])) for k in first.cost},
         draws=draws,
         details={f"fold {k}": r.details for k, r in enumerate(per_fold) if r.details},
+        trial_predictions={t: p for r in per_fold for t, p in r.trial_predictions.items()},
         chunks=_joined([r.chunks for r in per_fold]),
         tokens=_joined([r.tokens for r in per_fold]),
     )
@@ -88,16 +83,43 @@ def _joined(parts: list[np.ndarray | None]) -> np.ndarray | None:
     return None if any(p is None for p in parts) else np.concatenate(parts)
 
 
-def selected_per_fold(results: dict[str, list[MethodResult]], ranks: dict[int, int]):
-    """The LoRA each fold selected, pooled: a method of its own when folds chose differently."""
-    parts = [results[lora_method(rank)][fold] for fold, rank in sorted(ranks.items())]
-    chosen = ", ".join(f"r={rank}" for _, rank in sorted(ranks.items()))
-    return replace(
-        pooled(parts),
-        method=SELECTED_PER_FOLD,
-        name=f"LoRA, rank chosen per fold ({chosen})",
-        role=TRAINED,
-    )
+def selected_rows(
+    results: dict[str, list[MethodResult]], selection: Selection
+) -> list[MethodResult]:
+    """The configuration each fold chose, pooled, for each size and method where folds chose
+    differently: a row of its own."""
+    rows = []
+    for key, method in selection.methods.items():
+        if method in results:
+            continue
+        per_fold = sorted(selection.chosen[key].items())
+        parts = [results[selection.config_methods[(*key, c)]][fold] for fold, c in per_fold]
+        kind = "LoRA" if key[0] == "lora" else "Full fine-tuning"
+        configs = [p.name.removeprefix(kind).lstrip(", ") or "as above" for p in parts]
+        chosen = ("; " if any("," in c for c in configs) else ", ").join(configs)
+        rows.append(
+            replace(
+                pooled(parts),
+                method=method,
+                name=f"{kind}, chosen per fold ({chosen})",
+                role=TRAINED,
+            )
+        )
+    return rows
+
+
+SELECTED_TUNES = "the configuration, by validation loss over seeds; the epoch, by validation loss"
+
+
+def with_selection_roles(methods: list[MethodResult], selection: Selection) -> list[MethodResult]:
+    """Trained rows that selection chose take the trained role; the others stay candidates."""
+    chosen = set(selection.methods.values())
+    return [
+        replace(m, role=TRAINED, tuned=SELECTED_TUNES)
+        if m.role in (CANDIDATE, TRAINED) and m.method in chosen
+        else m
+        for m in methods
+    ]
 
 
 def fold_metrics(
@@ -117,7 +139,7 @@ def results_table(
     results: list[MethodResult],
     gold: list[str],
     labels: list[str],
-    selected: str | None,
+    selected: set[str],
     cfg: Config,
     folds: list[int],
 ) -> pd.DataFrame:
@@ -131,8 +153,11 @@ def results_table(
             "method": r.method,
             "name": r.name,
             "kind": r.kind,
+            "role": r.role,
+            "tuned_on_validation": r.tuned,
             **train_items(r),
-            "selected": r.method == selected,
+            "train_size": r.size,
+            "selected": r.method in selected,
             "n_test": len(gold),
         }
         intervals = metric_intervals(gold, r.predictions, labels, weights, cfg.stats.confidence)
@@ -194,8 +219,8 @@ class Evaluation:
     results: pd.DataFrame
     paired: pd.DataFrame
     confusion: dict[str, pd.DataFrame]
-    selected_method: str | None  # results.csv id: a rank's, or the row of ranks chosen per fold
-    selection: pd.DataFrame  # every rank's validation results per fold, the selected one first
+    selected_method: str | None  # the lead's results.csv id: LoRA chosen at the largest size
+    selection: pd.DataFrame  # selection.csv: every configuration's validation results
     test: pd.DataFrame  # every fold's test items (id, text, label, fold), in paired order
     record: dict  # evaluation.json
     histories: dict[str, pd.DataFrame]  # history.csv of every trial the study trained
@@ -225,13 +250,20 @@ def confusion_matrices(methods: list[MethodResult], gold: list[str], labels: lis
 def evaluation_record(
     cfg: Config, selection: Selection, methods: list[MethodResult], base: LoadedModel, texts
 ) -> dict:
-    """evaluation.json: how the rank was chosen, what each method is and tuned, what was read."""
+    """evaluation.json: how each configuration was chosen, what each method is and tuned, what
+    was read."""
     return {
         "selected_rank": selection.rank,
         "selected_ranks": {str(k): r for k, r in selection.ranks.items()},
         "selected_method": selection.method,
+        "selected_methods": [
+            {"method": kind, "train_size": size, "id": method}
+            for (kind, size), method in selection.methods.items()
+        ],
         "selection_rule": SELECTION_RULE,
         "selection": selection.table.to_dict("records"),
+        "lr_tuned": len(cfg.train.lrs) > 1,
+        "early_stopping_can_fire": cfg.train.early_stopping_can_fire,
         "folds": cfg.split.folds,
         "seeds": cfg.train.seeds,
         "details": {m.method: m.details for m in methods if m.details},
@@ -248,21 +280,89 @@ def evaluation_record(
     }
 
 
+TRIAL_COLUMNS = [
+    "trial",
+    "method",
+    "variant",
+    "rank",
+    "lr",
+    "train_size",
+    "train_items",
+    "seed",
+    "fold",
+    "best_epoch",
+    "epochs_run",
+    "val_loss",
+    "val_macro_f1",
+    "test_macro_f1",
+    "train_time_s",
+    "trainable_params",
+    "peak_memory_mb",
+    "selected",
+]
+
+
+def trials_table(
+    summaries: list[dict],
+    per_fold: dict[str, list[MethodResult]],
+    tests: list[pd.DataFrame],
+    selection: Selection,
+    labels: list[str],
+) -> pd.DataFrame:
+    """trials.csv: every trial with its validation results and its own test macro-F1 (its seed's
+    predictions on its fold's test items); `selected` marks the configuration its fold chose at
+    its size. Selection read the validation columns only."""
+    predicted = {
+        trial: (fold, predictions)
+        for results in per_fold.values()
+        for fold, r in enumerate(results)
+        for trial, predictions in r.trial_predictions.items()
+    }
+    rows = []
+    for s in summaries:
+        fold, predictions = predicted[s["trial"]]
+        chosen = selection.chosen.get((s["method"], s["train_size"]), {}).get(fold)
+        config = (s["variant"], s["rank"], s["lr"])
+        test_f1 = classification_metrics(tests[fold]["label"], predictions, labels)["macro_f1"]
+        rows.append(s | {"test_macro_f1": test_f1, "selected": config == chosen})
+    return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+
+
+def draw_predictions(test: pd.DataFrame, methods: list[MethodResult]) -> pd.DataFrame:
+    """Every draw's prediction of every method with several (training seeds, few-shot draws),
+    in long form, items in paired order: what the statistics step resamples draws from."""
+    parts = [
+        pd.DataFrame({"id": test["id"].to_numpy(), "method": m.method, "draw": k, "prediction": d})
+        for m in methods
+        for k, d in enumerate(m.draws)
+    ]
+    columns = ["id", "method", "draw", "prediction"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+def _study_summaries(cfg: Config, run: RunPaths, scored: set[str]) -> list[dict]:
+    """Finished trials of this study's grid whose configuration has results on every fold."""
+    methods = {t.id: t.method for t in trials(cfg)}
+    return [
+        s for s in trained_summaries(run) if s["trial"] in methods and methods[s["trial"]] in scored
+    ]
+
+
 def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
-    """The evaluation step: select the rank per fold, score all methods on every fold's test
-    items, pool them, and write every table the report reads."""
+    """The evaluation step: score all methods on every fold's test items, select each
+    configuration on validation, pool, and write every table the report reads."""
     tests = [read_split(run, "test", fold) for fold in range(cfg.split.folds)]
     test = pd.concat([t.assign(fold=k) for k, t in enumerate(tests)], ignore_index=True)
     labels = list(cfg.data.labels)
     base = load_base(cfg)
     per_fold = run_methods(cfg, run, tests, base, log)
-    trained = [s for s in trained_summaries(run) if lora_method(s["rank"]) in per_fold]
-    selection = select_per_fold(trained, cfg.train.seeds[0])
+    summaries = _study_summaries(cfg, run, set(per_fold))
+    selection = select(cfg, summaries)  # validation results only
     methods = [pooled(results) for results in per_fold.values()]
-    if selection.method == SELECTED_PER_FOLD:
-        methods.append(selected_per_fold(per_fold, selection.ranks))
+    methods = with_selection_roles(methods + selected_rows(per_fold, selection), selection)
     gold = test["label"].tolist()
-    table = results_table(methods, gold, labels, selection.method, cfg, test["fold"].tolist())
+    chosen = set(selection.methods.values())
+    table = results_table(methods, gold, labels, chosen, cfg, test["fold"].tolist())
     if cfg.split.folds > 1:
         folds = fold_metrics(per_fold, tests, labels)
         write_csv(run.fold_results, folds)
@@ -273,6 +373,9 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     for method, frame in confusion.items():
         write_csv(run.confusion(method), frame.reset_index())
     write_csv(run.paired_predictions, paired)
+    write_csv(run.draw_predictions, draw_predictions(test, methods))
+    write_csv(run.selection_table, selection.table)
+    write_csv(run.trials_table, trials_table(summaries, per_fold, tests, selection, labels))
     write_text(
         run.results_markdown,
         format_results(table).to_markdown(index=False, disable_numparse=True) + "\n",

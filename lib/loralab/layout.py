@@ -111,7 +111,7 @@ class RunPaths:
         """exact and near-duplicate overlap between every pair of splits"""
         return self.root / "split" / "leakage.json"
 
-    # training step, one folder per trial (rank, fold, seed)
+    # training step, one folder per trial (configuration, size, fold, seed)
     def train_dir(self, trial: str) -> Folder:
         """everything training wrote for one trial, e.g. r8-f0-s42"""
         return Folder(self.root / "train" / trial)
@@ -128,6 +128,10 @@ class RunPaths:
         """per val item: gold, the best epoch's prediction and scores"""
         return self.train_dir(trial) / "val_predictions.csv"
 
+    def test_predictions(self, trial: str) -> Path:
+        """full fine-tuning only (its weights are not kept): test predictions, scores, latency"""
+        return self.train_dir(trial) / "test_predictions.csv"
+
     def adapter(self, trial: str) -> Folder:
         """the best epoch's adapter: safetensors, config, README.md (card)"""
         return Folder(self.train_dir(trial) / "adapter")
@@ -141,6 +145,21 @@ class RunPaths:
     def results(self) -> Path:
         """per method: metrics with CIs, latency, cost; written last"""
         return self.root / "eval" / "results.csv"
+
+    @property
+    def trials_table(self) -> Path:
+        """per trial: its axes, best epoch, validation loss and macro-F1, test macro-F1, cost"""
+        return self.root / "eval" / "trials.csv"
+
+    @property
+    def selection_table(self) -> Path:
+        """per fold, size and method: each configuration's validation results, chosen marked"""
+        return self.root / "eval" / "selection.csv"
+
+    @property
+    def draw_predictions(self) -> Path:
+        """per test item, method and draw (seed, few-shot draw): the prediction"""
+        return self.root / "eval" / "draw_predictions.csv"
 
     @property
     def results_markdown(self) -> Path:
@@ -159,7 +178,7 @@ class RunPaths:
 
     @property
     def evaluation(self) -> Path:
-        """selected rank and rule, every rank's val results, methods"""
+        """the selected configurations and the rule, every configuration's val results, roles"""
         return self.root / "eval" / "evaluation.json"
 
     def confusion(self, method: str) -> Path:

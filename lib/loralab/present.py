@@ -16,6 +16,7 @@ import pandas as pd
 from .artifacts import read_json, write_text
 from .layout import RunPaths
 from .roles import ANCHOR, HEADLINE, with_role
+from .trials import plain_number
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -52,6 +53,12 @@ def format_results(table: pd.DataFrame) -> pd.DataFrame:
                 table["draw_macro_f1_mean"], table["draw_macro_f1_sd"], table["draws"], strict=True
             )
         ]
+    if "tuned_on_validation" in table:
+        shown["tuned on validation"] = table["tuned_on_validation"]
+    if "fold_macro_f1_sd" in table:
+        shown["macro-F1 sd over folds"] = table["fold_macro_f1_sd"].map(
+            lambda v: "" if pd.isna(v) else f"{v:.3f}"
+        )
     if "chunks_per_doc" in table and (table["chunks_per_doc"].fillna(1) > 1).any():
         shown["windows / tokens per item"] = [
             f"{c:.1f} / {t:.0f}" if c == c else ""
@@ -68,6 +75,23 @@ def format_results(table: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return pd.DataFrame(shown)
+
+
+MOST_CANDIDATES_SHOWN = 5
+
+
+def results_on_page(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The results table of the index page, and a note of what it leaves out: a sweep's
+    configurations that no fold chose are many rows that decide nothing, so beyond a few they
+    stay in results.csv, trials.csv and the sweep's figures."""
+    candidates = table.get("role", pd.Series("", index=table.index)) == "candidate"
+    if candidates.sum() <= MOST_CANDIDATES_SHOWN:
+        return format_results(table), ""
+    note = (
+        f"{int(candidates.sum())} trained configurations that no fold selected are left out "
+        "of this table; each is in eval/results.csv, every trial in eval/trials.csv."
+    )
+    return format_results(table[~candidates].reset_index(drop=True)), note
 
 
 def window_note(summary: dict, aggregate: str | None = None) -> str:
@@ -208,10 +232,11 @@ def primary_note(table: pd.DataFrame, primary: dict | None) -> str:
         return ""
     declared = ", ".join(primary["declared"]) if primary else ""
     setting = f" (stats.primary = [{declared}])" if declared else ""
+    others = ", Holm-adjusted" if "bootstrap_p_holm" in table else ""
     return (
         f'The row marked "(primary)" is the primary comparison, declared before the run{setting}: '
         "the headline leads with it whatever its outcome and shows its p-values as they are; "
-        "all other comparisons follow there, Holm-adjusted. "
+        f"all other comparisons follow there{others}. "
         + (primary.get("note", "") + " " if primary and primary.get("note") else "")
     )
 
@@ -306,27 +331,35 @@ COST_COLUMNS = {
 
 SELECTION_COLUMNS = {
     "fold": "fold",
+    "train_size": "items",
+    "method": "method",
+    "variant": "variant",
     "rank": "rank",
+    "lr": "lr",
     "selected": "selected",
-    "tied": "not separated from the best",
-    "val_correct": "val right",
-    "val_items": "val items",
-    "val_macro_f1": "val macro-F1",
+    "seeds": "seeds",
     "val_loss": "val loss",
+    "val_loss_sd": "sd over seeds",
+    "val_macro_f1": "val macro-F1",
     "best_epoch": "best epoch",
 }
 
 
 def format_selection(selection: list[dict]) -> pd.DataFrame:
-    """Every rank's validation results per fold, as the rank choice read them."""
+    """Every configuration's validation results per fold and size, as the choice read them;
+    columns that hold one value throughout (one fold, one variant) are left out."""
     frame = pd.DataFrame(selection)
     if frame.empty:  # no trial trained on every fold: nothing was chosen
         return frame
-    shown = frame[[c for c in SELECTION_COLUMNS if c in frame]].rename(columns=SELECTION_COLUMNS)
-    for column in ("val macro-F1", "val loss"):
-        shown[column] = shown[column].map("{:.3f}".format)
-    for column in ("selected", "not separated from the best"):
-        shown[column] = shown[column].map({True: "yes", False: ""})
+    shown = frame[[c for c in SELECTION_COLUMNS if c in frame]]
+    varies = [c for c in shown if c in ("selected", "val_loss") or shown[c].nunique() > 1]
+    shown = shown[varies].rename(columns=SELECTION_COLUMNS).astype(object)
+    for column in ("val macro-F1", "val loss", "sd over seeds"):
+        if column in shown:
+            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    if "lr" in shown:
+        shown["lr"] = shown["lr"].map(plain_number)
+    shown["selected"] = shown["selected"].map({True: "yes", False: ""})
     return shown
 
 
@@ -358,8 +391,10 @@ def headline(run: RunPaths) -> dict | None:
     if not run.results.is_file():
         return None
     rows = pd.read_csv(run.results).set_index("method")
-    lead = rows.index[rows["selected"]][0] if rows["selected"].any() else rows.index[0]
     record = read_json(run.evaluation) if run.evaluation.is_file() else {}
+    lead = record.get("selected_method")  # LoRA at the largest size; several rows are selected
+    if lead not in rows.index:
+        lead = rows.index[rows["selected"]][0] if rows["selected"].any() else rows.index[0]
     roles = record.get("roles", {})
     recorded = read_json(run.stat_tests) if run.stat_tests.is_file() else {}
     tests = pd.DataFrame(recorded.get("comparisons", []))
@@ -470,30 +505,44 @@ def tuning_table(evaluation: dict) -> pd.DataFrame:
 
 
 def selection_note(chosen: dict) -> str:
-    """How the rank was chosen (from evaluation.json), said plainly when validation could not
-    tell ranks apart."""
+    """What was chosen (from evaluation.json), how close the runner-up came, and what the
+    training budget could not tell: an untuned learning rate, early stopping that could not
+    fire."""
     table = pd.DataFrame(chosen.get("selection", []))
-    if table.empty:
+    if table.empty or "train_size" not in table:  # nothing chosen, or a run older than the grid
         return ""
     notes = []
-    for fold, part in table.groupby("fold"):
-        tied = part[part["tied"]]
-        best = tied.iloc[0]
-        right = f"{int(best['val_correct'])}/{int(best['val_items'])}"
-        selected = int(part.loc[part["selected"], "rank"].iloc[0])
-        where = f"fold {fold}: " if chosen.get("folds", 1) > 1 else ""
-        if len(tied) == 1:
-            notes.append(
-                f"{where}r={selected} was selected on validation macro-F1 "
-                f"({best['val_macro_f1']:.3f}, {right} right)."
+    for (fold, size, method), part in table.groupby(["fold", "train_size", "method"], sort=False):
+        best = part[part["selected"]].iloc[0]
+        where = ", ".join(
+            w
+            for w in (
+                f"fold {fold}" if chosen.get("folds", 1) > 1 else "",
+                f"{size} items" if table["train_size"].nunique() > 1 else "",
             )
-        else:
-            ranks = " and ".join(f"r={int(x)}" for x in tied["rank"])
-            notes.append(
-                f"{where}validation could not separate {ranks} ({right} right each); the "
-                f"smallest, r={selected}, was taken for its cost. The choice is not a finding."
-            )
-    return " ".join(notes)
+            if w
+        )
+        what = "full fine-tuning" if method == "full" else f"LoRA r={int(best['rank'])}"
+        seeds = f", mean of {int(best['seeds'])} seeds" if best["seeds"] > 1 else ""
+        text = (
+            f"{what}, lr {plain_number(best['lr'])} (validation loss {best['val_loss']:.3f}{seeds})"
+        )
+        others = part[~part["selected"]]
+        if len(others):
+            gap = others["val_loss"].min() - best["val_loss"]
+            text += f", {gap:.3f} below the next configuration"
+        notes.append((f"{where}: " if where else "") + text + ".")
+    if not chosen.get("lr_tuned", True):
+        notes.append(
+            "The learning rate was not tuned: train.lrs has one value, so a configuration "
+            "that needs another step size could not show it."
+        )
+    if not chosen.get("early_stopping_can_fire", True):
+        notes.append(
+            "Early stopping could not end training (train.epochs is at most train.patience + "
+            "2): the budget, not validation, set the number of epochs."
+        )
+    return "Selected on validation: " + " ".join(notes)
 
 
 def render_template(name: str, **context) -> str:

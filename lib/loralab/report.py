@@ -17,12 +17,12 @@ from .environment import git_commit, machine, package_versions
 from .layout import PROJECT_ROOT, RunPaths
 from .present import (
     format_cost,
-    format_results,
     format_selection,
     headline,
     html_table,
     read_stats,
     render_template,
+    results_on_page,
     selection_note,
     window_note,
 )
@@ -35,11 +35,25 @@ FIGURE_CAPTIONS = {
     "validation_curves": "Validation loss (which chooses the epoch) and macro-F1 per epoch for "
     "every LoRA trial.",
     "method_bars": "Macro-F1 (BCa CI) and accuracy (Wilson CI) per method on the test set.",
-    "confusion_selected": "Confusion matrix of the selected LoRA rank on the test set.",
+    "confusion_selected": "Confusion matrix of the selected LoRA on the test set.",
     "efficiency": "Cost per method: trainable parameters, training time, latency per item.",
+    "learning_curve": "Test macro-F1 (CI) against training items: the selected LoRA and full "
+    "fine-tuning per size, TF-IDF on the same items; the label-term rule and zero-shot as lines.",
+    "sweep_val_loss": "LoRA's validation loss over learning rate and rank per training size "
+    "(mean over folds and seeds); the boxed cell is the configuration chosen.",
+    "sweep_best_lr": "The best learning rate per rank by validation loss, with full "
+    "fine-tuning's as a line.",
 }
-# The study's figures lead; the data and training figures follow.
-FIGURE_ORDER = ["method_bars", "confusion_selected", "efficiency", "validation_curves"]
+# The study's figures lead; the sweep's, the data and training figures follow.
+FIGURE_ORDER = [
+    "method_bars",
+    "learning_curve",
+    "confusion_selected",
+    "efficiency",
+    "sweep_val_loss",
+    "sweep_best_lr",
+    "validation_curves",
+]
 
 
 def _caption(stem: str) -> str:
@@ -91,10 +105,8 @@ def _study_section(run: RunPaths) -> dict:
     """The headline and both tables, from results.csv and stat_tests.json."""
     if not run.results.is_file():
         return {}
-    section = {
-        "results": html_table(format_results(pd.read_csv(run.results))),
-        "headline": headline(run),
-    }
+    shown, left_out = results_on_page(pd.read_csv(run.results))
+    section = {"results": html_table(shown), "results_note": left_out, "headline": headline(run)}
     record = read_json(run.evaluation) if run.evaluation.is_file() else {}
     if "long_text" in record:
         read = record["long_text"]

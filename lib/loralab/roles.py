@@ -6,7 +6,8 @@ TRAINED = "trained"  # what the study measures: LoRA, selected on validation
 ANCHOR = "anchor"  # the untrained model every trained method is compared with (zero-shot)
 HEADLINE = "headline"  # a baseline the headline shows beside the selected method
 BASELINE = "baseline"  # in the tables, and tested against the selected method
-ROLES = (TRAINED, ANCHOR, HEADLINE, BASELINE)
+CANDIDATE = "candidate"  # a trained configuration that no fold selected: in the tables, not tested
+ROLES = (TRAINED, ANCHOR, HEADLINE, BASELINE, CANDIDATE)
 
 
 def with_role(roles: dict[str, str], role: str) -> list[str]:

@@ -63,6 +63,26 @@ class Scores:
             out[f"score_{label}"] = self.label_scores[:, j]
         return out
 
+    def table(self, ids: list[str], labels: list[str]) -> pd.DataFrame:
+        """frame() plus what timing needs, so scores written by one step read back whole in
+        another (`from_table`)."""
+        return self.frame(ids, labels).assign(
+            latency_s=self.latency_s, prompt_tokens=self.prompt_tokens, chunks=self.chunk_counts
+        )
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame, labels: list[str], seconds: float) -> Scores:
+        label_scores = table[[f"score_{label}" for label in labels]].to_numpy()
+        return cls(
+            label_scores,  # per label: the best verbalizer's, all a table keeps
+            label_scores,
+            table["prediction"].tolist(),
+            table["latency_s"].to_numpy(),
+            table["prompt_tokens"].to_numpy(),
+            seconds,
+            table["chunks"].to_numpy(),
+        )
+
 
 def _pad_left(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(s) for s in seqs)

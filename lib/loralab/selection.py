@@ -1,4 +1,5 @@
-"""Which rank the study reports: chosen on validation data only, by a rule stated up front."""
+"""Which configuration the study reports: chosen on validation data only, by a rule stated up
+front, per fold, training size and method (LoRA; full fine-tuning)."""
 
 from __future__ import annotations
 
@@ -7,46 +8,76 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .artifacts import read_json
+from .config import Config
 from .layout import RunPaths
+from .trials import selected_method, trials
 
 SELECTION_RULE = (
-    "The rank with the highest validation macro-F1 is selected. Ranks that get as many "
-    "validation items right as that rank cannot be told apart by validation; among them the "
-    "smallest rank is taken, for its cost. With folds, each fold chooses on its own validation "
-    "split. The test set plays no part."
+    "Per fold and training size, LoRA's configuration (variant, rank, learning rate) is the one "
+    "with the lowest validation loss (answer tokens, at each trial's best epoch), averaged over "
+    "the training seeds; full fine-tuning's learning rate is chosen the same way. Loss ties "
+    "(equal to 0.0001 nats) go to the smaller rank, then the smaller learning rate. Each fold "
+    "chooses on its own validation split; the test set plays no part."
 )
+CONFIG = ["method", "variant", "rank", "lr"]
 COLUMNS = [
-    "rank",
-    "val_correct",
-    "val_items",
+    "fold",
+    "train_size",
+    *CONFIG,
+    "selected",
+    "seeds",
+    "val_loss",
+    "val_loss_sd",
     "val_macro_f1",
     "val_accuracy",
-    "val_loss",
+    "val_items",
     "best_epoch",
     "trainable_mb",
     "time_to_best_s",
 ]
 
 
-def select_rank(summaries: list[dict]) -> tuple[int, pd.DataFrame]:
-    """The selected rank and every rank's validation results, best first. `tied` marks the
-    ranks validation could not separate from the best (the same number of items right)."""
+def size_order(size: str) -> float:
+    """Training sizes as numbers, `all` the largest."""
+    return float("inf") if size == "all" else float(size)
+
+
+def select_configs(summaries: list[dict]) -> tuple[dict, pd.DataFrame]:
+    """Each fold's choice per training size and method, as {(method, size): {fold: config}},
+    and the table of every candidate averaged over seeds, the chosen one first in its group."""
     if not summaries:
-        raise ValueError("no trained rank to select from")
-    table = pd.DataFrame(summaries)
-    table["val_correct"] = (table["val_accuracy"] * table["val_items"]).round().astype(int)
-    table = table[COLUMNS].sort_values(["val_macro_f1", "rank"], ascending=[False, True])
-    table = table.reset_index(drop=True)
-    table.insert(1, "tied", table["val_correct"] == table.loc[0, "val_correct"])
-    selected = int(table.loc[table["tied"], "rank"].min())
-    table.insert(1, "selected", table["rank"] == selected)
-    return selected, table
+        return {}, pd.DataFrame(columns=COLUMNS)
+    trials = pd.DataFrame(summaries)
+    table = (
+        trials.groupby(["fold", "train_size", *CONFIG], sort=False)
+        .agg(
+            seeds=("seed", "size"),
+            val_loss=("val_loss", "mean"),
+            val_loss_sd=("val_loss", "std"),
+            val_macro_f1=("val_macro_f1", "mean"),
+            val_accuracy=("val_accuracy", "mean"),
+            val_items=("val_items", "first"),
+            best_epoch=("best_epoch", "mean"),
+            trainable_mb=("trainable_mb", "first"),
+            time_to_best_s=("time_to_best_s", "mean"),
+        )
+        .reset_index()
+    )
+    table["loss_key"] = table["val_loss"].round(4)
+    table["size_key"] = table["train_size"].map(size_order)
+    table = table.sort_values(["fold", "size_key", "method", "loss_key", "rank", "lr", "variant"])
+    first = ~table.duplicated(["fold", "train_size", "method"])
+    table.insert(6, "selected", first)
+    chosen: dict[tuple[str, str], dict[int, tuple]] = {}
+    for row in table[first].itertuples():
+        config = (row.variant, int(row.rank), float(row.lr))
+        chosen.setdefault((row.method, row.train_size), {})[int(row.fold)] = config
+    return chosen, table[COLUMNS].reset_index(drop=True)
 
 
 def trained_summaries(run: RunPaths) -> list[dict]:
-    """summary.json of every trial whose training finished, ordered by fold, rank and seed."""
-    found = [read_json(run.train_summary(t)) for t in run.trained_trials()]
-    return sorted(found, key=lambda s: (s["fold"], s["rank"], s["seed"]))
+    """summary.json of every trial whose training finished, in trial-id order."""
+    return [read_json(run.train_summary(t)) for t in run.trained_trials()]
 
 
 def trial_histories(run: RunPaths) -> dict[str, pd.DataFrame]:
@@ -56,41 +87,48 @@ def trial_histories(run: RunPaths) -> dict[str, pd.DataFrame]:
 
 @dataclass
 class Selection:
-    """The rank each fold chose on its own validation split (with the first training seed),
-    and the table of every candidate."""
+    """Every fold's chosen configuration per training size and method, the table of every
+    candidate, and the results.csv id of each choice (a configuration's row when every fold
+    chose it, else the row that pools each fold's own choice)."""
 
-    ranks: dict[int, int]  # fold -> selected rank
-    table: pd.DataFrame  # per fold, every rank's validation results, the selected one first
+    chosen: dict[tuple[str, str], dict[int, tuple]]  # (method, size) -> fold -> config
+    table: pd.DataFrame
+    methods: dict[tuple[str, str], str]  # (method, size) -> results.csv id
+    config_methods: dict[tuple, str]  # (method, size, config) -> its results.csv id
 
     @property
-    def rank(self) -> int | None:
-        """The rank every fold chose, or None when folds chose differently (or none trained)."""
-        chosen = set(self.ranks.values())
-        return chosen.pop() if len(chosen) == 1 else None
+    def lead_key(self) -> tuple[str, str] | None:
+        """LoRA at the largest training size: the method the study reports."""
+        lora = [key for key in self.chosen if key[0] == "lora"]
+        return max(lora, key=lambda k: size_order(k[1])) if lora else None
 
     @property
     def method(self) -> str | None:
-        """The results.csv id of the selected LoRA: its rank's, or the per-fold composite."""
-        if not self.ranks:
-            return None
-        return lora_method(self.rank) if self.rank is not None else SELECTED_PER_FOLD
+        key = self.lead_key
+        return self.methods[key] if key else None
+
+    @property
+    def ranks(self) -> dict[int, int]:
+        """The lead's rank per fold."""
+        key = self.lead_key
+        return {fold: c[1] for fold, c in self.chosen[key].items()} if key else {}
+
+    @property
+    def rank(self) -> int | None:
+        """The rank every fold chose for the lead, or None when folds chose differently."""
+        chosen = set(self.ranks.values())
+        return chosen.pop() if len(chosen) == 1 else None
 
 
-SELECTED_PER_FOLD = "lora_selected"
-
-
-def select_per_fold(summaries: list[dict], seed: int) -> Selection:
-    """Each fold selects its rank among its trials of `seed`, by select_rank's rule."""
-    ranks, tables = {}, []
-    for fold in sorted({s["fold"] for s in summaries}):
-        mine = [s for s in summaries if s["fold"] == fold and s["seed"] == seed]
-        if mine:
-            ranks[fold], table = select_rank(mine)
-            tables.append(table.assign(fold=fold))
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    return Selection(ranks, table)
-
-
-def lora_method(rank: int | None) -> str | None:
-    """The method id of a rank in results.csv and paired_preds.csv (lora_r8, ...)."""
-    return None if rank is None else f"lora_r{rank}"
+def select(cfg: Config, summaries: list[dict]) -> Selection:
+    """The study's choices from its finished trials' validation results."""
+    chosen, table = select_configs(summaries)
+    by_config = {(t.kind, t.size, t.config): t.method for t in trials(cfg)}
+    methods = {}
+    for (kind, size), per_fold in chosen.items():
+        configs = set(per_fold.values())
+        one = len(configs) == 1
+        methods[(kind, size)] = (
+            by_config[(kind, size, configs.pop())] if one else selected_method(kind, size, cfg)
+        )
+    return Selection(chosen, table, methods, by_config)

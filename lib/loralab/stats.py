@@ -88,18 +88,37 @@ def primary_comparison(
 
 
 def planned_comparisons(
-    roles: dict[str, str], selected: str | None, primary: tuple[str, str] | None = None
+    roles: dict[str, str],
+    selected: str | None,
+    primary: tuple[str, str] | None = None,
+    same_items: list[tuple[str, str]] = (),
 ) -> list[tuple[str, str]]:
     """(method, baseline) pairs, each once: the primary one first, then every trained method
-    against each anchor, then the selected method against every anchor, headline and baseline
+    against each anchor and against the classic baseline trained on its items (the learning
+    curve's crossing), then the selected method against every anchor, headline and baseline
     method. Candidates (trained, selected by no fold) are in the tables, not tested."""
     pairs = [primary] if primary else []
     trained, anchors = with_role(roles, TRAINED), with_role(roles, ANCHOR)
     pairs += [(m, a) for m in trained for a in anchors]
+    pairs += [pair for pair in same_items if pair[0] in trained]
     if selected:
         compared = [m for m, r in roles.items() if r in (ANCHOR, HEADLINE, BASELINE)]
         pairs += [(selected, b) for b in compared if b != selected]
     return list(dict.fromkeys(pairs))
+
+
+def same_items_pairs(results: pd.DataFrame) -> list[tuple[str, str]]:
+    """Each trained row with the classic row (TF-IDF) trained on the same training size."""
+    if "train_size" not in results:  # a run older than the trial grid
+        return []
+    sized = results.dropna(subset=["train_size"]).astype({"train_size": str})
+    classic = sized[sized["kind"] == "classic"].set_index("train_size")["method"]
+    trained = sized[sized["kind"].isin(["lora", "full"])]
+    return [
+        (m, classic[s])
+        for m, s in zip(trained["method"], trained["train_size"], strict=True)
+        if s in classic.index
+    ]
 
 
 def method_draws(run: RunPaths, ids: pd.Series) -> dict[str, np.ndarray]:
@@ -188,7 +207,7 @@ def statistics_step(cfg: Config, run: RunPaths) -> Statistics:
     rows = [
         {"comparison": f"{names[a]} vs {names[b]}", "primary": (a, b) == primary}
         | compare(paired, a, b, meta["labels"], resamples, cfg, draws)
-        for a, b in planned_comparisons(meta["roles"], selected, primary)
+        for a, b in planned_comparisons(meta["roles"], selected, primary, same_items_pairs(results))
     ]
     table = pd.DataFrame(rows)
     if cfg.stats.correction == "holm" and not table.empty:

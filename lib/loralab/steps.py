@@ -32,8 +32,8 @@ class Contract:
     per_trial: bool = False  # one step per trial (rank, fold, seed), see trials.py
 
 
-# What training a trial reads, and so evaluation too: the model, its prompt, the trials' ranks,
-# folds and seeds, and the items LoRA trains on (drawn with split.seed).
+# What training a trial reads, and so evaluation too: the model, its prompt, the trial grid's
+# axes and folds, and the items it trains on (drawn with split.seed).
 TRIAL_READS = ("data", "model", "prompt", "lora", "train", "split.folds", "split.seed")
 
 SERIES = (
@@ -54,9 +54,16 @@ SERIES = (
     ),
     Contract(
         "03_train",
-        "LoRA training, trial {trial}: curves, cost, adapter card",
+        "Training, trial {trial}: curves, cost, model card",
         "loralab.training.train_step",
-        writes=("train_dir", "adapter", "history", "val_predictions", "train_summary"),
+        writes=(
+            "train_dir",
+            "adapter",
+            "history",
+            "val_predictions",
+            "test_predictions",
+            "train_summary",
+        ),
         reads=(
             *TRIAL_READS,
             "evaluation.batch_size",
@@ -74,6 +81,9 @@ SERIES = (
             "results",
             "results_markdown",
             "paired_predictions",
+            "draw_predictions",
+            "trials_table",
+            "selection_table",
             "fold_results",
             "evaluation",
             "confusion",
@@ -104,8 +114,14 @@ class Step:
     seconds: float | None = None
     error: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.trial is None:  # rebuilt from run.json, which records the parameters
+            self.trial = (self.parameters or {}).get("trial_id")
+
     @property
     def name(self) -> str:
+        if self.trial:  # 03_train_r8-f0-s42
+            return f"{self.notebook}_{self.trial}"
         suffix = "".join(f"_{k}{v}" for k, v in self.parameters.items())
         return self.notebook + suffix
 
@@ -146,7 +162,7 @@ def series(cfg: Config) -> list[Step]:
         if contract.per_trial:
             for t in trials(cfg):
                 title = contract.title.format(trial=t.id)
-                parameters = trial_parameters(cfg, t)
+                parameters = trial_parameters(t)
                 steps.append(Step(contract.notebook, title, parameters, upstream, t.id))
         else:
             steps.append(Step(contract.notebook, contract.title, {}, upstream))

@@ -18,6 +18,8 @@ accelerate's Accelerator is a no-op wrapper when there is one process.
 from __future__ import annotations
 
 import contextlib
+import copy
+import math
 import resource
 import time
 from collections.abc import Callable
@@ -28,7 +30,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .adapters import model_card, save_adapter, wrap_with_lora
+from .adapters import checkpoint_activations, model_card, save_adapter, wrap_with_lora
 from .artifacts import read_json, write_csv, write_json
 from .batching import Encoded, TrainingWindows, balanced_order, collate, make_batches
 from .config import Config, accumulation_problem
@@ -46,7 +48,7 @@ from .models import (
 )
 from .scoring import Scores, score_documents
 from .splits import read_split
-from .training_items import lora_training_items
+from .training_items import training_items
 from .trials import Trial, trials
 
 HISTORY_COLUMNS = [
@@ -117,13 +119,10 @@ class BestEpoch:
 
     def offer(self, row: dict, model, val_scores: Scores) -> bool:
         """Keep this epoch if it is the best so far; returns whether it was."""
-        from peft import get_peft_model_state_dict
-
         if not self.improved(row["val_macro_f1"], row["val_loss"]):
             return False
         self.row, self.val_scores = row, val_scores
-        weights = get_peft_model_state_dict(model, save_embedding_layers=False)
-        self.state = {k: v.detach().clone() for k, v in weights.items()}
+        self.state = {k: v.detach().clone() for k, v in trained_weights(model).items()}
         return True
 
     @property
@@ -131,10 +130,23 @@ class BestEpoch:
         return self.since_best > self.patience
 
     def restore(self, model) -> None:
-        from peft import set_peft_model_state_dict
+        from peft import PeftModel, set_peft_model_state_dict
 
-        set_peft_model_state_dict(model, self.state)
+        if isinstance(model, PeftModel):
+            set_peft_model_state_dict(model, self.state)
+        else:
+            model.load_state_dict(self.state)
         model.eval()
+
+
+def trained_weights(model) -> dict:
+    """The weights a trial trains: a PEFT model's adapters, or every weight of a fully
+    fine-tuned one."""
+    from peft import PeftModel, get_peft_model_state_dict
+
+    if isinstance(model, PeftModel):
+        return get_peft_model_state_dict(model, save_embedding_layers=False)
+    return model.state_dict()
 
 
 @dataclass
@@ -175,10 +187,10 @@ def _prepare(
     problem = accumulation_problem(cfg.train.grad_accum, acc.num_processes)
     if problem:
         raise ConfigError(problem)
-    model = wrap_with_lora(base.model, cfg, trial.rank, trial.seed, in_place=own_base)
+    model = _trainable(base, cfg, trial, own_base)
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad],
-        lr=cfg.train.lr,
+        lr=trial.lr,
         weight_decay=cfg.train.weight_decay,
         fused=base.precision.device == "cuda",
     )
@@ -188,6 +200,32 @@ def _prepare(
     return _Trainer(
         acc, model, parallel, optimizer, accum, base, cfg, trial, _quiet if quiet else log
     )
+
+
+def _trainable(base: LoadedModel, cfg: Config, trial: Trial, own_base: bool):
+    """New LoRA adapters on the base; for full fine-tuning the base itself with every weight
+    trainable, held in float32 so that AdamW's small updates are not rounded away in bf16
+    (compute still runs under the precision's autocast)."""
+    if not trial.full:
+        return wrap_with_lora(
+            base.model, cfg, trial.rank, trial.seed, in_place=own_base, variant=trial.variant
+        )
+    torch.manual_seed(trial.seed)
+    model = (base.model if own_base else copy.deepcopy(base.model)).float()
+    model.requires_grad_(True)
+    checkpoint_activations(model, cfg)
+    return model
+
+
+def lr_factor(progress: float, warmup: float, schedule: str) -> float:
+    """The share of the peak learning rate at `progress` (0 to 1) of all epochs: a linear
+    warmup over the first `warmup` of it, then constant, or decaying to 0 at the end."""
+    if progress < warmup:
+        return progress / warmup
+    if schedule == "constant":
+        return 1.0
+    rest = (progress - warmup) / (1 - warmup)
+    return 1 - rest if schedule == "linear" else 0.5 * (1 + math.cos(math.pi * rest))
 
 
 def _train_epoch(tr: _Trainer, enc: Encoded, epoch: int, rng: np.random.Generator) -> dict:
@@ -221,6 +259,9 @@ def _train_epoch(tr: _Trainer, enc: Encoded, epoch: int, rng: np.random.Generato
             losses.append(loss.detach().item())
             tokens += int(mask.sum())
             if update:
+                progress = (epoch - 1 + (step - 1) / len(mine)) / t.epochs
+                for group in tr.optimizer.param_groups:
+                    group["lr"] = tr.trial.lr * lr_factor(progress, t.warmup_ratio, t.schedule)
                 tr.optimizer.step()
                 tr.optimizer.zero_grad(set_to_none=True)
     seconds = time.perf_counter() - t0
@@ -296,7 +337,11 @@ def _summary(tr: _Trainer, history, best: dict, seconds: float, train, val) -> d
     trainable = [p for p in tr.model.parameters() if p.requires_grad]
     return {
         "trial": tr.trial.id,
+        "method": tr.trial.kind,
+        "variant": tr.trial.variant,
         "rank": tr.trial.rank,
+        "lr": tr.trial.lr,
+        "train_size": tr.trial.size,
         "fold": tr.trial.fold,
         "seed": tr.trial.seed,
         "best_epoch": best["epoch"],
@@ -326,29 +371,54 @@ def train_trial(
 
     if trial not in trials(cfg):
         raise ValueError(
-            f"trial {trial.id} is not one of this study's (lora.ranks {cfg.lora.ranks}, "
-            f"split.folds {cfg.split.folds}, train.seeds {cfg.train.seeds})"
+            f"trial {trial.id} is not one of this study's; `loralab trials PARAMS` lists them"
         )
     # first: a launched process picks its GPU (or gloo on a CPU) before anything touches one
     state = PartialState(cpu=resolve_device(cfg.train.device) == "cpu")
     base = load_base(cfg)
-    train = lora_training_items(read_split(run, "train", trial.fold), cfg)
+    train = training_items(read_split(run, "train", trial.fold), trial.items, cfg.split.seed)
     val = read_split(run, "val", trial.fold)
     result = train_lora(base, train, val, cfg, trial, log, own_base=True)
     if state.is_main_process:
-        folder = run.adapter(trial.id)
-        card = model_card(result.summary, cfg, read_json(run.provenance), folder)
-        result.summary["adapter_bytes"] = save_adapter(result.model, folder, card)
-        write_csv(run.history(trial.id), result.history)
-        write_csv(run.val_predictions(trial.id), result.val_predictions)
-        write_json(run.train_summary(trial.id), result.summary)  # last: marks the trial done
-        s = result.summary
-        log(
-            f"{trial.id}: best epoch {s['best_epoch']} of {s['epochs_run']}, validation "
-            f"macro-F1 {s['val_macro_f1']:.3f}, {s['processes']} process(es); adapter in {folder}"
-        )
+        _write_trial(cfg, run, trial, result, base, log)
     state.wait_for_everyone()
     return result
+
+
+def _write_trial(cfg, run: RunPaths, trial: Trial, result: TrainResult, base, log) -> None:
+    """A LoRA trial keeps its adapter for evaluation to score. A fully fine-tuned model (0.5 GB
+    a trial in float32) scores the test texts here instead and is not kept: the same scorer,
+    and the test split still chooses nothing (selection reads validation only)."""
+    folder = run.adapter(trial.id)
+    s = result.summary
+    if trial.full:
+        test = read_split(run, "test", trial.fold)
+        e = cfg.evaluation
+        scores = score_documents(
+            result.model,
+            base.builder,
+            base.view,
+            test["text"].tolist(),
+            e.chunk_aggregate,
+            base.precision,
+            e.batch_size,
+        )
+        write_csv(
+            run.test_predictions(trial.id), scores.table(test["id"].tolist(), base.builder.labels)
+        )
+        s.update(adapter_bytes=0, test_seconds=scores.seconds)
+        where = f"test scores in {run.test_predictions(trial.id)}"
+    else:
+        card = model_card(s, cfg, read_json(run.provenance), folder)
+        s["adapter_bytes"] = save_adapter(result.model, folder, card)
+        where = f"adapter in {folder}"
+    write_csv(run.history(trial.id), result.history)
+    write_csv(run.val_predictions(trial.id), result.val_predictions)
+    write_json(run.train_summary(trial.id), s)  # last: marks the trial done
+    log(
+        f"{trial.id}: best epoch {s['best_epoch']} of {s['epochs_run']}, validation "
+        f"macro-F1 {s['val_macro_f1']:.3f}, {s['processes']} process(es); {where}"
+    )
 
 
 @dataclass
@@ -357,10 +427,19 @@ class TrainedTrial:
 
     history: pd.DataFrame
     summary: dict
+    card: str  # the adapter's model card (Markdown), or what a full fine-tuning trial kept
 
     @classmethod
     def read(cls, run: RunPaths, trial: Trial) -> TrainedTrial:
-        return cls(pd.read_csv(run.history(trial.id)), read_json(run.train_summary(trial.id)))
+        if trial.full:
+            card = (
+                "Full fine-tuning keeps no weights: its test scores are in "
+                f"`{run.test_predictions(trial.id).relative_to(run.root)}`."
+            )
+        else:
+            card = (run.adapter(trial.id) / "README.md").read_text(encoding="utf-8")
+        summary = read_json(run.train_summary(trial.id))
+        return cls(pd.read_csv(run.history(trial.id)), summary, card)
 
 
 def train_step(

@@ -1,27 +1,29 @@
-"""Which training items LoRA learns from, apart from training.py so that the baselines that
-should see the same items (methods/classic.py: TF-IDF) get them without importing torch.
+"""Which training items a trained method learns from, apart from training.py so that the
+baselines that should see the same items (methods/classic.py: TF-IDF) get them without
+importing torch.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from .config import Config
 
-
-def lora_training_items(train: pd.DataFrame, cfg: Config) -> pd.DataFrame:
-    """The training items LoRA learns from: all, or `train.max_train_items` of them drawn
-    stratified with split.seed, the same for every seed of a fold. Baselines that should see the
-    same items call this."""
-    n = cfg.train.max_train_items
-    return stratified_subset(train, n, cfg.split.seed) if n and n < len(train) else train
+def training_items(train: pd.DataFrame, size: int | None, seed: int) -> pd.DataFrame:
+    """`size` items of a fold's training split (None: all), stratified and nested: each class is
+    shuffled once with `seed` and a size takes a prefix of it, so a smaller size's items are a
+    subset of a larger one's and every method at a size sees the same items."""
+    if size is None or size >= len(train):
+        return train
+    return stratified_subset(train, size, seed)
 
 
 def stratified_subset(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """`n` rows keeping the class proportions, the same rows for the same seed."""
+    """`n` rows keeping the class proportions (at least one per class): a prefix of each class
+    shuffled with `seed`, so the rows for a smaller `n` are among those for a larger one."""
     share = n / len(frame)
-    parts = [
-        g.sample(n=max(1, round(len(g) * share)), random_state=seed)
-        for _, g in frame.groupby("label", sort=True)
-    ]
+    parts = []
+    for _, group in frame.sort_values("id").groupby("label", sort=True):
+        order = np.random.default_rng(seed).permutation(len(group))
+        parts.append(group.iloc[order[: max(1, round(len(group) * share))]])
     return pd.concat(parts).sort_values("id").reset_index(drop=True)

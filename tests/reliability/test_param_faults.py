@@ -9,7 +9,10 @@ from loralab.cli import main
     "sets, needles",
     [
         (["train.epoch=3"], ["--set train.epoch", "did you mean 'train.epochs'"]),
-        (["train.lr=fast"], ["train.lr", "valid number", "'fast'"]),
+        (["train.lrs=[fast]"], ["train.lrs", "valid number", "'fast'"]),
+        (["train.lr=0.001"], ["unknown key 'train.lr'", "now train.lrs, a list"]),
+        (["train.max_train_items=8"], ["now train.train_sizes", "null: all"]),
+        (["train.lrs=[0.001, 0.001]"], ["train.lrs", "distinct"]),
         (["split.test=0.5"], ["must sum to 1"]),
         (["lora.ranks=[0]"], ["lora.ranks", "positive integer"]),
         (["data.labels=[0,1]"], ["--set data.labels=[0, 1]: data.labels.0", "valid string"]),

@@ -90,7 +90,7 @@ def tiny_study(tmp_path_factory, tiny_model_dir):
         "train": {
             "epochs": 2,
             "seq_len": 64,
-            "max_train_items": None,
+            "train_sizes": [None],
             "lr": 0.01,
             "dtype": "float32",
             "device": "cpu",
@@ -156,12 +156,12 @@ def test_a_run_killed_in_training_resumes_to_the_same_results(tiny_study, uninte
         cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.time() + 120
-    while not (run.notebooks / "03_train_rank2.ipynb").exists():
+    while not (run.notebooks / "03_train_r2-f0-s42.ipynb").exists():
         assert time.time() < deadline and proc.poll() is None, "training never started"
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not run.step_marker("03_train_rank2").exists()  # nothing half-done taken as done
+    assert not run.step_marker("03_train_r2-f0-s42").exists()  # nothing half-done taken as done
     _, lines = _run(tiny_study, "killed")
     assert any(line.startswith("[2/6] 02_split: done earlier") for line in lines)
     pd.testing.assert_frame_equal(_metrics(run), _metrics(uninterrupted))
@@ -304,7 +304,7 @@ def test_edited_library_code_reruns_its_steps_and_notebook_prose_reruns_none(
     (lib / "training.py").write_text((lib / "training.py").read_text() + "\nEDITED = True\n")
     _, lines = _run(tiny_study, "edited")
     # evaluation follows because the trials' outputs (their measured times) change
-    assert _ran(lines)[:3] == ["03_train_rank2", "03_train_rank4", "04_evaluate"]
+    assert _ran(lines)[:3] == ["03_train_r2-f0-s42", "03_train_r4-f0-s42", "04_evaluate"]
     assert any(line.startswith("[1/6] 01_eda: done earlier") for line in lines)
     assert any(line.startswith("[2/6] 02_split: done earlier") for line in lines)
     run = RunPaths(tiny_study / "executed/edited")

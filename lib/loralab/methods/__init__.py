@@ -5,7 +5,7 @@ To add a baseline: write a `Method` subclass (see base.py) and add it to `REGIST
 
 from .base import Method, MethodResult, Study
 from .classic import TfidfLogisticRegression
-from .lora import LoraRank
+from .lora import TrainedConfiguration
 from .prompting import CalibratedZeroShot, FewShot, FewShotBias, ZeroShot, ZeroShotBias
 from .rules import LabelTermRule, MajorityClass
 
@@ -18,7 +18,7 @@ REGISTRY: list[type[Method]] = [
     FewShot,
     FewShotBias,
     TfidfLogisticRegression,
-    LoraRank,
+    TrainedConfiguration,
 ]
 
 __all__ = ["REGISTRY", "Method", "MethodResult", "Study"]

@@ -42,6 +42,7 @@ class MethodResult:
     chunks: np.ndarray | None = None  # windows read per item (None: one each)
     tokens: np.ndarray | None = None  # tokens read per item: prompts scored, or text seen
     role: str = field(kw_only=True)  # one of roles.ROLES
+    tuned: str = field(default="nothing", kw_only=True)  # what it chose on validation
     train_items_per_fold: list[int] = field(default_factory=list)  # pooled results only
     size: str | None = None  # the training size it stands for (`16`, `all`); None: untrained
     trial_predictions: dict[str, list[str]] = field(default_factory=dict)  # per trial id
@@ -109,6 +110,7 @@ class Method(ABC):
 
     kind: ClassVar[str]
     role: ClassVar[str] = BASELINE
+    tunes: ClassVar[str] = "nothing"  # what it chose on validation, one line in the tables
 
     def __init__(self, study: Study, method_id: str, name: str, train_items: int = 0):
         self.study, self.id, self.name, self.train_items = study, method_id, name, train_items
@@ -139,6 +141,7 @@ class Method(ABC):
             latency_s,
             cost=cost,
             role=self.role,
+            tuned=self.tunes,
             **extra,
         )
 

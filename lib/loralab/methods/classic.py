@@ -1,9 +1,10 @@
 """A classic baseline: TF-IDF features and logistic regression, shown the LLM's visible text
 (every window it scores, when long texts are chunked).
 
-Tuned like LoRA: its regularization C is chosen on the validation split (as LoRA's rank and
-epoch are), and it trains on the items LoRA trained on; a second row trains on the whole
-training split when LoRA used fewer, so a reader sees what more labels buy the cheap model.
+Tuned like LoRA: its regularization C is chosen on the validation split (as LoRA's
+configuration and epoch are), and it trains on the items LoRA trained on, at each training
+size; a row on the whole training split is always there, so a reader sees what more labels buy
+the cheap model.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 
 from ..metrics import classification_metrics
 from ..roles import HEADLINE
-from ..training_items import lora_training_items
+from ..training_items import training_items
 from .base import Method, MethodResult, Study
 
 
@@ -29,20 +30,26 @@ class TfidfLogisticRegression(Method):
 
     kind = "classic"
     role = HEADLINE
+    tunes = "C, by validation macro-F1"
 
-    def __init__(self, study: Study, method_id: str, name: str, same_items_as_lora: bool):
+    def __init__(self, study: Study, method_id: str, name: str, size: int | None):
         super().__init__(study, method_id, name)
-        self.same_items_as_lora = same_items_as_lora
+        self.size = size
         self.show = study.base.view.visible
         self.labels = study.base.builder.labels
 
     @classmethod
     def build(cls, study: Study) -> Iterator[Method]:
-        lora_items = len(lora_training_items(study.train, study.cfg))
-        yield cls(study, "tfidf", f"TF-IDF + logistic regression ({lora_items} items)", True)
-        if lora_items < len(study.train):
-            name = f"TF-IDF + logistic regression (all {len(study.train)} items)"
-            yield cls(study, "tfidf_all", name, False)
+        """One row per training size of the trained methods, on the same items, and one on
+        every training item: what more labels buy the cheap model."""
+        sizes = study.cfg.train.train_sizes
+        n_all = len(study.train)
+        for size in sizes:
+            if size is not None and size < n_all:
+                method_id = f"tfidf_n{size}" if len(sizes) > 1 else "tfidf"
+                n = len(training_items(study.train, size, study.cfg.split.seed))
+                yield cls(study, method_id, f"TF-IDF + logistic regression ({n} items)", size)
+        yield cls(study, "tfidf_all", f"TF-IDF + logistic regression (all {n_all} items)", None)
 
     def _pipeline(self, c: float):
         return make_pipeline(
@@ -51,8 +58,7 @@ class TfidfLogisticRegression(Method):
         )
 
     def fit(self, train: pd.DataFrame, val: pd.DataFrame) -> None:
-        if self.same_items_as_lora:
-            train = lora_training_items(train, self.study.cfg)
+        train = training_items(train, self.size, self.study.cfg.split.seed)
         t0 = time.perf_counter()
         x, y = [self.show(t) for t in train["text"]], train["label"]
         x_val = [self.show(t) for t in val["text"]]
@@ -86,4 +92,7 @@ class TfidfLogisticRegression(Method):
         predictions = [self.labels[j] for j in proba.argmax(axis=1)]
         scores = np.log(np.clip(proba, 1e-12, 1))
         read = self.text_read(texts)
-        return self.labelled(predictions, scores, latency, cost, details=self.tuning, **read)
+        size = "all" if self.size is None else str(self.size)
+        return self.labelled(
+            predictions, scores, latency, cost, details=self.tuning, size=size, **read
+        )

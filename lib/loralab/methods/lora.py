@@ -1,10 +1,16 @@
-"""LoRA trials as methods: each trained rank's saved adapter on a fresh copy of the base.
+"""Trained configurations as methods: each LoRA configuration (variant, rank, learning rate) or
+full fine-tuning learning rate, at one training size, over its seeds.
 
-Training happened in the rank's own step (03_train); here `fit` loads what it saved. Test items
-are scored by the adapter beside the base, exactly as validation scored it when the rank was
-chosen: folding the adapter into bf16 weights moved validation scores by up to 0.5 nats, so the
-folded model is not the validated one. With `evaluation.merge_adapters` a folded copy is still
-timed on the validation split, for the latency of a deployed model and to show the drift.
+Training happened in each trial's own step (03_train); here `fit` loads what it saved. Test items
+are scored by the adapter beside the base, exactly as validation scored it when the
+configuration was chosen: folding the adapter into bf16 weights moved validation scores by up to
+0.5 nats, so the folded model is not the validated one. With `evaluation.merge_adapters` a folded
+copy is still timed on the validation split, for the latency of a deployed model and to show the
+drift. A fully fine-tuned model scored the test texts in its own step (its weights are not
+kept); its saved scores are read back.
+
+Every configuration is a row of the results (role: candidate); the evaluation step promotes the
+ones selection chose on validation.
 """
 
 from __future__ import annotations
@@ -16,35 +22,52 @@ import numpy as np
 import pandas as pd
 
 from ..adapters import load_adapter
-from ..roles import TRAINED
-from ..selection import lora_method, trained_summaries
+from ..artifacts import read_json
+from ..roles import CANDIDATE
+from ..scoring import Scores
+from ..trials import Trial, trials
 from .base import Method, MethodResult, Study
 
 
-class LoraRank(Method):
-    """One rank's trials on the study's fold: the first seed's adapter gives the row's
-    predictions; every seed's predictions are kept, so the row shows the spread over seeds."""
+def configuration_name(trial: Trial) -> str:
+    """How tables name a configuration: only the axes the study varies."""
+    parts = ["Full fine-tuning" if trial.full else f"LoRA r={trial.rank}"]
+    if "variant" in trial.named and not trial.full:
+        parts.append(trial.variant)
+    if "lr" in trial.named:
+        parts.append(f"lr {trial.lr_text}")
+    if "items" in trial.named:
+        parts.append(f"{trial.size} items")
+    return ", ".join(parts)
+
+
+class TrainedConfiguration(Method):
+    """One configuration's trials at one size on the study's fold: the first seed's model gives
+    the row's predictions; every seed's are kept, so the row shows the spread over seeds."""
 
     kind = "lora"
-    role = TRAINED
+    role = CANDIDATE
+    tunes = "the epoch, by validation loss"
 
-    def __init__(self, study: Study, summaries: list[dict]):
-        rank = summaries[0]["rank"]
-        super().__init__(study, lora_method(rank), f"LoRA r={rank}", summaries[0]["train_items"])
-        self.rank, self.summaries = rank, summaries
+    def __init__(self, study: Study, mine: list[Trial]):
+        self.trials = mine
+        self.summaries = [read_json(study.run.train_summary(t.id)) for t in mine]
+        first = mine[0]
+        super().__init__(
+            study, first.method, configuration_name(first), self.summaries[0]["train_items"]
+        )
+        self.kind = first.kind
+        self.size = first.size
 
     @classmethod
     def build(cls, study: Study) -> Iterator[Method]:
-        trained = [s for s in trained_summaries(study.run) if s["fold"] == study.fold]
-        for rank in study.cfg.lora.ranks:
-            mine = [
-                s
-                for seed in study.cfg.train.seeds
-                for s in trained
-                if s["rank"] == rank and s["seed"] == seed
-            ]
-            if mine:
-                yield cls(study, mine)
+        done = set(study.run.trained_trials())
+        groups: dict[str, list[Trial]] = {}
+        for t in trials(study.cfg):
+            if t.fold == study.fold and t.id in done:
+                groups.setdefault(t.method, []).append(t)
+        for mine in groups.values():
+            yield cls(study, mine)
 
     def fit(self, train: pd.DataFrame, val: pd.DataFrame) -> None:
         s = self.summaries[0]
@@ -54,14 +77,15 @@ class LoraRank(Method):
             "adapter_mb": s["adapter_bytes"] / 2**20,
             "train_time_s": s["time_to_best_s"],
         }
-        if self.study.cfg.evaluation.merge_adapters:  # first: one extra model copy at a time
-            merged = self._load(s["trial"]).merge_and_unload()
+        full = self.trials[0].full
+        if self.study.cfg.evaluation.merge_adapters and not full:  # one model copy at a time
+            merged = self._load(self.trials[0]).merge_and_unload()
             self.cost.update(self.merge_drift(merged, s["trial"], val))
             del merged
 
-    def _load(self, trial: str):
+    def _load(self, trial: Trial):
         """The trial's adapter on a fresh copy of the base."""
-        return load_adapter(copy.deepcopy(self.study.base.model), self.study.run.adapter(trial))
+        return load_adapter(copy.deepcopy(self.study.base.model), self.study.run.adapter(trial.id))
 
     def merge_drift(self, merged, trial: str, val: pd.DataFrame) -> dict:
         """What folding the adapter into the base weights changes: the merged model scores the
@@ -82,10 +106,22 @@ class LoraRank(Method):
             "merged_latency_p50_ms": now.latency_summary()["latency_p50_ms"],
         }
 
+    def _scores(self, trial: Trial, summary: dict, texts: list[str]) -> Scores:
+        if not trial.full:  # one adapter copy at a time
+            return self.study.score(self._load(trial), self.study.base.builder, texts)
+        path = self.study.run.test_predictions(trial.id)
+        table = pd.read_csv(path, dtype={"id": str})
+        if len(table) != len(texts):
+            raise ValueError(
+                f"{path} scores {len(table)} test items, the fold has {len(texts)}: the split "
+                "changed after training; run the trial again"
+            )
+        return Scores.from_table(table, self.study.base.builder.labels, summary["test_seconds"])
+
     def score(self, texts: list[str]) -> MethodResult:
-        builder = self.study.base.builder
-        runs = []
-        for summary in self.summaries:  # one adapter copy at a time
-            runs.append(self.study.score(self._load(summary["trial"]), builder, texts))
+        runs = [self._scores(t, s, texts) for t, s in zip(self.trials, self.summaries, strict=True)]
         draws = [r.predictions for r in runs] if len(runs) > 1 else []
-        return self.result(runs[0], self.cost, draws=draws)
+        by_trial = {t.id: r.predictions for t, r in zip(self.trials, runs, strict=True)}
+        return self.result(
+            runs[0], self.cost, draws=draws, trial_predictions=by_trial, size=self.size
+        )

@@ -51,6 +51,7 @@ class CalibratedZeroShot(Method):
 
     kind = "prompting"
     role = HEADLINE
+    tunes = "nothing (the prior comes from content-free inputs)"
 
     def __init__(self, study: Study):
         super().__init__(study, "zero_shot_calibrated", "Zero-shot, calibrated")
@@ -120,6 +121,7 @@ class ZeroShotBias(Method):
 
     kind = "prompting"
     role = HEADLINE
+    tunes = "the label offset, by validation macro-F1"
 
     def __init__(self, study: Study):
         super().__init__(study, "zero_shot_bias", "Zero-shot, label bias fitted")
@@ -219,6 +221,8 @@ class FewShotBias(FewShot):
     reused; fitting scores each draw's prompt on BIAS_TRAIN_ITEMS training items (not its
     examples) and the validation split, about half a test pass more per draw on the default
     study, and is the row's training time."""
+
+    tunes = "a label offset per draw, by validation macro-F1"
 
     def __init__(self, study: Study, k: int, draws: int):
         super().__init__(study, k, draws)

@@ -1,0 +1,93 @@
+"""End to end: params/sweep-smoke.yaml, the trial grid at smoke size, through the runner.
+
+The notebooks, the runner and the params file are the real ones; the model is the tiny
+in-process one (`--set model.name_or_path`), so 20 trials fit the suite. The same run on the
+embedded model is measured in docs/benchmarks.md.
+"""
+
+import pandas as pd
+import pytest
+
+from loralab.artifacts import read_json
+from loralab.layout import RunPaths
+from loralab.runner import run_series
+from loralab.training_items import training_items
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory, repo, tiny_model_dir):
+    root = tmp_path_factory.mktemp("sweep")
+    index = run_series(
+        repo / "params/sweep-smoke.yaml",
+        [f"model.name_or_path={tiny_model_dir}"],
+        run_id="sweep",
+        executed_root=root / "executed",
+        reports_root=root / "reports",
+        log=lambda _: None,
+    )
+    return RunPaths(root / "executed" / "sweep"), index
+
+
+def test_every_trial_of_the_grid_is_a_row_of_trials_csv(sweep):
+    run, _ = sweep
+    trials = pd.read_csv(run.trials_table)
+    assert len(trials) == 2 * 2 * 2 * 2 + 2 * 2  # LoRA: ranks x lrs x sizes x seeds; full
+    columns = {"method", "variant", "rank", "lr", "train_items", "seed", "fold", "best_epoch"}
+    columns |= {"val_loss", "val_macro_f1", "test_macro_f1", "train_time_s", "trainable_params"}
+    assert columns <= set(trials.columns)
+    assert trials["test_macro_f1"].between(0, 1).all()
+    full = trials[trials["method"] == "full"]
+    assert (
+        len(full) == 4 and (full["trainable_params"] > 10 * trials["trainable_params"].min()).all()
+    )
+    assert sorted(trials["train_items"].unique()) == [8, 16]
+
+
+def test_each_size_and_method_selects_one_configuration_on_validation(sweep):
+    run, _ = sweep
+    selection = pd.read_csv(run.selection_table)
+    per_choice = selection.groupby(["train_size", "method"])["selected"].sum()
+    assert len(per_choice) == 4 and per_choice.eq(1).all()
+    assert (selection["seeds"] == 2).all()  # every configuration averaged over both seeds
+    chosen = selection[selection["selected"] & (selection["method"] == "lora")]
+    for _, row in chosen.iterrows():
+        rivals = selection[(selection["train_size"] == row["train_size"])]
+        rivals = rivals[rivals["method"] == "lora"]
+        assert row["val_loss"] == rivals["val_loss"].min()
+
+
+def test_the_results_hold_the_selected_full_fine_tuning_and_tfidf_per_size(sweep):
+    run, _ = sweep
+    results = pd.read_csv(run.results).set_index("method")
+    record = read_json(run.evaluation)
+    chosen = {(c["method"], str(c["train_size"])): c["id"] for c in record["selected_methods"]}
+    assert set(chosen) == {("lora", "8"), ("lora", "16"), ("full", "8"), ("full", "16")}
+    assert all(record["roles"][m] == "trained" for m in chosen.values())
+    assert results.loc[chosen[("full", "16")], "kind"] == "full"
+    assert {"tfidf_n8", "tfidf_n16", "tfidf_all"} <= set(results.index)
+    assert record["selected_method"] == chosen[("lora", "16")]
+    candidates = [m for m, r in record["roles"].items() if r == "candidate"]
+    assert len(candidates) == 2 * 2 * 2 - 2  # LoRA configurations at both sizes, less chosen
+    tests = pd.DataFrame(read_json(run.stat_tests)["comparisons"])
+    assert tests.iloc[0]["primary"] and not set(tests["method"]) & set(candidates)
+    pairs = set(zip(tests["method"], tests["baseline"], strict=True))
+    assert (chosen[("lora", "8")], "tfidf_n8") in pairs
+
+
+def test_the_smaller_size_trained_on_a_subset_of_the_larger(sweep):
+    from loralab.splits import read_split
+
+    run, _ = sweep
+    train = read_split(run, "train", 0)
+    small, large = (set(training_items(train, n, 42)["id"]) for n in (8, 16))
+    assert small < large
+
+
+def test_the_report_shows_the_sweep(sweep):
+    run, index = sweep
+    page = index.read_text(encoding="utf-8")
+    assert "Full fine-tuning" in page and "Selected on validation" in page
+    for figure in ("sweep_val_loss", "sweep_best_lr", "learning_curve"):
+        assert (index.parent / f"{figure}.png").is_file(), figure
