@@ -102,8 +102,8 @@ def test_report_shows_training_curves_cost_and_the_selected_rank(smoke_run):
     run = RunPaths(root / "executed/smoke")
     summaries = {r: json.loads(run.train_summary(f"r{r}-f0-s42").read_text()) for r in (2, 4)}
     page = index.read_text()
-    assert "was selected on validation macro-F1" in page or "could not separate" in page
-    assert "cannot be told apart by validation" in page  # the rule
+    assert "Selected on validation: LoRA r=" in page
+    assert "the test set plays no part" in page  # the rule
     assert (index.parent / "figures/validation_curves.png").is_file()
     assert (index.parent / "figures/training_r4-f0-s42.png").is_file()
     assert summaries[4]["trainable_params"] == 2 * summaries[2]["trainable_params"]

@@ -90,4 +90,4 @@ def test_the_report_shows_the_sweep(sweep):
     page = index.read_text(encoding="utf-8")
     assert "Full fine-tuning" in page and "Selected on validation" in page
     for figure in ("sweep_val_loss", "sweep_best_lr", "learning_curve"):
-        assert (index.parent / f"{figure}.png").is_file(), figure
+        assert (index.parent / "figures" / f"{figure}.png").is_file(), figure

@@ -47,8 +47,9 @@ def _headline_row(run: RunPaths, label: str) -> dict:
         out[f"{other['name']} macro-F1"] = f"{other['value']:.3f}"
     anchor = h["cost"]["anchor"]
     for v in h["versus"]:
-        if v["name"] == anchor:
-            out[f"Δ vs {anchor}"] = f"{v['delta']:+.3f} (p = {v['p']:.2g})"
+        if v["name"] == anchor and v.get("method", h["lead"]["method"]) == h["lead"]["method"]:
+            adjusted = "raw, primary" if v.get("primary") else "Holm"
+            out[f"Δ vs {anchor}"] = f"{v['delta']:+.3f} (p = {v['p']:.2g}, {adjusted})"
     cost = h["cost"]
     out.update(
         {

@@ -91,7 +91,7 @@ def tiny_study(tmp_path_factory, tiny_model_dir):
             "epochs": 2,
             "seq_len": 64,
             "train_sizes": [None],
-            "lr": 0.01,
+            "lrs": [0.01],
             "dtype": "float32",
             "device": "cpu",
         },

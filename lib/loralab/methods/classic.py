@@ -51,28 +51,40 @@ class TfidfLogisticRegression(Method):
                 yield cls(study, method_id, f"TF-IDF + logistic regression ({n} items)", size)
         yield cls(study, "tfidf_all", f"TF-IDF + logistic regression (all {n_all} items)", None)
 
-    def _pipeline(self, c: float):
+    def _pipeline(self, c: float, min_df: int = 2):
         return make_pipeline(
-            TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2),
+            TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=min_df),
             LogisticRegression(C=c, max_iter=2000),
         )
+
+    @staticmethod
+    def _min_df(texts: list[str]) -> int:
+        """2, so a word counts once it recurs; 1 where no word of a few training texts does (a
+        small training size), rather than no features at all."""
+        try:
+            TfidfVectorizer(ngram_range=(1, 2), min_df=2).fit(texts)
+        except ValueError:
+            return 1
+        return 2
 
     def fit(self, train: pd.DataFrame, val: pd.DataFrame) -> None:
         train = training_items(train, self.size, self.study.cfg.split.seed)
         t0 = time.perf_counter()
         x, y = [self.show(t) for t in train["text"]], train["label"]
         x_val = [self.show(t) for t in val["text"]]
-        tried = {}
+        tried, min_df = {}, self._min_df(x)
         for c in sorted(self.study.cfg.evaluation.tfidf_c_grid):
-            model = self._pipeline(c).fit(x, y)
+            model = self._pipeline(c, min_df).fit(x, y)
             tried[c] = classification_metrics(val["label"], model.predict(x_val), self.labels)[
                 "macro_f1"
             ]
         self.c = max(tried, key=lambda c: (tried[c], -c))
-        self.model = self._pipeline(self.c).fit(x, y)
+        self.model = self._pipeline(self.c, min_df).fit(x, y)
         self.fit_s = time.perf_counter() - t0
         self.train_items = len(train)
         self.tuning = {"C": self.c, "val_macro_f1_by_C": {str(c): f for c, f in tried.items()}}
+        if min_df == 1:
+            self.tuning["min_df"] = "1: no word recurs in the training texts"
 
     def score(self, texts: list[str]) -> MethodResult:
         shown = [self.show(t) for t in texts]
