@@ -70,3 +70,10 @@ def test_run_only_names_the_steps_there_are(capsys, repo, tmp_path):
     )
     err = capsys.readouterr().err
     assert "99_nope" in err and "05_statistics" in err
+
+
+def test_trials_lists_the_grid_one_line_each(repo, capsys):
+    assert main(["trials", str(repo / "params/sweep-smoke.yaml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "20 trials" and len(lines) == 21
+    assert lines[0].split()[0] == "r2-lr0.0005-n8-f0-s1" and "full" in lines[4]

@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sets = params_options()
     _add_run(sub, sets)
+    _add_trials(sub, sets)
     _add_others(sub, sets)
     return parser
 
@@ -161,6 +162,18 @@ def _add_run(sub, sets: argparse.ArgumentParser) -> None:
     run.set_defaults(func=_cmd_run)
 
 
+def _add_trials(sub, sets: argparse.ArgumentParser) -> None:
+    listing = sub.add_parser(
+        "trials",
+        parents=[sets],
+        help="list the trials of a params file: id and axes",
+        description="Every trial of the grid (variants x ranks x learning rates x training "
+        "sizes x seeds x folds, plus full fine-tuning), one per line, without running any.",
+    )
+    listing.add_argument("params", type=Path, help="params YAML file, e.g. params/sweep.yaml")
+    listing.set_defaults(func=_cmd_trials)
+
+
 def _add_others(sub, sets: argparse.ArgumentParser) -> None:
     """train, report, compare and params: each a thin layer over one library call."""
     train = sub.add_parser(
@@ -178,16 +191,6 @@ def _add_others(sub, sets: argparse.ArgumentParser) -> None:
         help="a trial id, e.g. r8-f0-s42 (`loralab trials` lists them; default: the first)",
     )
     train.set_defaults(func=_cmd_train)
-
-    listing = sub.add_parser(
-        "trials",
-        parents=[sets],
-        help="list the trials of a params file: id, axes, and the step that trains it",
-        description="Every trial of the grid (variants x ranks x learning rates x training "
-        "sizes x seeds x folds, plus full fine-tuning), one per line, without running any.",
-    )
-    listing.add_argument("params", type=Path, help="params YAML file, e.g. params/sweep.yaml")
-    listing.set_defaults(func=_cmd_trials)
 
     report = sub.add_parser(
         "report",
