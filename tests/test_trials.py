@@ -57,25 +57,33 @@ def test_a_smaller_training_size_is_a_subset_of_a_larger_one(make_rows):
     assert training_items(frame, None, seed=7) is frame
 
 
-def test_cross_validation_tests_every_item_once_and_each_fold_selects_its_rank(
-    tmp_path, tiny_config, make_rows, write_table
-):
-    """A tiny study in 2 folds, one rank trained with 2 seeds per fold."""
-    cfg = tiny_config(
-        **{
-            "data.path": str(write_table(make_rows(per_class=15))),
-            "split.folds": 2,
-            "lora.ranks": [2],
-            "train.seeds": [1, 2],
-            "train.epochs": 1,
-            "stats.bootstrap_resamples": 200,
-        }
-    )
+def _trained(tmp_path, cfg):
+    """A run folder with the data and split steps done and every trial of `cfg` trained."""
     run = RunPaths(tmp_path / "run")
     eda_step(cfg, run)
     split_step(cfg, run)
     for trial in trials(cfg):
         train_trial(cfg, run, trial, log=lambda _: None)
+    return cfg, run
+
+
+def test_cross_validation_tests_every_item_once_and_each_fold_selects_its_rank(
+    tmp_path, tiny_config, make_rows, write_table
+):
+    """A tiny study in 2 folds, one rank trained with 2 seeds per fold."""
+    cfg, run = _trained(
+        tmp_path,
+        tiny_config(
+            **{
+                "data.path": str(write_table(make_rows(per_class=15))),
+                "split.folds": 2,
+                "lora.ranks": [2],
+                "train.seeds": [1, 2],
+                "train.epochs": 1,
+                "stats.bootstrap_resamples": 200,
+            }
+        ),
+    )
     ev = evaluate_step(cfg, run, log=lambda _: None)
     stats = statistics_step(cfg, run)
 
@@ -110,20 +118,18 @@ def test_changing_the_test_labels_changes_no_choice(tmp_path, tiny_config, make_
     (every item relabelled A) score differently on test and choose exactly as before."""
     import shutil
 
-    cfg = tiny_config(
-        **{
-            "data.path": str(write_table(make_rows(per_class=15))),
-            "lora.ranks": [2, 4],
-            "train.lrs": [1e-3, 1e-2],
-            "train.epochs": 1,
-            "stats.bootstrap_resamples": 200,
-        }
+    cfg, run = _trained(
+        tmp_path,
+        tiny_config(
+            **{
+                "data.path": str(write_table(make_rows(per_class=15))),
+                "lora.ranks": [2, 4],
+                "train.lrs": [1e-3, 1e-2],
+                "train.epochs": 1,
+                "stats.bootstrap_resamples": 200,
+            }
+        ),
     )
-    run = RunPaths(tmp_path / "run")
-    eda_step(cfg, run)
-    split_step(cfg, run)
-    for trial in trials(cfg):
-        train_trial(cfg, run, trial, log=lambda _: None)
     before = evaluate_step(cfg, run, log=lambda _: None)
     shuffled = RunPaths(shutil.copytree(run.root, tmp_path / "shuffled"))
     test = read_split(shuffled, "test", 0)

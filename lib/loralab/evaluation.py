@@ -113,7 +113,7 @@ SELECTED_TUNES = "the configuration, by validation loss over seeds; the epoch, b
 
 def with_selection_roles(methods: list[MethodResult], selection: Selection) -> list[MethodResult]:
     """Trained rows that selection chose take the trained role; the others stay candidates."""
-    chosen = set(selection.methods.values())
+    chosen = selection.selected_ids
     return [
         replace(m, role=TRAINED, tuned=SELECTED_TUNES)
         if m.role in (CANDIDATE, TRAINED) and m.method in chosen
@@ -361,8 +361,7 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     methods = [pooled(results) for results in per_fold.values()]
     methods = with_selection_roles(methods + selected_rows(per_fold, selection), selection)
     gold = test["label"].tolist()
-    chosen = set(selection.methods.values())
-    table = results_table(methods, gold, labels, chosen, cfg, test["fold"].tolist())
+    table = results_table(methods, gold, labels, selection.selected_ids, cfg, test["fold"].tolist())
     if cfg.split.folds > 1:
         folds = fold_metrics(per_fold, tests, labels)
         write_csv(run.fold_results, folds)

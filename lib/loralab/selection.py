@@ -97,6 +97,11 @@ class Selection:
     config_methods: dict[tuple, str]  # (method, size, config) -> its results.csv id
 
     @property
+    def selected_ids(self) -> set[str]:
+        """The results.csv ids of every choice: the rows marked selected."""
+        return set(self.methods.values())
+
+    @property
     def lead_key(self) -> tuple[str, str] | None:
         """LoRA at the largest training size: the method the study reports."""
         lora = [key for key in self.chosen if key[0] == "lora"]
