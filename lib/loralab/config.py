@@ -502,6 +502,35 @@ class StatsConfig(Section):
         return primary
 
 
+# Where the runner mirrors a run (tracking.py). No step's contract reads it, so no fingerprint
+# follows it: setting a tracker re-runs nothing.
+class TrackingConfig(Section):
+    mlflow_uri: str = Field(
+        "",
+        description="MLflow tracking URI the runner logs the run to: a database such as "
+        "sqlite:///mlflow.db (artifacts go to mlartifacts/ beside it) or a tracking server's "
+        "http(s) URI. Empty: no tracking. Needs pip install 'loralab[mlflow]'. A tracker that "
+        "fails warns once and the run goes on; `loralab track` logs a finished run later.",
+    )
+    experiment: str = Field(
+        "loralab", min_length=1, description="MLflow experiment that holds the runs."
+    )
+
+    @field_validator("mlflow_uri")
+    @classmethod
+    def _a_store_mlflow_accepts(cls, uri: str) -> str:
+        # MLflow's file store (a folder such as ./mlruns) is deprecated since MLflow 3.7 and
+        # refused by recent versions unless forced: say so before any step runs.
+        if uri and (
+            uri.startswith("file:") or ("://" not in uri and not uri.startswith("databricks"))
+        ):
+            raise ValueError(
+                f"{uri!r} names a folder, MLflow's file store, which MLflow 3.7+ refuses; give a "
+                "database such as sqlite:///mlflow.db, or a tracking server's http(s):// URI"
+            )
+        return uri
+
+
 class Config(Section):
     data: DataConfig = Field(default_factory=DataConfig, description="What to classify.")
     split: SplitConfig = Field(default_factory=SplitConfig, description="How items are split.")
@@ -511,6 +540,9 @@ class Config(Section):
     train: TrainConfig = Field(default_factory=TrainConfig, description="Training loop.")
     evaluation: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation.")
     stats: StatsConfig = Field(default_factory=StatsConfig, description="Paired statistics.")
+    tracking: TrackingConfig = Field(
+        default_factory=TrackingConfig, description="Experiment tracking (MLflow)."
+    )
 
 
 SECTIONS = tuple(Config.model_fields)
