@@ -35,9 +35,11 @@ def repo() -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory):
-    """Keep the parsed-corpus cache of tests (and of the kernels they start) out of ~/.cache."""
+    """Keep the parsed-corpus cache of tests (and of the kernels they start) out of ~/.cache,
+    and MLflow from reporting usage: tests send nothing anywhere."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LORALAB_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
         yield
 
 
@@ -273,3 +275,69 @@ def smoke_artifacts(tmp_path):
         return RunPaths(shutil.copytree(SMOKE_RUN, tmp_path / name))
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def sweep(tmp_path_factory, repo, tiny_model_dir) -> tuple[RunPaths, Path]:
+    """params/sweep-smoke.yaml (20 trials) through the runner and the real notebooks on the
+    tiny model, tracked in a sqlite MLflow store beside the run folder (tracker/mlflow.db):
+    test_sweep reads the run, test_tracking its MLflow runs. Returns (run, report index).
+
+    Built once per session and shared: tests read it and never write into its run folder (copy
+    `run.root` first to run it again)."""
+    from loralab.runner import run_series
+
+    root = tmp_path_factory.mktemp("sweep")
+    index = run_series(
+        repo / "params/sweep-smoke.yaml",
+        [
+            f"model.name_or_path={tiny_model_dir}",
+            f"tracking.mlflow_uri=sqlite:///{root / 'tracker' / 'mlflow.db'}",
+        ],
+        run_id="sweep",
+        executed_root=root / "executed",
+        reports_root=root / "reports",
+        log=lambda _: None,
+    )
+    return RunPaths(root / "executed" / "sweep"), index
+
+
+@pytest.fixture
+def chromium(tmp_path):
+    """Open headless Chromium from Debian's packages, driven by selenium (no browser download):
+    `chromium(width, height)`; quit after the test. Skipped without them, except in CI."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        webdriver = None
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if webdriver is None or not binary or not driver:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install chromium, chromium-driver and selenium (.ci/run)")
+        pytest.skip("needs chromium, chromium-driver and selenium")
+    opened = []
+
+    def open_browser(width: int = 1200, height: int = 2000):
+        opts = webdriver.ChromeOptions()
+        for arg in (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--window-size={width},{height}",
+            f"--user-data-dir={tmp_path / f'chrome-profile-{len(opened)}'}",
+        ):
+            opts.add_argument(arg)
+        opts.binary_location = binary
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        opened.append(webdriver.Chrome(service=Service(driver), options=opts))
+        return opened[-1]
+
+    yield open_browser
+    for browser in opened:
+        browser.quit()

@@ -1,7 +1,6 @@
 """End to end: the real notebooks through papermill and nbconvert into a report bundle."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -211,64 +210,30 @@ def test_plain_papermill_runs_a_notebook_as_the_readme_says(tmp_path, repo):
     assert "seed: 7" in params and "pubmed20n0014.xml.gz" in params
 
 
-def _browser(tmp_path):
-    """Headless Chromium from Debian's packages, driven by selenium; no browser download."""
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        webdriver = None
-    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if webdriver is None or not binary or not driver:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install chromium, chromium-driver and selenium (.ci/run)")
-        pytest.skip("needs chromium, chromium-driver and selenium")
-    opts = webdriver.ChromeOptions()
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1200,2000",
-        f"--user-data-dir={tmp_path / 'chrome-profile'}",
-    ):
-        opts.add_argument(arg)
-    opts.binary_location = binary
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver), options=opts)
-
-
-def test_the_report_in_a_real_browser_from_disk_and_copied(smoke_run, tmp_path, repo):
+def test_the_report_in_a_real_browser_from_disk_and_copied(smoke_run, tmp_path, repo, chromium):
     root, index = smoke_run
     copied = tmp_path / "mailed" / "report"
     shutil.copytree(index.parent, copied)
-    browser = _browser(tmp_path)
-    try:
-        for folder in (index.parent, copied):
-            for page in sorted(folder.glob("*.html")):
-                browser.get(page.as_uri())
-                broken = browser.execute_script(
-                    "return Array.from(document.images)"
-                    ".filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
-                )
-                assert not broken, f"{page.name}: images that did not load: {broken}"
-                links = browser.execute_script("return Array.from(document.links).map(a => a.href)")
-                for link in links:
-                    assert link.startswith("file://"), f"{page.name} links out: {link}"
-                    target = Path(link.removeprefix("file://").split("#")[0])
-                    assert target.is_file(), f"{page.name}: dead link {link}"
-                errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-                assert not errors, f"{page.name}: console errors {errors}"
-        browser.get((copied / "index.html").as_uri())
-        shots = repo / "executed" / "test-artifacts"
-        shots.mkdir(parents=True, exist_ok=True)
-        assert browser.save_screenshot(str(shots / "report-index.png"))
-    finally:
-        browser.quit()
+    browser = chromium()
+    for folder in (index.parent, copied):
+        for page in sorted(folder.glob("*.html")):
+            browser.get(page.as_uri())
+            broken = browser.execute_script(
+                "return Array.from(document.images)"
+                ".filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+            )
+            assert not broken, f"{page.name}: images that did not load: {broken}"
+            links = browser.execute_script("return Array.from(document.links).map(a => a.href)")
+            for link in links:
+                assert link.startswith("file://"), f"{page.name} links out: {link}"
+                target = Path(link.removeprefix("file://").split("#")[0])
+                assert target.is_file(), f"{page.name}: dead link {link}"
+            errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+            assert not errors, f"{page.name}: console errors {errors}"
+    browser.get((copied / "index.html").as_uri())
+    shots = repo / "executed" / "test-artifacts"
+    shots.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(shots / "report-index.png"))
 
 
 def test_compare_puts_runs_side_by_side_with_the_params_that_differ(smoke_run, tmp_path):

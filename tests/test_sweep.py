@@ -1,33 +1,18 @@
 """End to end: params/sweep-smoke.yaml, the trial grid at smoke size, through the runner.
 
 The notebooks, the runner and the params file are the real ones; the model is the tiny
-in-process one (`--set model.name_or_path`), so 20 trials fit the suite. The same run on the
-embedded model is measured in docs/benchmarks.md.
+in-process one (`--set model.name_or_path`), so 20 trials fit the suite; the run is conftest's
+`sweep`, which test_tracking reads too. The same run on the embedded model is measured in
+docs/benchmarks.md.
 """
 
 import pandas as pd
 import pytest
 
 from loralab.artifacts import read_json
-from loralab.layout import RunPaths
-from loralab.runner import run_series
 from loralab.training_items import training_items
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory, repo, tiny_model_dir):
-    root = tmp_path_factory.mktemp("sweep")
-    index = run_series(
-        repo / "params/sweep-smoke.yaml",
-        [f"model.name_or_path={tiny_model_dir}"],
-        run_id="sweep",
-        executed_root=root / "executed",
-        reports_root=root / "reports",
-        log=lambda _: None,
-    )
-    return RunPaths(root / "executed" / "sweep"), index
 
 
 def test_every_trial_of_the_grid_is_a_row_of_trials_csv(sweep):

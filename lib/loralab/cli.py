@@ -85,6 +85,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_track(args: argparse.Namespace) -> int:
+    from .tracking import track_run
+
+    print(f"MLflow run: {track_run(args.run_dir, args.uri, args.reports)}")
+    return 0
+
+
 def _cmd_params(args: argparse.Namespace) -> int:
     from .config import Config, config_to_yaml, load_config
 
@@ -120,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub, sets)
     _add_trials(sub, sets)
     _add_others(sub, sets)
+    _add_track(sub)
     return parser
 
 
@@ -172,6 +180,30 @@ def _add_trials(sub, sets: argparse.ArgumentParser) -> None:
     )
     listing.add_argument("params", type=Path, help="params YAML file, e.g. params/sweep.yaml")
     listing.set_defaults(func=_cmd_trials)
+
+
+def _add_track(sub) -> None:
+    track = sub.add_parser(
+        "track",
+        help="log a finished run to MLflow",
+        description="Mirror a run folder into MLflow: a parent run with the params, results, "
+        "paired tests, report and notebooks, and a nested run per trial. What is logged "
+        "already is found again and not repeated. For runs made before tracking was on, or "
+        "whose tracker failed during the run (run.json says so).",
+    )
+    track.add_argument("run_dir", type=Path, help="the run folder, e.g. executed/<run-id>")
+    track.add_argument(
+        "--uri",
+        help="MLflow tracking URI, e.g. sqlite:///mlflow.db or http://host:5000 "
+        "(default: the run's tracking.mlflow_uri)",
+    )
+    track.add_argument(
+        "--reports",
+        type=Path,
+        default=Path("reports"),
+        help="folder of report bundles, whose <run-id>/ is logged (default: reports)",
+    )
+    track.set_defaults(func=_cmd_track)
 
 
 def _add_others(sub, sets: argparse.ArgumentParser) -> None:

@@ -46,3 +46,8 @@ class StepFailedError(LoralabError):
         super().__init__(
             f"step {notebook} failed{at}: {reason}\n  executed notebook kept at {executed_path}"
         )
+
+
+class TrackingError(LoralabError):
+    """The experiment tracker (MLflow) could not be reached or refused a write. The runner only
+    warns of it, since the study's artifacts do not depend on it; `loralab track` fails with it."""

@@ -5,6 +5,8 @@ own what each step computes and shows. It skips steps that are done for the same
 `steps.py`), so `loralab run ... --run-id <same>` resumes a killed run. A failing cell stops the
 series, the executed notebook is kept with its error, and the report shows the failed step.
 Ranks can train in parallel processes (`jobs`), each with its own thread budget and GPU.
+With `tracking.mlflow_uri` set, the runner mirrors the run into MLflow (tracking.py) from its
+artifacts: each trial as it is done, the results after the report.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .fingerprints import fingerprint, is_done, mark_done
 from .layout import NOTEBOOKS, RunPaths, report_dir, run_paths
 from .present import render_notebook
 from .steps import Step, series, stages
+from .tracking import Tracker
 
 KERNEL = "python3"
 
@@ -223,7 +226,10 @@ def run_series(
     with _RunLock(run):
         save_config(cfg, run.params)
         log(f"loralab run {run.run_id}: {len(steps)} steps into {run.root}")
-        failure = _run_stages(steps, cfg, run, out_dir, notebooks_dir, only, jobs, log)
+        tracker = Tracker(cfg, run, log, str(params_path))  # MLflow; off unless configured
+        failure = _run_stages(
+            steps, cfg, run, out_dir, notebooks_dir, only, jobs, log, tracker.step_done
+        )
         write_json(
             run.run_record,
             {
@@ -235,12 +241,15 @@ def run_series(
             },
         )
         index = write_report(run, out_dir, steps)
+        tracker.finish(out_dir, failed=failure is not None)
     if failure:
         raise failure
     return index
 
 
-def _run_stages(steps, cfg, run, out_dir, notebooks_dir, only, jobs, log):
+def _run_stages(steps, cfg, run, out_dir, notebooks_dir, only, jobs, log, done):
+    """Each stage's steps that are not done, in order; `done(step)` as a step is found done or
+    finishes (the tracker logs a trial then)."""
     counter = {s.name: i for i, s in enumerate(steps, start=1)}
 
     def say(step: Step, what: str) -> None:
@@ -255,17 +264,20 @@ def _run_stages(steps, cfg, run, out_dir, notebooks_dir, only, jobs, log):
                 if not (out_dir / step.html).is_file():
                     render_step(step, run, out_dir)
                 say(step, "done earlier with the same inputs, skipped")
+                done(step)
             elif only and step.notebook not in only:
                 say(step, "not selected (--only)")
             else:
                 todo.append((step, fp))
-        failure = _execute(todo, run, out_dir, notebooks_dir, jobs, cfg.train.processes, say)
+        failure = _execute(todo, run, out_dir, notebooks_dir, jobs, cfg.train.processes, say, done)
         if failure:
             return failure
     return None
 
 
-def _execute(todo, run, out_dir, notebooks_dir, jobs, processes, say) -> StepFailedError | None:
+def _execute(
+    todo, run, out_dir, notebooks_dir, jobs, processes, say, done
+) -> StepFailedError | None:
     """Run a stage's steps (in parallel processes when jobs > 1), mark the ones that finish."""
 
     def one(step_fp) -> StepFailedError | None:
@@ -287,6 +299,7 @@ def _execute(todo, run, out_dir, notebooks_dir, jobs, processes, say) -> StepFai
         render_step(step, run, out_dir)
         if failure is None:
             mark_done(step, run, fp)
+            done(step)
         say(step, f"{step.status} in {step.seconds:.1f} s")
         return failure
 
