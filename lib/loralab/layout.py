@@ -43,7 +43,7 @@ class RunPaths:
 
     @property
     def run_record(self) -> Path:
-        """the runner's record of the steps: status, seconds, errors"""
+        """the runner's record of the steps (status, seconds, errors) and of tracking"""
         return self.root / "run.json"
 
     def step_marker(self, step: str) -> Path:
