@@ -45,7 +45,7 @@ from loralab.adapters import load_adapter
 from loralab.config import load_config
 from loralab.models import load_base
 
-base = load_base(load_config("params.yaml"))  # the run's params.yaml, one folder up from train/
+base = load_base(load_config("params.yaml"))  # run it in the run folder: params.yaml is there
 model = load_adapter(base.model, "{folder}")
 ```
 

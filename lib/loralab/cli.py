@@ -11,6 +11,7 @@ from .errors import ConfigError, LoralabError
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from .ray_backend import RayOptions
     from .runner import run_series
 
     index = run_series(
@@ -21,6 +22,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         reports_root=args.reports,
         only=args.only,
         jobs=args.jobs,
+        backend=args.backend,
+        ray=RayOptions(args.ray_address, args.max_retries),
     )
     print(f"report: {index}")
     return 0
@@ -166,6 +169,28 @@ def _add_run(sub, sets: argparse.ArgumentParser) -> None:
         metavar="N",
         help="train up to N trials at once, each in its own process with 1/N of "
         "the CPU threads (and its own GPU on a multi-GPU machine)",
+    )
+    run.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="where the training trials run: local (this machine, --jobs at a time) or ray "
+        "(one Ray task per trial with train.cpus_per_trial and train.gpus_per_trial; the other "
+        "steps run here)",
+    )
+    run.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="a Ray cluster to join, e.g. 10.0.0.1:6379 (default: RAY_ADDRESS, else a local "
+        "Ray instance sized to this machine)",
+    )
+    run.add_argument(
+        "--max-retries",
+        type=int,
+        default=2,
+        metavar="N",
+        help="with --backend ray: times a trial is tried again when its worker process dies "
+        "(a failing cell is not retried; default: 2)",
     )
     run.set_defaults(func=_cmd_run)
 

@@ -307,6 +307,20 @@ class TrainConfig(Section):
         "with `accelerate launch`); one per GPU on a multi-GPU machine. 1: train in the "
         "notebook's own process.",
     )
+    cpus_per_trial: int | None = Field(
+        None,
+        ge=1,
+        description="With `loralab run --backend ray`: CPU cores a trial asks Ray for, and its "
+        "threads; empty: all the cores of the smallest node. Where a trial runs, not what it "
+        "computes: no step's fingerprint includes it. The local backend shares the cores "
+        "among --jobs instead.",
+    )
+    gpus_per_trial: float = Field(
+        0,
+        ge=0,
+        description="With `loralab run --backend ray`: GPUs each training process of a trial "
+        "asks Ray for (times train.processes, all on one node). Not in any fingerprint.",
+    )
     seq_len: int = Field(192, ge=32, description="Most tokens of a prompt plus its answer.")
     patience: int = Field(
         1, ge=0, description="Epochs without a better validation epoch before stopping."
@@ -546,6 +560,9 @@ class Config(Section):
 
 
 SECTIONS = tuple(Config.model_fields)
+# Where a trial runs, not what it computes: fingerprints leave them out, so a run begun on one
+# backend finishes on another without training again.
+PLACEMENT_FIELDS = frozenset({"train.cpus_per_trial", "train.gpus_per_trial"})
 
 
 def parse_override(text: str) -> tuple[str, Any]:

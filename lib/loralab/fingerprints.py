@@ -14,7 +14,8 @@ fingerprint covers what can change a step's outputs:
   into DISPLAY modules, which only draw or word what the step wrote: rewording a headline or
   recolouring a figure re-runs no training (the step's page shows the old figure until it runs
   again for another reason; `loralab report` renders the pages again);
-- the declared params fields and the step's own parameters (the trial), so a changed
+- the declared params fields (but not config.PLACEMENT_FIELDS, which say where a trial runs)
+  and the step's own parameters (the trial), so a changed
   `evaluation.*` field re-runs evaluation and statistics but not training (except
   `evaluation.batch_size`, which validation during training reads too);
 - the content hashes of the upstream steps' outputs.
@@ -35,7 +36,7 @@ import tokenize
 from pathlib import Path
 
 from .artifacts import read_json, write_json
-from .config import Config, dotted
+from .config import PLACEMENT_FIELDS, Config, dotted
 from .layout import RunPaths
 from .steps import Contract, Step, declared
 
@@ -86,7 +87,11 @@ def fingerprint(
         "function": contract.function if contract else None,
         "modules": module_hashes(step_modules(cells, contract, lib), lib),
         "parameters": step.parameters,
-        "params": {key: value for key, value in fields.items() if declared(key, reads)},
+        "params": {
+            key: value
+            for key, value in fields.items()
+            if declared(key, reads) and key not in PLACEMENT_FIELDS
+        },
         "upstream": upstream,
     }
     return _digest(payload)
@@ -244,6 +249,17 @@ def module_hashes(modules: list[str], lib: Path = LIB) -> dict[str, str]:
         path = module_path(name, lib)
         out[name] = _module_facts(path.read_text(encoding="utf-8"), name, _is_package(path))[0]
     return out
+
+
+def package_digest(lib: Path | None = None) -> str:
+    """Every loralab module as the fingerprints see it, hashed: two machines with the same
+    digest run the same code, whatever version number they report."""
+    lib = lib or LIB
+    names = []
+    for path in sorted(lib.rglob("*.py")):
+        parts = path.relative_to(lib).with_suffix("").parts
+        names.append(".".join((PACKAGE, *parts[: -1 if parts[-1] == "__init__" else None])))
+    return _digest(module_hashes(names, lib))[:16]
 
 
 def is_done(step: Step, run: RunPaths, fp: str) -> bool:

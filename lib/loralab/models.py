@@ -74,6 +74,26 @@ def resolve_model(cfg: ModelConfig) -> ModelSource:
     return ModelSource(cfg.name_or_path, cfg.gguf_file, local=False)
 
 
+def model_problem(cfg: ModelConfig) -> str | None:
+    """Why this machine cannot load the model without downloading it, or None: a Ray worker
+    asks before it trains, so a node that lacks the model fails with the fix, not deep inside
+    a notebook."""
+    try:
+        source = resolve_model(cfg)
+    except ModelNotFoundError as exc:
+        return str(exc)
+    if source.local or cfg.allow_download:
+        return None
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        snapshot_download(source.name_or_path, local_files_only=True)
+    except (LocalEntryNotFoundError, OSError, ValueError) as exc:
+        return str(_not_found(cfg, source, exc))
+    return None
+
+
 def _readable(cfg: ModelConfig, source: ModelSource, part: str) -> ModelSource:
     """Where to load `part` from: a local GGUF file's converted folder (see gguf_cache), else
     the source itself."""

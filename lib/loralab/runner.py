@@ -14,94 +14,31 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import platform
 import queue
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from uuid import uuid4
 
 from .artifacts import read_json, write_json
 from .config import load_config, save_config
 from .errors import ConfigError, LoralabError, StepFailedError
+from .execution import execute_step
 from .fingerprints import fingerprint, is_done, mark_done
 from .layout import NOTEBOOKS, RunPaths, report_dir, run_paths
 from .present import render_notebook
-from .steps import Step, series, stages
+from .ray_backend import RayOptions
+from .steps import RECORDED, Step, series, stages
 from .tracking import Tracker
-
-KERNEL = "python3"
 
 
 def new_run_id(params_path: Path) -> str:
     return f"{params_path.stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
-
-
-def execute_step(step: Step, run: RunPaths, notebooks_dir: Path) -> Path:
-    """Run one notebook into the run folder; raises StepFailedError naming the failing cell."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    output = run.executed_notebook(step.name)
-    for source in (NOTEBOOKS, notebooks_dir):  # an executed copy never replaces a source
-        if output.resolve().is_relative_to(Path(source).resolve()):
-            raise ConfigError(
-                f"{output}: an executed notebook may not be written into the notebooks folder "
-                f"{source}\n  fix: give --executed and --run-id that put the run outside it"
-            )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    parameters = {"params_file": str(run.params), "run_dir": str(run.root), **step.parameters}
-    try:
-        papermill.execute_notebook(
-            str(notebooks_dir / f"{step.notebook}.ipynb"),
-            str(output),
-            parameters=parameters,
-            kernel_name=KERNEL,
-            cwd=str(notebooks_dir),
-            progress_bar=sys.stderr.isatty(),  # cells done of the step, in a terminal
-            kernel_manager_class=_local_kernel_manager(),
-            start_timeout=300,  # a loaded machine can take a while to start a kernel
-        )
-    except PapermillExecutionError as exc:
-        reason = f"{exc.ename}: {exc.evalue}" if exc.evalue else _error_text(output, exc)
-        raise StepFailedError(step.name, exc.exec_count, reason, str(output)) from None
-    return output
-
-
-def _local_kernel_manager():
-    """Kernels that talk to the runner over local sockets (IPC), not TCP ports: nothing of a
-    run listens on the network, and ipykernel has no unencrypted-TCP warning to print."""
-    from jupyter_client.manager import AsyncKernelManager
-    from jupyter_core.paths import jupyter_runtime_dir
-
-    class LocalKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs):
-            kwargs.setdefault("transport", "ipc")
-            # A socket path of its own: the default is relative to the working directory and
-            # shared by every kernel started there, so parallel kernels would collide.
-            Path(jupyter_runtime_dir()).mkdir(parents=True, exist_ok=True)
-            kwargs.setdefault("ip", str(Path(jupyter_runtime_dir()) / f"loralab-{uuid4().hex}"))
-            super().__init__(**kwargs)
-
-    return LocalKernelManager
-
-
-def _error_text(output: Path, exc) -> str:
-    """What the failing cell printed, when the kernel's error carries no message (a magic that
-    fails prints its UsageError to stderr instead of raising)."""
-    import nbformat
-
-    cells = [
-        c
-        for c in nbformat.read(output, as_version=4).cells
-        if c.get("execution_count") == exc.exec_count
-    ]
-    outputs = cells[0].get("outputs", []) if cells else []
-    texts = [o.get("text", "") for o in outputs if o.get("name") == "stderr"]
-    last = "".join(texts).strip().splitlines()
-    return f"{exc.ename}: {last[-1]}" if last else exc.ename
 
 
 def _execute_in_process(step: Step, run: RunPaths, notebooks_dir: Path, env: dict) -> None:
@@ -196,6 +133,39 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class Progress:
+    """The run as it goes: one line per event in the terminal, and run.json rewritten after
+    each, so a long sweep shows which steps are done, running or queued, and where each ran."""
+
+    def __init__(self, run: RunPaths, steps: list[Step], head: dict, log: Callable[[str], None]):
+        self.run, self.steps, self.head, self.log = run, steps, head, log
+        self.number = {s.name: i for i, s in enumerate(steps, start=1)}
+        self.lock = threading.Lock()  # parallel jobs report from threads
+
+    def update(self, step: Step, what: str | None = None, **fields) -> None:
+        with self.lock:
+            for name, value in fields.items():
+                setattr(step, name, value)
+            if what:
+                self.log(f"[{self.number[step.name]}/{len(self.steps)}] {step.name}: {what}")
+            self.write()
+
+    def write(self, finished: bool = False) -> None:
+        statuses = [s.status for s in self.steps]
+        counts = {k: statuses.count(k) for k in ("queued", "running", "failed")}
+        counts["done"] = sum(s in ("ok", "done earlier") for s in statuses)
+        when = dt.datetime.now().isoformat(timespec="seconds") if finished else None
+        write_json(
+            self.run.run_record,
+            {
+                **self.head,
+                "finished": when,
+                "progress": counts,
+                "steps": [s.record() for s in self.steps],
+            },
+        )
+
+
 def run_series(
     params_path: str | Path,
     overrides: list[str] | None = None,
@@ -206,11 +176,17 @@ def run_series(
     log: Callable[[str], None] = print,
     only: list[str] | None = None,
     jobs: int = 1,
+    backend: str = "local",
+    ray: RayOptions | None = None,
 ) -> Path:
-    """Run the steps that are not done (all, or those in `only`), write the report, return it."""
+    """Run the steps that are not done (all, or those in `only`), write the report, return it.
+    `backend` "ray" runs the training trials as Ray tasks (`ray`: where and how), the other
+    steps here; "local" runs them here, `jobs` at a time."""
     from .report import write_report
 
     params_path, notebooks_dir = Path(params_path), Path(notebooks_dir)
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     cfg = load_config(params_path, overrides)
     run_id = run_id or new_run_id(params_path)
     run = run_paths(run_id, Path(executed_root), Path(reports_root))
@@ -225,82 +201,109 @@ def run_series(
             )
     with _RunLock(run):
         save_config(cfg, run.params)
+        head = {"run_id": run.run_id, "params": str(params_path), "overrides": overrides or []}
+        progress = Progress(run, steps, {**head, "backend": backend}, log)
         log(f"loralab run {run.run_id}: {len(steps)} steps into {run.root}")
+        placement = _Placement(backend, jobs, ray or RayOptions())
         tracker = Tracker(cfg, run, log, str(params_path))  # MLflow; off unless configured
+        # interrupted, run.json keeps "finished": null and what was done stays done
         failure = _run_stages(
-            steps, cfg, run, out_dir, notebooks_dir, only, jobs, log, tracker.step_done
+            steps, cfg, run, out_dir, notebooks_dir, only, placement, progress, tracker.step_done
         )
-        write_json(
-            run.run_record,
-            {
-                "run_id": run.run_id,
-                "params": str(params_path),
-                "overrides": overrides or [],
-                "finished": dt.datetime.now().isoformat(timespec="seconds"),
-                "steps": [s.record() for s in steps],
-            },
-        )
+        progress.write(finished=True)
         index = write_report(run, out_dir, steps)
-        tracker.finish(out_dir, failed=failure is not None)
+        tracker.finish(out_dir, failed=failure is not None)  # adds its record to run.json
     if failure:
         raise failure
     return index
 
 
-def _run_stages(steps, cfg, run, out_dir, notebooks_dir, only, jobs, log, done):
-    """Each stage's steps that are not done, in order; `done(step)` as a step is found done or
-    finishes (the tracker logs a trial then)."""
-    counter = {s.name: i for i, s in enumerate(steps, start=1)}
+BACKENDS = ("local", "ray")
 
-    def say(step: Step, what: str) -> None:
-        log(f"[{counter[step.name]}/{len(steps)}] {step.name}: {what}")
 
+@dataclass(frozen=True)
+class _Placement:
+    """Where the steps run: the backend, the local backend's job count, Ray's options."""
+
+    backend: str
+    jobs: int
+    ray: RayOptions
+
+
+def _run_stages(steps, cfg, run, out_dir, notebooks_dir, only, placement, progress, done):
+    """Each stage's steps that are not done, in order, on the placement's backend; `done(step)`
+    as a step is found done or finishes (the tracker logs a trial then)."""
+    finish = _finisher(run, out_dir, progress, done)
     for stage in stages(steps):
         todo = []
         for step in stage:
             fp = fingerprint(step, cfg, run, notebooks_dir)
             if is_done(step, run, fp):
-                step.status = "done earlier"
                 if not (out_dir / step.html).is_file():
                     render_step(step, run, out_dir)
-                say(step, "done earlier with the same inputs, skipped")
+                progress.update(
+                    step, "done earlier with the same inputs, skipped", status="done earlier"
+                )
                 done(step)
             elif only and step.notebook not in only:
-                say(step, "not selected (--only)")
+                progress.update(step, "not selected (--only)")
             else:
                 todo.append((step, fp))
-        failure = _execute(todo, run, out_dir, notebooks_dir, jobs, cfg.train.processes, say, done)
-        if failure:
-            return failure
+
+        if placement.backend == "ray" and todo and todo[0][0].trial:
+            from .ray_backend import run_trials
+
+            failures = run_trials(todo, cfg, run, notebooks_dir, placement.ray, progress, finish)
+        else:
+            failures = _execute(todo, run, notebooks_dir, placement.jobs, cfg, progress, finish)
+        if failures:
+            return failures[0]
     return None
 
 
-def _execute(
-    todo, run, out_dir, notebooks_dir, jobs, processes, say, done
-) -> StepFailedError | None:
-    """Run a stage's steps (in parallel processes when jobs > 1), mark the ones that finish."""
+def _finisher(run: RunPaths, out_dir: Path, progress: Progress, done: Callable[[Step], None]):
+    """What ends a step on every backend: its report page, its marker when it succeeded (last:
+    its outputs are all in place by then), and its record."""
+
+    def finish(step: Step, fp: str, failure: StepFailedError | None, **fields) -> None:
+        render_step(step, run, out_dir)
+        if failure is None:
+            mark_done(step, run, fp)
+        status = "failed" if failure else "ok"
+        error = str(failure) if failure else None
+        seconds = fields.get("seconds")
+        what = status + (f" in {seconds:.1f} s" if seconds is not None else "")
+        progress.update(step, what, status=status, error=error, **fields)
+        if failure is None:
+            done(step)
+
+    return finish
+
+
+def _execute(todo, run, notebooks_dir, jobs, cfg, progress, finish) -> list[StepFailedError]:
+    """Run a stage's steps here (in parallel processes when jobs > 1)."""
+    node = platform.node()
 
     def one(step_fp) -> StepFailedError | None:
         step, fp = step_fp
         slot = slots.get()  # a job slot owns its GPUs until the step ends
         t0 = time.perf_counter()
-        say(step, "running" + (f" (job {slot + 1} of {jobs})" if jobs > 1 else ""))
+        where = f" (job {slot + 1} of {jobs})" if jobs > 1 else ""
+        progress.update(
+            step, "running" + where, status="running", backend="local", node=node, attempts=1
+        )
         try:
             if jobs > 1 and len(todo) > 1:
-                _execute_in_process(step, run, notebooks_dir, _job_env(slot, jobs, processes))
+                env = _job_env(slot, jobs, cfg.train.processes)
+                _execute_in_process(step, run, notebooks_dir, env)
             else:
                 execute_step(step, run, notebooks_dir)
-            step.status, failure = "ok", None
+            failure = None
         except StepFailedError as exc:
-            step.status, step.error, failure = "failed", str(exc), exc
+            failure = exc
         finally:
             slots.put(slot)
-        step.seconds = round(time.perf_counter() - t0, 1)
-        render_step(step, run, out_dir)
-        if failure is None:
-            mark_done(step, run, fp)
-            done(step)
-        say(step, f"{step.status} in {step.seconds:.1f} s")
+        finish(step, fp, failure, seconds=round(time.perf_counter() - t0, 1), queued_seconds=0.0)
         return failure
 
     workers = min(jobs, len(todo)) if todo else 1
@@ -308,8 +311,7 @@ def _execute(
     for slot in range(workers):
         slots.put(slot)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        failures = [f for f in pool.map(one, todo) if f]
-    return failures[0] if failures else None
+        return [f for f in pool.map(one, todo) if f]
 
 
 def render_report(run_dir: str | Path, reports_root: str | Path = "reports") -> Path:
@@ -320,7 +322,7 @@ def render_report(run_dir: str | Path, reports_root: str | Path = "reports") -> 
     run = RunPaths(Path(run_dir))
     if not run.run_record.is_file():
         raise ConfigError(f"{run.root}: no run.json; give a folder that `loralab run` wrote")
-    fields = ("notebook", "title", "parameters", "status", "seconds", "error")
+    fields = ("notebook", "title", "parameters", *RECORDED)
     steps = [Step(**{k: s.get(k) for k in fields}) for s in read_json(run.run_record)["steps"]]
     out_dir = report_dir(run, Path(reports_root))
     for step in steps:

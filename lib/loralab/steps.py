@@ -110,9 +110,13 @@ class Step:
     parameters: dict = field(default_factory=dict)
     after: tuple[str, ...] = ()  # names of the steps whose outputs this one reads
     trial: str | None = None  # a training step's trial id: the folder it writes
-    status: str = "not run"
-    seconds: float | None = None
+    status: str = "not run"  # then queued, running, ok, failed or done earlier
+    seconds: float | None = None  # running, queueing apart
     error: str | None = None
+    backend: str | None = None  # local or ray
+    node: str | None = None  # the machine (and Ray node) that ran it
+    queued_seconds: float | None = None  # from submission to start, on Ray
+    attempts: int | None = None  # starts seen; more than 1: Ray retried it, its worker died
 
     def __post_init__(self) -> None:
         if self.trial is None:  # rebuilt from run.json, which records the parameters
@@ -146,11 +150,13 @@ class Step:
             "notebook": self.notebook,
             "title": self.title,
             "parameters": self.parameters,
-            "status": self.status,
-            "seconds": self.seconds,
-            "error": self.error,
+            **{name: getattr(self, name) for name in RECORDED},
             "html": self.html,
         }
+
+
+# What run.json keeps of a step beyond its identity; `loralab report` reads them back.
+RECORDED = ("status", "seconds", "error", "backend", "node", "queued_seconds", "attempts")
 
 
 def series(cfg: Config) -> list[Step]:

@@ -409,7 +409,8 @@ def _write_trial(cfg, run: RunPaths, trial: Trial, result: TrainResult, base, lo
         s.update(adapter_bytes=0, test_seconds=scores.seconds)
         where = f"test scores in {run.test_predictions(trial.id)}"
     else:
-        card = model_card(s, cfg, read_json(run.provenance), folder)
+        # relative: the card stays true wherever the run folder is (a Ray worker's is elsewhere)
+        card = model_card(s, cfg, read_json(run.provenance), folder.relative_to(run.root))
         s["adapter_bytes"] = save_adapter(result.model, folder, card)
         where = f"adapter in {folder}"
     write_csv(run.history(trial.id), result.history)

@@ -7,8 +7,8 @@ import pytest
 
 from loralab.cli import main
 from loralab.errors import ConfigError
+from loralab.execution import execute_step
 from loralab.layout import RunPaths
-from loralab.runner import execute_step
 from loralab.steps import Step
 
 

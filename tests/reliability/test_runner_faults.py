@@ -17,8 +17,9 @@ import yaml
 from loralab import fingerprints
 from loralab.artifacts import read_jsonl
 from loralab.errors import ConfigError, StepFailedError
-from loralab.layout import RunPaths
-from loralab.runner import NOTEBOOKS, execute_step, run_series
+from loralab.execution import execute_step
+from loralab.layout import NOTEBOOKS, RunPaths
+from loralab.runner import run_series
 from loralab.steps import Step
 
 pytestmark = pytest.mark.slow
