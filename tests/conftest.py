@@ -298,6 +298,7 @@ def sweep(tmp_path_factory, repo, tiny_model_dir) -> tuple[RunPaths, Path]:
         executed_root=root / "executed",
         reports_root=root / "reports",
         log=lambda _: None,
+        jobs=2,  # two trials at a time: the kernels' start-up overlaps, and the tracker's lock
     )
     return RunPaths(root / "executed" / "sweep"), index
 

@@ -3,7 +3,7 @@ import torch
 
 from loralab.config import ModelConfig
 from loralab.errors import ModelNotFoundError
-from loralab.models import load_tokenizer, resolve_model, resolve_precision
+from loralab.models import load_tokenizer, model_problem, resolve_model, resolve_precision
 
 
 def test_the_embedded_model_is_the_gguf_file_inside_the_wheel():
@@ -25,6 +25,16 @@ def test_a_hub_id_is_never_downloaded_unless_allowed(monkeypatch, tmp_path):
     assert not resolve_model(cfg).local
     with pytest.raises(ModelNotFoundError, match="allow_download"):
         load_tokenizer(cfg)
+
+
+def test_a_node_is_told_what_it_lacks_of_the_model_before_it_trains(tiny_model_dir, tmp_path):
+    assert model_problem(ModelConfig()) is None
+    assert model_problem(ModelConfig(name_or_path=str(tiny_model_dir))) is None
+    assert "not found" in model_problem(ModelConfig(name_or_path=str(tmp_path / "gone")))
+    hub = "someone/not-cached-model"
+    lacking = model_problem(ModelConfig(name_or_path=hub))
+    assert hub in lacking and "hf download" in lacking and "allow_download" in lacking
+    assert model_problem(ModelConfig(name_or_path=hub, allow_download=True)) is None
 
 
 def test_precision_choices():

@@ -10,6 +10,7 @@ import signal
 import tarfile
 import threading
 import time
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -22,6 +23,7 @@ from loralab.layout import NOTEBOOKS, RunPaths
 from loralab.ray_backend import (
     RayOptions,
     _pack,
+    _submit_and_collect,
     _unpack,
     _unpack_into,
     _upstream_files,
@@ -118,6 +120,47 @@ def test_an_unknown_backend_is_refused_before_anything_runs(tmp_path, repo):
     with pytest.raises(ConfigError, match="--backend 'slurm'"):
         run_series(repo / "params/smoke.yaml", backend="slurm", executed_root=tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_ctrl_c_cancels_the_trials_still_out_and_marks_none_done(tmp_path):
+    """Ray stood in for by fakes: the driver is interrupted while waiting."""
+    run = RunPaths(tmp_path / "run")
+    cfg = build_config({}, "t", {"split.folds": 1, "lora.ranks": [2, 4]})
+    steps = [s for s in series(cfg) if s.trial]
+    run.params.parent.mkdir(parents=True)
+    run.params.write_text("{}")
+    for name in steps[0].after:
+        run.step_marker(name).parent.mkdir(parents=True, exist_ok=True)
+        run.step_marker(name).write_text('{"outputs": {}}')
+    cancelled, finished, submitted = [], [], []
+
+    class Task:
+        def options(self, **_):
+            return self
+
+        def remote(self, *_):
+            submitted.append(object())
+            return submitted[-1]
+
+    def interrupted(*_, **__):
+        raise KeyboardInterrupt
+
+    fake = SimpleNamespace(
+        util=SimpleNamespace(queue=SimpleNamespace(Queue=lambda **_: None)),
+        put=lambda data: "upstream",
+        remote=lambda function: Task(),
+        nodes=lambda: [{"Alive": True, "Resources": {"CPU": 2.0}}],
+        wait=interrupted,
+        cancel=lambda ref, force: cancelled.append((ref, force)),
+    )
+    progress = SimpleNamespace(update=lambda step, what=None, **fields: None)
+    todo = [(step, "fp") for step in steps]
+    with pytest.raises(KeyboardInterrupt):
+        _submit_and_collect(
+            fake, todo, cfg, run, NOTEBOOKS, RayOptions(), progress, finished.append
+        )
+    assert len(submitted) == 2 and cancelled == [(ref, True) for ref in submitted]
+    assert not finished and not list(run.root.glob("steps/03_*"))
 
 
 # --- on a real Ray cluster -------------------------------------------------------------------

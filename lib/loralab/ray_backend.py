@@ -58,6 +58,7 @@ def run_trials(todo, cfg: Config, run: RunPaths, notebooks_dir: Path, options, p
 def _ray():
     try:
         import ray
+        import ray.util.queue  # noqa: F401  (the tasks' start events travel through one)
     except ImportError:
         raise ConfigError(
             "--backend ray needs Ray, which is not installed\n  fix: pip install 'loralab[ray]' "
@@ -81,9 +82,7 @@ def _connect(ray, address: str | None) -> bool:
 
 
 def _submit_and_collect(ray, todo, cfg, run, notebooks_dir, options, progress, finish):
-    from ray.util.queue import Queue
-
-    events = Queue(actor_options={"num_cpus": 0})  # tasks say when and where they start
+    events = ray.util.queue.Queue(actor_options={"num_cpus": 0})  # starts: when and where
     upstream = ray.put(_pack(run.root, _upstream_files(run, todo)))
     task = ray.remote(_trial_task)
     resources = _resources(ray, cfg)
