@@ -134,6 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_reports_option(parser: argparse.ArgumentParser, what: str = "") -> None:
+    parser.add_argument(
+        "--reports",
+        type=Path,
+        default=Path("reports"),
+        help=f"folder of report bundles{what} (default: reports)",
+    )
+
+
 def _add_run(sub, sets: argparse.ArgumentParser) -> None:
     run = sub.add_parser(
         "run",
@@ -150,12 +159,7 @@ def _add_run(sub, sets: argparse.ArgumentParser) -> None:
         default=Path("executed"),
         help="folder of run folders (default: executed)",
     )
-    run.add_argument(
-        "--reports",
-        type=Path,
-        default=Path("reports"),
-        help="folder of report bundles (default: reports)",
-    )
+    _add_reports_option(run)
     run.add_argument(
         "--only",
         type=lambda v: v.split(","),
@@ -222,12 +226,7 @@ def _add_track(sub) -> None:
         help="MLflow tracking URI, e.g. sqlite:///mlflow.db or http://host:5000 "
         "(default: the run's tracking.mlflow_uri)",
     )
-    track.add_argument(
-        "--reports",
-        type=Path,
-        default=Path("reports"),
-        help="folder of report bundles, whose <run-id>/ is logged (default: reports)",
-    )
+    _add_reports_option(track, ", whose <run-id>/ is logged")
     track.set_defaults(func=_cmd_track)
 
 
@@ -256,12 +255,7 @@ def _add_others(sub, sets: argparse.ArgumentParser) -> None:
         "any step (after an upgrade of loralab, say).",
     )
     report.add_argument("run_dir", type=Path, help="the run folder, e.g. executed/<run-id>")
-    report.add_argument(
-        "--reports",
-        type=Path,
-        default=Path("reports"),
-        help="folder of report bundles (default: reports)",
-    )
+    _add_reports_option(report)
     report.set_defaults(func=_cmd_report)
 
     compare = sub.add_parser(
