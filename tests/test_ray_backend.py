@@ -201,6 +201,22 @@ def _overrides(tiny_model_dir, *more):
     return [f"model.name_or_path={tiny_model_dir}", f"train.cpus_per_trial={THREADS}", *more]
 
 
+def _run_on_ray(
+    run: RunPaths, cluster, repo, tiny_model_dir, *overrides, max_retries=2, **options
+) -> None:
+    """The smoke series into `run`'s folder, its trials on the test cluster."""
+    run_series(
+        repo / "params/smoke.yaml",
+        _overrides(tiny_model_dir, *overrides),
+        run_id=run.run_id,
+        executed_root=run.root.parent,
+        reports_root=run.root.parent.parent / "reports",
+        backend="ray",
+        ray=RayOptions(address=cluster.address, max_retries=max_retries),
+        **options,
+    )
+
+
 def _copy_without_trials(run: RunPaths, dest) -> RunPaths:
     """The run folder with its data and split steps done and nothing trained yet."""
     shutil.copytree(run.root, dest / "executed" / run.run_id)
@@ -243,16 +259,7 @@ def test_a_local_run_finishes_on_ray_with_identical_results_through_a_killed_wor
     killer = threading.Thread(target=_kill_one_trial_worker, args=(run, done, killed))
     killer.start()
     try:
-        run_series(
-            repo / "params/smoke.yaml",
-            _overrides(tiny_model_dir),
-            run_id=run.run_id,
-            executed_root=run.root.parent,
-            reports_root=tmp_path / "reports",
-            backend="ray",
-            ray=RayOptions(address=cluster.address),
-            log=lines.append,
-        )
+        _run_on_ray(run, cluster, repo, tiny_model_dir, log=lines.append)
     finally:
         done.set()
         killer.join()
@@ -295,17 +302,7 @@ def test_a_resumed_ray_run_submits_only_the_missing_trial(
     missing = sorted(run.root.glob("steps/03_train_*.json"))[0]
     missing.unlink()
     lines = []
-    run_series(
-        repo / "params/smoke.yaml",
-        _overrides(tiny_model_dir),
-        run_id=run.run_id,
-        executed_root=run.root.parent,
-        reports_root=tmp_path / "reports",
-        only=["03_train"],
-        backend="ray",
-        ray=RayOptions(address=cluster.address),
-        log=lines.append,
-    )
+    _run_on_ray(run, cluster, repo, tiny_model_dir, only=["03_train"], log=lines.append)
     queued = [line for line in lines if "queued on Ray" in line]
     assert len(queued) == 1 and missing.stem in queued[0]
     assert missing.is_file()
@@ -317,14 +314,13 @@ def test_a_failing_cell_on_ray_fails_the_run_naming_trial_node_and_cell(
 ):
     run = _copy_without_trials(local_run, tmp_path)
     with pytest.raises(StepFailedError) as exc:
-        run_series(
-            repo / "params/smoke.yaml",
-            _overrides(tiny_model_dir, "lora.target_modules=[no_such_layer]"),
-            run_id=run.run_id,
-            executed_root=run.root.parent,
-            reports_root=tmp_path / "reports",
-            backend="ray",
-            ray=RayOptions(address=cluster.address, max_retries=2),
+        _run_on_ray(
+            run,
+            cluster,
+            repo,
+            tiny_model_dir,
+            "lora.target_modules=[no_such_layer]",
+            max_retries=2,
             log=lambda _: None,
         )
     err = exc.value

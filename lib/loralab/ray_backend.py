@@ -107,7 +107,6 @@ def _submit_and_collect(ray, todo, cfg, run, notebooks_dir, options, progress, f
             _report_starts(events, by_name, progress)
             for ref in done:
                 step, fp, _ = submitted[ref]
-                _report_starts(events, by_name, progress)
                 failure = _bring_back(ray, ref, step, run)
                 finish(step, fp, failure, seconds=step.seconds)
                 if failure:
