@@ -5,8 +5,10 @@ Work is counted, not guessed: torch's FlopCounterMode counts one scoring forward
 head at the answer position only, as scoring runs) and one LoRA training step (forward and
 backward, without activation checkpointing: its recompute is overhead, not work the step must
 do) of the run's model at the run's mean prompt length, per token. Tokens come from the run's
-artifacts: every epoch's training tokens (history.csv), validation scored and its loss taken
-once per epoch, and every LLM method's test items (few-shot once per draw). Scored tokens are
+artifacts: every epoch's training tokens (history.csv), validation scored once per epoch (its
+loss comes from the same pass), every LLM method's test items (few-shot once per draw), and
+what evaluation scores to fit or check a method: the training and validation items of a fitted
+label bias, the validation items a folded adapter scores again. Scored tokens are
 counted whole per item, the KV-cached template head included, so the floor is an upper bound
 and a multiple a lower one.
 Steps without model work (data, split, statistics) and the evaluation's classic methods have
@@ -33,6 +35,7 @@ from loralab.batching import Encoded, collate
 from loralab.config import load_config
 from loralab.layout import RunPaths
 from loralab.models import attention_for, attention_kernel, cpu_kind, load_base
+from loralab.splits import read_split
 from loralab.steps import series
 from loralab.training import answer_loss
 
@@ -69,26 +72,32 @@ def flops_per_token(base, cfg, length: int) -> tuple[float, float]:
 
 
 def trial_work(run: RunPaths, trial: str, item_tokens: float, fwd: float, step: float) -> float:
-    """FLOPs of one trial: its training tokens, and validation scored and its loss taken after
-    every epoch."""
+    """FLOPs of one trial: its training tokens, and validation scored after every epoch."""
     history = pd.read_csv(run.history(trial))
     summary = json.loads(run.train_summary(trial).read_text())
     trained = float((history["train_tokens_per_s"] * history["train_seconds"]).sum())
-    validated = 2 * summary["val_items"] * item_tokens * len(history)
+    validated = summary["val_items"] * item_tokens * len(history)
     return trained * step + validated * fwd
 
 
-def evaluation_rows(results: pd.DataFrame, item_tokens: float, fwd: float, peak: float):
-    """Per LLM method of the evaluation: its scoring seconds, its floor and their ratio."""
+def evaluation_rows(results: pd.DataFrame, folds: int, val_items: int):
+    """Per LLM scoring pass of the evaluation: what it is, its seconds and the items it scored.
+    A row that reuses another's pass (calibration, the configuration chosen per fold) is not a
+    pass of its own."""
     llm = results[results["kind"].isin(["prompting", "lora"]) & results["tokens_per_doc"].notna()]
-    # a row that reuses another's scoring pass (calibration, ranks chosen per fold) has its
-    # tokens and rate: the pass is counted once
-    llm = llm.drop_duplicates(["tokens_per_doc", "prompt_tokens_per_s"])
-    for _, r in llm.iterrows():
+    llm = llm[~llm["name"].str.contains("chosen per fold")]
+    for _, r in llm.drop_duplicates(["tokens_per_doc", "prompt_tokens_per_s"]).iterrows():
         draws = 1 if pd.isna(r.get("draws")) else int(r["draws"])
         seconds = r["tokens_per_doc"] * r["n_test"] / r["prompt_tokens_per_s"]
-        floor = r["n_test"] * item_tokens * draws * fwd / peak
-        yield r["name"], seconds, floor
+        yield f"{r['name']}: test", seconds, r["n_test"] * draws  # a few-shot prefix is cached
+    for _, r in llm[(llm["kind"] == "prompting") & (llm["train_time_s"] > 0)].iterrows():
+        draws = 1 if pd.isna(r.get("draws")) else int(r["draws"])
+        items = r["train_items"] * folds + val_items * draws
+        yield f"{r['name']}: fit", r["train_time_s"] * folds, items
+    if "merge_val_agreement" in llm:
+        for _, r in llm[llm["merge_val_agreement"].notna()].iterrows():
+            seconds = r["merged_latency_p50_ms"] * val_items / 1000  # p50: an estimate
+            yield f"{r['name']}: folded, validation", seconds, val_items
 
 
 def main() -> None:
@@ -109,19 +118,22 @@ def main() -> None:
         f"{item_tokens:.0f} tokens: scoring {fwd / 1e6:.0f} MFLOP, training {step / 1e6:.0f} MFLOP"
     )
     seconds = {s["name"]: s["seconds"] for s in json.loads(run.run_record.read_text())["steps"]}
-    print(f"{'step or method':<40} {'measured s':>10} {'floor s':>9} {'multiple':>9}")
+    val_items = sum(len(read_split(run, "val", f)) for f in range(cfg.split.folds))
+    passes = list(evaluation_rows(results, cfg.split.folds, val_items))
+    print(f"{'step or method':<48} {'measured s':>10} {'floor s':>9} {'multiple':>9}")
     trials = {s.name: s.trial for s in series(cfg) if s.trial}
     for name, measured in seconds.items():
         floor = None
         if name in trials:
             floor = trial_work(run, trials[name], item_tokens, fwd, step) / peak
         elif name == "04_evaluate":
-            floor = sum(f for _, _, f in evaluation_rows(results, item_tokens, fwd, peak))
+            floor = sum(items for _, _, items in passes) * item_tokens * fwd / peak
         shown = f"{floor:9.1f} {measured / floor:8.1f}x" if floor else f"{'-':>9} {'-':>9}"
-        print(f"{name:<40} {measured:10.1f} {shown}")
+        print(f"{name:<48} {measured:10.1f} {shown}")
         if name == "04_evaluate":
-            for method, spent, f in evaluation_rows(results, item_tokens, fwd, peak):
-                print(f"  {method:<38} {spent:10.1f} {f:9.1f} {spent / f:8.1f}x")
+            for what, spent, items in passes:
+                f = items * item_tokens * fwd / peak
+                print(f"  {what:<46} {spent:10.1f} {f:9.1f} {spent / f:8.1f}x")
     total = sum(seconds.values())
     print(f"series: {total:.0f} s measured")
 

@@ -12,6 +12,7 @@ from loralab.layout import RunPaths
 from loralab.methods import REGISTRY, Method, MethodResult
 from loralab.methods.base import UNTRAINED, Study
 from loralab.methods.classic import TfidfLogisticRegression
+from loralab.methods.lora import TrainedConfiguration
 from loralab.methods.prompting import CalibratedZeroShot, few_shot_examples
 from loralab.methods.rules import LabelTermRule
 from loralab.models import load_tokenizer
@@ -27,6 +28,46 @@ def test_merged_adapters_score_what_the_unmerged_ones_scored(evaluated):
     assert (ev.results.loc[lora, "merge_val_agreement"] == 1.0).all()
     assert (ev.results.loc[lora, "merge_val_max_score_change"] < 1e-4).all()
     assert ev.results.loc[~lora, "merge_val_agreement"].isna().all()
+    assert (ev.results.loc[lora, "merged_scored_test"] == 1.0).all()
+
+
+def _lora_on_fold_0(evaluated):
+    cfg, run, _, _ = evaluated
+    study = Study.load(cfg, run, 0)
+    method = next(TrainedConfiguration.build(study))
+    method.fit(study.train, study.val)
+    return study, method, read_split(run, "test", 0)["text"].tolist()
+
+
+def test_a_folded_adapter_scores_the_test_as_the_adapter_beside_the_base(evaluated):
+    study, method, texts = _lora_on_fold_0(evaluated)
+    assert method.cost["merged_scored_test"]
+    folded = method.score(texts)
+    beside = study.score(method._load(method.trials[0]), study.base.builder, texts)
+    assert folded.predictions == beside.predictions
+    assert np.abs(folded.label_scores - beside.label_scores).max() < 1e-4
+
+
+def test_where_folding_moved_validation_scores_the_adapter_beside_the_base_scores_the_test(
+    evaluated, monkeypatch
+):
+    from peft import PeftModel
+
+    checked = TrainedConfiguration.merge_drift
+
+    def as_in_bf16(self, *args):  # bf16 weights moved scores by up to 0.5 nats
+        return checked(self, *args) | {"merge_val_max_score_change": 0.5}
+
+    monkeypatch.setattr(TrainedConfiguration, "merge_drift", as_in_bf16)
+    study, method, texts = _lora_on_fold_0(evaluated)
+    scored_by = []
+    score = study.score
+    monkeypatch.setattr(
+        study, "score", lambda model, *a, **k: scored_by.append(model) or score(model, *a, **k)
+    )
+    method.score(texts)
+    assert not method.cost["merged_scored_test"]
+    assert [isinstance(m, PeftModel) for m in scored_by] == [True]
 
 
 def test_tfidf_sees_the_same_truncated_text_as_the_llm(evaluated):

@@ -2,12 +2,15 @@
 full fine-tuning learning rate, at one training size, over its seeds.
 
 Training happened in each trial's own step (03_train); here `fit` loads what it saved. Test items
-are scored by the adapter beside the base, exactly as validation scored it when the
-configuration was chosen: folding the adapter into bf16 weights moved validation scores by up to
-0.5 nats, so the folded model is not the validated one. With `evaluation.merge_adapters` a folded
-copy is still timed on the validation split, for the latency of a deployed model and to show the
-drift. A fully fine-tuned model scored the test texts in its own step (its weights are not
-kept); its saved scores are read back.
+are scored by the model validation scored when the configuration was chosen, or by one that
+scores the same: with `evaluation.merge_adapters` the adapter is folded into a copy of the base
+weights (what one would deploy) and that copy scores the validation split again, timed, against
+the scores training saved. Where folding moved no prediction and no label score by more than
+FOLD_TOLERANCE (float32 weights: rounding, about 1e-5), the folded copy scores the test items,
+faster than the adapter beside the base (docs/benchmarks.md); where it moved them more (bf16
+weights: up to 0.5 nats), the folded model is not the validated one and the test is scored with
+the adapter beside the base. A fully fine-tuned model scored the test texts in its own step (its
+weights are not kept); its saved scores are read back.
 
 Every configuration is a row of the results (role: candidate); the evaluation step promotes the
 ones selection chose on validation.
@@ -23,6 +26,7 @@ import pandas as pd
 
 from ..adapters import load_adapter
 from ..artifacts import read_json
+from ..config import FOLD_TOLERANCE
 from ..roles import CANDIDATE
 from ..scoring import Scores
 from ..trials import Trial, trials
@@ -77,11 +81,13 @@ class TrainedConfiguration(Method):
             "adapter_mb": s["adapter_bytes"] / 2**20,
             "train_time_s": s["time_to_best_s"],
         }
-        full = self.trials[0].full
-        if self.study.cfg.evaluation.merge_adapters and not full:  # one model copy at a time
+        self.folded = None
+        if self.study.cfg.evaluation.merge_adapters and not self.trials[0].full:
             merged = self._load(self.trials[0]).merge_and_unload()
-            self.cost.update(self.merge_drift(merged, s["trial"], val))
-            del merged
+            drift = self.merge_drift(merged, s["trial"], val)
+            same = folding_scores_the_same(drift)
+            self.cost.update(drift, merged_scored_test=same)
+            self.folded = merged if same else None
 
     def _load(self, trial: Trial):
         """The trial's adapter on a fresh copy of the base."""
@@ -106,9 +112,19 @@ class TrainedConfiguration(Method):
             "merged_latency_p50_ms": now.latency_summary()["latency_p50_ms"],
         }
 
+    def _test_model(self, trial: Trial):
+        """The model that scores a trial's test items: the folded copy validation checked (the
+        first seed's), the other seeds' adapters folded alike, or, where folding moved scores,
+        the adapter beside the base. One model copy at a time."""
+        if trial is self.trials[0] and self.folded is not None:
+            model, self.folded = self.folded, None
+            return model
+        model = self._load(trial)
+        return model.merge_and_unload() if self.cost.get("merged_scored_test") else model
+
     def _scores(self, trial: Trial, summary: dict, texts: list[str]) -> Scores:
-        if not trial.full:  # one adapter copy at a time
-            return self.study.score(self._load(trial), self.study.base.builder, texts)
+        if not trial.full:
+            return self.study.score(self._test_model(trial), self.study.base.builder, texts)
         path = self.study.run.test_predictions(trial.id)
         table = pd.read_csv(path, dtype={"id": str})
         if len(table) != len(texts):
@@ -125,3 +141,12 @@ class TrainedConfiguration(Method):
         return self.result(
             runs[0], self.cost, draws=draws, trial_predictions=by_trial, size=self.size
         )
+
+
+def folding_scores_the_same(drift: dict) -> bool:
+    """Whether the folded copy scored validation as the validated adapter did: every prediction
+    the same and no label score moved by more than FOLD_TOLERANCE."""
+    return (
+        drift["merge_val_agreement"] == 1.0
+        and drift["merge_val_max_score_change"] <= FOLD_TOLERANCE
+    )
