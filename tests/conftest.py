@@ -250,6 +250,7 @@ def evaluated(tmp_path_factory, tiny_model_dir):
             "train.dtype": "float32",
             "train.device": "cpu",
             "stats.bootstrap_resamples": 500,
+            "evaluation.few_shot_k": 1,
             "evaluation.few_shot_draws": 2,  # a spread to show
             "split.folds": 1,
             "split.train": 0.6,
