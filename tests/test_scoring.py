@@ -90,6 +90,22 @@ def sharp(tiny_model_dir):
     return model, builder, texts, reference
 
 
+@pytest.fixture(scope="module")
+def answer_reference(sharp):
+    """Items x labels: each label's answer (first verbalizer + end of turn) scored by a full
+    forward pass over prompt + answer."""
+    model, builder, texts, _ = sharp
+    return np.array(
+        [
+            [
+                score_full_forward(model, builder.prompt_ids(t), tuple(builder.answer_ids(label)))
+                for label in builder.labels
+            ]
+            for t in texts
+        ]
+    )
+
+
 def mutant(found: str, replacement: str, monkeypatch) -> types.ModuleType:
     """scoring.py with one edit, loaded as a module of its own beside the real one."""
     path = Path(scoring.__file__)
@@ -119,12 +135,37 @@ def test_fast_scores_equal_full_forward_scores(sharp, batch_size):
     assert fast.predictions == [builder.labels[owner[j]] for j in reference.argmax(axis=1)]
 
 
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_answer_scores_equal_full_forward_scores(sharp, answer_reference, batch_size):
+    """Answers scored in the label-scoring pass (batches of 3: left-padded prompts; every call:
+    a shared prefix) are the log-probabilities of a full forward pass over prompt + answer."""
+    model, builder, texts, _ = sharp
+    assert all(len(builder.answer_ids(label)) > 1 for label in builder.labels)
+    scores = score_texts(model, builder, texts, batch_size=batch_size, answers=True)
+    assert scores.answer_scores.shape == (len(texts), len(builder.labels))
+    np.testing.assert_allclose(scores.answer_scores, answer_reference, atol=ATOL, rtol=0)
+
+
+def test_scoring_answers_changes_no_verbalizer_score_or_prediction(sharp):
+    model, builder, texts, _ = sharp
+    plain = score_texts(model, builder, texts, batch_size=3)
+    with_answers = score_texts(model, builder, texts, batch_size=3, answers=True)
+    assert plain.answer_scores is None  # off by default: evaluation does not pay for them
+    assert with_answers.verbalizer_scores.shape == plain.verbalizer_scores.shape
+    np.testing.assert_allclose(
+        with_answers.verbalizer_scores, plain.verbalizer_scores, atol=ATOL, rtol=0
+    )
+    np.testing.assert_allclose(with_answers.label_scores, plain.label_scores, atol=ATOL, rtol=0)
+    assert with_answers.predictions == plain.predictions
+
+
 @pytest.mark.parametrize("bug", MUTATIONS)
-def test_each_known_scorer_bug_fails_the_comparison(sharp, bug, monkeypatch):
+def test_each_known_scorer_bug_fails_the_comparison(sharp, answer_reference, bug, monkeypatch):
     model, builder, texts, reference = sharp
     broken = mutant(*MUTATIONS[bug], monkeypatch)
-    scores = broken.score_texts(model, builder, texts, batch_size=3).verbalizer_scores
-    assert np.abs(scores - reference).max() > 100 * ATOL
+    scores = broken.score_texts(model, builder, texts, batch_size=3, answers=True)
+    assert np.abs(scores.verbalizer_scores - reference).max() > 100 * ATOL
+    assert np.abs(scores.answer_scores - answer_reference).max() > 100 * ATOL
 
 
 def test_scoring_without_shared_prefix_gives_the_same_numbers(sharp):

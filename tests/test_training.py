@@ -8,8 +8,9 @@ import torch
 from safetensors.torch import load_file
 
 from loralab.adapters import wrap_with_lora
-from loralab.batching import Encoded, balanced_order, collate, make_batches
+from loralab.batching import Encoded, TrainingWindows, balanced_order, collate, make_batches
 from loralab.models import load_base
+from loralab.scoring import score_documents
 from loralab.splits import read_split
 from loralab.training import BestEpoch, answer_loss, train_lora, train_trial
 from loralab.training_items import stratified_subset
@@ -128,6 +129,41 @@ def test_two_ranks_in_one_process_equal_each_rank_in_its_own_process(prepared_ru
     assert together.keys() == separate.keys()
     for key in together:
         torch.testing.assert_close(together[key], separate[key], rtol=0, atol=1e-6)
+
+
+def test_validation_loss_from_the_scoring_pass_equals_a_forward_pass_over_every_window(
+    prepared_run,
+):
+    """The validation loss now comes from the label-scoring pass. The reference is the second
+    pass it replaced: `answer_loss` over every validation window (right-padded batches in
+    length order), token-weighted. Texts of several windows and answers of different lengths,
+    so a per-document or per-window mean would differ from it. One epoch: the returned model
+    is the one that epoch validated."""
+    cfg, run = prepared_run(
+        **{
+            "train.epochs": 1,
+            "data.long_text": "chunks",
+            "data.verbalizers": {"A": ["first class"], "B": ["beta"]},
+        }
+    )
+    base = load_base(cfg)
+    train, val = read_split(run, "train", 0), read_split(run, "val", 0)
+    result = train_lora(base, train, val, cfg, trial_of(cfg, "r2-f0-s42"), log=lambda _: None)
+    enc = TrainingWindows.build(base, val).encoded
+    assert len(enc.ids) > len(val) and len(set(enc.answer_len)) == 2
+    total, tokens = 0.0, 0
+    order = np.argsort(enc.lengths, kind="stable")
+    with torch.no_grad():
+        for start in range(0, len(order), 4):
+            batch = collate(enc, order[start : start + 4], base.tokenizer.pad_token_id)
+            total += float(answer_loss(result.model, *batch)) * len(batch[3])
+            tokens += len(batch[3])
+    assert abs(result.history["val_loss"][0] - total / tokens) < 1e-4
+    e = cfg.evaluation
+    docs = score_documents(
+        result.model, base.builder, base.view, val["text"].tolist(), e.chunk_aggregate
+    )
+    assert result.val_predictions["prediction"].tolist() == docs.predictions
 
 
 def test_training_runs_the_training_kernel_and_validation_the_scoring_kernel(prepared_run):

@@ -6,6 +6,13 @@ projecting only its last position onto the vocabulary, and all verbalizer contin
 scored from it in the same batched pass. The scores are the same numbers (tests compare them
 with `score_full_forward`); only the work differs.
 
+Training's validation also needs each label's answer log-probability (the answer a LoRA adapter
+learns: first verbalizer, then end of turn) for its loss. With `answers=True` the same pass
+scores those answers as further continuations of the tree (a label's answer adds its first
+verbalizer's tokens to the tail once more), instead of a second forward pass over prompt +
+answer. The verbalizer scores stay the same numbers, to float rounding (a longer tail can change
+a kernel's summation order: at most 8e-6 nats in float32 on the tests' model).
+
 Timing terms used in the report:
 - latency: wall time of one scoring call divided by the items in it (with evaluation.batch_size = 1,
   the time to classify one item);
@@ -41,6 +48,8 @@ class Scores:
     prompt_tokens: np.ndarray  # per item
     seconds: float
     chunks: np.ndarray | None = None  # windows scored per item (None: one each)
+    # items x labels: summed log-probability of each label's answer (answers=True, else None)
+    answer_scores: np.ndarray | None = None
 
     @property
     def chunk_counts(self) -> np.ndarray:
@@ -222,16 +231,22 @@ def score_texts(
     precision: Precision | None = None,
     batch_size: int = 1,
     progress: bool = False,
+    answers: bool = False,
 ) -> Scores:
     """Score every text against every verbalizer; batches are formed by prompt length. Without
-    a `precision` the model runs in its weights' dtype, with no autocast."""
+    a `precision` the model runs in its weights' dtype, with no autocast. With `answers`, also
+    each label's answer (`builder.answer_ids`) in the same pass: training's validation loss
+    comes from it; evaluation leaves it off and pays nothing."""
     from tqdm.auto import tqdm
 
     prompts = [builder.prompt_ids(t) for t in texts]
     conts = [v.ids for v in builder.verbalizers]
+    n_verb = len(conts)
+    if answers:
+        conts += [tuple(builder.answer_ids(label)) for label in builder.labels]
     owner = np.array([builder.label_index(v.label) for v in builder.verbalizers])
     order = np.argsort([len(p) for p in prompts], kind="stable")
-    verb = np.zeros((len(texts), len(conts)))
+    scored = np.zeros((len(texts), len(conts)))
     latency = np.zeros(len(texts))
     pad = builder.tokenizer.pad_token_id
     compute = precision.compute() if precision else contextlib.nullcontext()
@@ -246,22 +261,31 @@ def score_texts(
         for batch in tqdm(batches, desc="scoring", disable=not progress, mininterval=10):
             t0 = time.perf_counter()
             chunk = [rest[i] for i in batch]
-            verb[batch] = score_batch(model, chunk, conts, pad, prefix).numpy()
+            scored[batch] = score_batch(model, chunk, conts, pad, prefix).numpy()
             latency[batch] = (time.perf_counter() - t0) / len(batch)
     seconds = time.perf_counter() - t_all
     model.train(was_training)
+    verb = scored[:, :n_verb]
     label_scores = np.stack(
         [verb[:, owner == j].max(axis=1) for j in range(len(builder.labels))], axis=1
     )
     predictions = [builder.labels[j] for j in label_scores.argmax(axis=1)]
     return Scores(
-        verb, label_scores, predictions, latency, np.array([len(p) for p in prompts]), seconds
+        verb,
+        label_scores,
+        predictions,
+        latency,
+        np.array([len(p) for p in prompts]),
+        seconds,
+        answer_scores=scored[:, n_verb:] if answers else None,
     )
 
 
 @dataclass
 class ChunkScores:
-    """Scores of every kept window of a set of documents, and the document of each window."""
+    """Scores of every kept window of a set of documents, and the document of each window.
+    Answer scores, where asked for, stay per window (`windows.answer_scores`): a loss is taken
+    over windows, not documents."""
 
     windows: Scores
     owner: np.ndarray
@@ -302,10 +326,12 @@ def score_chunks(
     precision: Precision | None = None,
     batch_size: int = 1,
     progress: bool = False,
+    answers: bool = False,
 ) -> ChunkScores:
-    """Every window the view keeps of `texts`, scored in one batched pass (one shared prefix)."""
+    """Every window the view keeps of `texts`, scored in one batched pass (one shared prefix);
+    `answers` as in `score_texts`."""
     windows, owner = view.expand(texts)
-    scores = score_texts(model, builder, windows, precision, batch_size, progress)
+    scores = score_texts(model, builder, windows, precision, batch_size, progress, answers)
     return ChunkScores(scores, owner, len(texts))
 
 

@@ -4,7 +4,9 @@ in one sitting.
 Every rank starts from a clean copy of the base model (the reference wrapped the same base twice,
 so its r=16 run trained on top of r=8's layers). The loss covers the answer tokens only, and the
 LM head is applied only at the positions that predict them. Early stopping watches validation
-loss (or macro-F1: train.best_epoch_by); the best epoch's adapter is the one saved.
+loss (or macro-F1: train.best_epoch_by); the best epoch's adapter is the one saved. Validation
+scores the labels as the test is scored, and the same pass scores each label's answer, which
+gives the validation loss: one forward pass over the validation windows per epoch, not two.
 
 What the loop works with lives beside it: batching.py turns training items into class-balanced,
 length-bucketed, padded batches; adapters.py wraps the base with new adapters (wrap_with_lora)
@@ -40,13 +42,13 @@ from .layout import RunPaths
 from .metrics import classification_metrics
 from .models import (
     LoadedModel,
-    Precision,
     attention_for,
     attention_kernel,
     load_base,
     resolve_device,
 )
-from .scoring import Scores, score_documents
+from .prompts import PromptBuilder
+from .scoring import Scores, score_chunks, score_documents
 from .splits import read_split
 from .training_items import training_items
 from .trials import Trial, trials
@@ -69,21 +71,14 @@ def answer_loss(model, ids, mask, keep, targets) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets)
 
 
-@torch.no_grad()
-def mean_answer_loss(
-    model, enc: Encoded, pad_id: int, batch_size: int, precision: Precision
-) -> float:
-    model.eval()
-    total, count = 0.0, 0
-    order = np.argsort(enc.lengths, kind="stable")
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        ids, mask, keep, targets = (t.to(precision.device) for t in collate(enc, batch, pad_id))
-        with precision.compute(model):
-            loss = answer_loss(model, ids, mask, keep, targets)
-        total += float(loss) * len(targets)
-        count += len(targets)
-    return total / count
+def scored_answer_loss(windows: Scores, builder: PromptBuilder, gold: np.ndarray) -> float:
+    """Mean cross-entropy per answer token over scored windows (`gold`: each window's label),
+    token-weighted as `answer_loss` is: from the answer log-probabilities of a scoring pass with
+    answers on, so validation needs no second forward pass for its loss."""
+    rows = np.arange(len(gold))
+    cols = [builder.label_index(label) for label in gold]
+    tokens = sum(len(builder.answer_ids(label)) for label in gold)
+    return float(-windows.answer_scores[rows, cols].sum() / tokens)
 
 
 def _quiet(_: str) -> None:
@@ -274,21 +269,22 @@ def _train_epoch(tr: _Trainer, enc: Encoded, epoch: int, rng: np.random.Generato
     }
 
 
-def _validate(tr: _Trainer, val: pd.DataFrame, enc_val: Encoded) -> tuple[dict, Scores]:
+def _validate(tr: _Trainer, val: pd.DataFrame) -> tuple[dict, Scores]:
     """Validation exactly as the test is scored (label scoring of whole documents), plus the
-    answer-token loss over every window."""
+    answer-token loss over every window, both from one scoring pass that also scores each
+    label's answer."""
     b, e = tr.base, tr.cfg.evaluation
     texts = val["text"].tolist()
-    scores = score_documents(
-        tr.model, b.builder, b.view, texts, e.chunk_aggregate, b.precision, e.batch_size
+    chunked = score_chunks(
+        tr.model, b.builder, b.view, texts, b.precision, e.batch_size, answers=True
     )
+    scores = chunked.documents(b.builder.labels, e.chunk_aggregate)
     metrics = classification_metrics(val["label"], scores.predictions, b.builder.labels)
-    pad = b.builder.tokenizer.pad_token_id
-    loss = mean_answer_loss(tr.model, enc_val, pad, tr.cfg.train.batch_size, b.precision)
+    gold = val["label"].to_numpy()[chunked.owner]
     row = {
         "val_macro_f1": metrics["macro_f1"],
         "val_accuracy": metrics["accuracy"],
-        "val_loss": loss,
+        "val_loss": scored_answer_loss(chunked.windows, b.builder, gold),
     }
     return row, scores
 
@@ -305,14 +301,14 @@ def train_lora(
     """Train one trial; keep the adapter of the best epoch (train.best_epoch_by). With
     `own_base` the adapters go into `base.model` itself, which is then the trained model."""
     tr = _prepare(base, cfg, trial, log, own_base)
-    windows, enc_val = TrainingWindows.build(base, train), TrainingWindows.build(base, val).encoded
+    windows = TrainingWindows.build(base, train)
     rng = np.random.default_rng(trial.seed)
     history, best = [], BestEpoch(cfg.train.patience, cfg.train.best_epoch_by)
     t_start = time.perf_counter()
     for epoch in range(1, cfg.train.epochs + 1):
         enc_train = windows.draw(cfg.train.chunks_per_item, rng)
         row = {"epoch": epoch, **_train_epoch(tr, enc_train, epoch, rng)}
-        val_row, val_scores = _validate(tr, val, enc_val)
+        val_row, val_scores = _validate(tr, val)
         row.update(val_row, elapsed_seconds=time.perf_counter() - t_start)
         history.append(row)
         tr.log(
