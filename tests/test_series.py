@@ -124,6 +124,7 @@ def test_a_given_split_comes_through_unchanged(tmp_path, repo, make_rows, write_
         executed_root=tmp_path / "executed",
         reports_root=tmp_path / "reports",
         log=lambda _: None,
+        only=["01_eda", "02_split"],  # what a given split touches; training would add 2 min
     )
     run = RunPaths(tmp_path / "executed/given")
     for name in ("train", "val", "test"):
