@@ -450,7 +450,8 @@ class EvalConfig(Section):
         ge=0,
         description="Examples per class from the training split in the few-shot prompt; 0: no "
         "few-shot rows. Off by default for its cost: its test pass and its fitted bias took 272 "
-        "s of a 34-min default series on a 2-core AVX2 CPU (docs/benchmarks.md), and one draw's "
+        "s of a 34-min default series on a 2-core AVX2 CPU, float32, 2026-12-01 "
+        "(docs/benchmarks.md), and one draw's "
         "score is largely the luck of the draw. 1 adds both few-shot rows.",
     )
     few_shot_draws: int = Field(
