@@ -252,6 +252,7 @@ def evaluated(tmp_path_factory, tiny_model_dir):
             "stats.bootstrap_resamples": 500,
             "evaluation.few_shot_k": 1,
             "evaluation.few_shot_draws": 2,  # a spread to show
+            "evaluation.test_candidates": True,  # the rank not chosen: a candidate row
             "split.folds": 1,
             "split.train": 0.6,
             "split.val": 0.2,

@@ -140,3 +140,37 @@ def test_changing_the_test_labels_changes_no_choice(tmp_path, tiny_config, make_
     assert after.selected_method == before.selected_method
     a, b = (pd.read_csv(r.trials_table) for r in (run, shuffled))
     assert a["selected"].equals(b["selected"]) and not a["test_macro_f1"].equals(b["test_macro_f1"])
+
+
+def test_only_the_chosen_configurations_are_scored_on_test_unless_every_candidate_is(
+    tmp_path, tiny_config, make_rows, write_table
+):
+    """Two ranks in two folds. By default each fold scores on test only the rank it chose; with
+    evaluation.test_candidates both, and the chosen rows are the same either way."""
+    import shutil
+
+    fields = {
+        "data.path": str(write_table(make_rows(per_class=15))),
+        "split.folds": 2,
+        "lora.ranks": [2, 4],
+        "train.lrs": [1e-2],
+        "train.epochs": 1,
+        "stats.bootstrap_resamples": 200,
+    }
+    cfg, run = _trained(tmp_path, tiny_config(**fields))
+    every_run = RunPaths(shutil.copytree(run.root, tmp_path / "every"))
+    chosen = evaluate_step(cfg, run, log=lambda _: None)
+    every = evaluate_step(
+        tiny_config(**fields, **{"evaluation.test_candidates": True}), every_run, log=lambda _: None
+    )
+
+    trained = chosen.results[chosen.results["kind"] == "lora"]
+    assert trained["selected"].all() and "candidate" not in set(chosen.results["role"])
+    one_rank = chosen.selected_method in ("lora_r2", "lora_r4")  # else a chosen-per-fold row
+    assert len(every.results[every.results["role"] == "candidate"]) == (1 if one_rank else 2)
+    for method in trained["method"]:
+        assert chosen.paired[f"pred_{method}"].equals(every.paired[f"pred_{method}"])
+    table = pd.read_csv(run.trials_table)
+    assert table["test_macro_f1"].notna().eq(table["selected"]).all()
+    assert pd.read_csv(every_run.trials_table)["test_macro_f1"].notna().all()
+    assert chosen.selection.equals(every.selection)

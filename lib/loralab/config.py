@@ -498,6 +498,16 @@ class EvalConfig(Section):
         "(float32 weights), the folded copy, faster, scores the test items; else (bf16 "
         "weights) the adapter beside the base does, as validated.",
     )
+    test_candidates: bool = Field(
+        False,
+        description="Also score on the test items the trained configurations that no fold "
+        "selected: results rows of role candidate (shown, never tested) and a test_macro_f1 for "
+        "every trial in trials.csv. Off, each fold scores on test only the configuration its "
+        "validation chose at each training size, as the test set is for: selection never reads "
+        "the test, and a candidate's test score can only invite choosing on it. Each candidate "
+        "costs a LoRA pass over its fold's test items and a validation check (about 125 s per "
+        "fold of the default; 2-core AVX2 CPU, float32 path, 2026-12-02).",
+    )
 
 
 class StatsConfig(Section):

@@ -4,8 +4,10 @@ The methods are those of `methods.REGISTRY`: the majority class and a label-term
 (raw and calibrated) and few-shot prompting, TF-IDF + logistic regression shown the same
 text as the LLM (its first window, or every kept window of a chunked text), and every trained
 configuration (LoRA, full fine-tuning) at every training size. The configurations the study
-reports are selected here, once, on validation data only, and written to evaluation.json and
-selection.csv with the table that justifies them; trials.csv lists every trial. All LLM methods
+reports are selected here, once, on validation data only and before any test item is scored,
+and written to evaluation.json and selection.csv with the table that justifies them; trials.csv
+lists every trial. Each fold scores on test the configurations it chose (or, with
+evaluation.test_candidates, every one). All LLM methods
 use the same scorer, prompt, windows and aggregate, so the comparison is paired item by item.
 """
 
@@ -33,27 +35,36 @@ from .trials import trials
 
 
 def run_methods(
-    cfg: Config, run: RunPaths, tests: list[pd.DataFrame], base: LoadedModel, log=print
-) -> dict[str, list[MethodResult]]:
+    cfg: Config,
+    run: RunPaths,
+    tests: list[pd.DataFrame],
+    base: LoadedModel,
+    selection: Selection,
+    log=print,
+) -> dict[str, dict[int, MethodResult]]:
     """Every registered method, per fold: built from the fold's study, fitted on its train and
-    val splits, scored on its test split. Results by method id, one per fold."""
-    results: dict[str, list[MethodResult]] = {}
+    val splits, scored on its test split. Results by method id and fold: a trained
+    configuration has results only on the folds that chose it, unless every candidate is tested
+    (evaluation.test_candidates)."""
+    results: dict[str, dict[int, MethodResult]] = {}
     for fold, test in enumerate(tests):
-        study = Study.load(cfg, run, fold, base)
+        study = Study.load(cfg, run, fold, base, selection)
         texts = test["text"].tolist()
         for kind in REGISTRY:
             for method in kind.build(study):
                 method.fit(study.train, study.val)
-                results.setdefault(method.id, []).append(method.score(texts))
+                results.setdefault(method.id, {})[fold] = method.score(texts)
                 where = f" of fold {fold}" if len(tests) > 1 else ""
                 log(f"{method.name}: scored {len(texts)} test items{where}")
-    partial = [m for m, per_fold in results.items() if len(per_fold) != len(tests)]
-    for method in partial:  # e.g. one trial trained by hand in Lab: not comparable when pooled
-        log(
-            f"{method} has results on {len(results.pop(method))} of {len(tests)} folds and is "
-            "left out; train its trials on every fold (loralab run trains them all)"
-        )
     return results
+
+
+def on_every_fold(
+    results: dict[str, dict[int, MethodResult]], folds: int
+) -> dict[str, list[MethodResult]]:
+    """The methods scored on every fold, each with its results in fold order: the rows of the
+    table. A configuration that only some folds chose is part of a chosen-per-fold row."""
+    return {m: [r[k] for k in range(folds)] for m, r in results.items() if len(r) == folds}
 
 
 def pooled(per_fold: list[MethodResult]) -> MethodResult:
@@ -84,7 +95,7 @@ def _joined(parts: list[np.ndarray | None]) -> np.ndarray | None:
 
 
 def selected_rows(
-    results: dict[str, list[MethodResult]], selection: Selection
+    results: dict[str, dict[int, MethodResult]], selection: Selection
 ) -> list[MethodResult]:
     """The configuration each fold chose, pooled, for each size and method where folds chose
     differently: a row of its own."""
@@ -304,26 +315,32 @@ TRIAL_COLUMNS = [
 
 def trials_table(
     summaries: list[dict],
-    per_fold: dict[str, list[MethodResult]],
+    results: dict[str, dict[int, MethodResult]],
     tests: list[pd.DataFrame],
     selection: Selection,
     labels: list[str],
 ) -> pd.DataFrame:
     """trials.csv: every trial with its validation results and its own test macro-F1 (its seed's
-    predictions on its fold's test items); `selected` marks the configuration its fold chose at
-    its size. Selection read the validation columns only."""
+    predictions on its fold's test items; empty for a trial whose configuration its fold did not
+    choose, unless evaluation.test_candidates); `selected` marks the configuration its fold
+    chose at its size. Selection read the validation columns only."""
     predicted = {
-        trial: (fold, predictions)
-        for results in per_fold.values()
-        for fold, r in enumerate(results)
+        trial: predictions
+        for per_fold in results.values()
+        for r in per_fold.values()
         for trial, predictions in r.trial_predictions.items()
     }
     rows = []
     for s in summaries:
-        fold, predictions = predicted[s["trial"]]
+        fold = s["fold"]
         chosen = selection.chosen.get((s["method"], s["train_size"]), {}).get(fold)
         config = (s["variant"], s["rank"], s["lr"])
-        test_f1 = classification_metrics(tests[fold]["label"], predictions, labels)["macro_f1"]
+        predictions = predicted.get(s["trial"])
+        test_f1 = (
+            classification_metrics(tests[fold]["label"], predictions, labels)["macro_f1"]
+            if predictions is not None
+            else None
+        )
         rows.append(s | {"test_macro_f1": test_f1, "selected": config == chosen})
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
 
@@ -340,12 +357,21 @@ def draw_predictions(test: pd.DataFrame, methods: list[MethodResult]) -> pd.Data
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
 
-def _study_summaries(cfg: Config, run: RunPaths, scored: set[str]) -> list[dict]:
-    """Finished trials of this study's grid whose configuration has results on every fold."""
-    methods = {t.id: t.method for t in trials(cfg)}
-    return [
-        s for s in trained_summaries(run) if s["trial"] in methods and methods[s["trial"]] in scored
-    ]
+def _study_summaries(cfg: Config, run: RunPaths, log=print) -> list[dict]:
+    """Finished trials of this study's grid whose configuration was trained on every fold: what
+    selection weighs. One trained on some folds only (e.g. by hand in Lab) is left out, said."""
+    grid = {t.id: t for t in trials(cfg)}
+    done = [s for s in trained_summaries(run) if s["trial"] in grid]
+    folds: dict[str, set[int]] = {}
+    for s in done:
+        folds.setdefault(grid[s["trial"]].method, set()).add(grid[s["trial"]].fold)
+    partial = {m for m, f in folds.items() if len(f) < cfg.split.folds}
+    for method in sorted(partial):
+        log(
+            f"{method} was trained on {len(folds[method])} of {cfg.split.folds} folds and is "
+            "left out; train its trials on every fold (loralab run trains them all)"
+        )
+    return [s for s in done if grid[s["trial"]].method not in partial]
 
 
 def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
@@ -355,11 +381,12 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     test = pd.concat([t.assign(fold=k) for k, t in enumerate(tests)], ignore_index=True)
     labels = list(cfg.data.labels)
     base = load_base(cfg)
-    per_fold = run_methods(cfg, run, tests, base, log)
-    summaries = _study_summaries(cfg, run, set(per_fold))
-    selection = select(cfg, summaries)  # validation results only
+    summaries = _study_summaries(cfg, run, log)
+    selection = select(cfg, summaries)  # validation results only, before any test item is read
+    scored = run_methods(cfg, run, tests, base, selection, log)
+    per_fold = on_every_fold(scored, len(tests))
     methods = [pooled(results) for results in per_fold.values()]
-    methods = with_selection_roles(methods + selected_rows(per_fold, selection), selection)
+    methods = with_selection_roles(methods + selected_rows(scored, selection), selection)
     gold = test["label"].tolist()
     table = results_table(methods, gold, labels, selection.selected_ids, cfg, test["fold"].tolist())
     if cfg.split.folds > 1:
@@ -374,7 +401,7 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     write_csv(run.paired_predictions, paired)
     write_csv(run.draw_predictions, draw_predictions(test, methods))
     write_csv(run.selection_table, selection.table)
-    write_csv(run.trials_table, trials_table(summaries, per_fold, tests, selection, labels))
+    write_csv(run.trials_table, trials_table(summaries, scored, tests, selection, labels))
     write_text(
         run.results_markdown,
         format_results(table).to_markdown(index=False, disable_numparse=True) + "\n",

@@ -10,7 +10,7 @@ import pandas as pd
 from .artifacts import read_json
 from .config import Config
 from .layout import RunPaths
-from .trials import selected_method, trials
+from .trials import Trial, selected_method, trials
 
 SELECTION_RULE = (
     "Per fold and training size, LoRA's configuration (variant, rank, learning rate) is the one "
@@ -95,6 +95,15 @@ class Selection:
     table: pd.DataFrame
     methods: dict[tuple[str, str], str]  # (method, size) -> results.csv id
     config_methods: dict[tuple, str]  # (method, size, config) -> its results.csv id
+    candidates: frozenset[tuple] = frozenset()  # (method, size, config) of every row of table
+
+    def tests(self, trial: Trial, every: bool) -> bool:
+        """Whether a trial is scored on its fold's test items: its configuration is one the
+        table weighed (trained on every fold), and its fold chose it, or `every` candidate is
+        scored (evaluation.test_candidates)."""
+        if (trial.kind, trial.size, trial.config) not in self.candidates:
+            return False
+        return every or self.chosen[(trial.kind, trial.size)].get(trial.fold) == trial.config
 
     @property
     def selected_ids(self) -> set[str]:
@@ -128,6 +137,10 @@ class Selection:
 def select(cfg: Config, summaries: list[dict]) -> Selection:
     """The study's choices from its finished trials' validation results."""
     chosen, table = select_configs(summaries)
+    candidates = frozenset(
+        (row.method, row.train_size, (row.variant, int(row.rank), float(row.lr)))
+        for row in table.itertuples()
+    )
     by_config = {(t.kind, t.size, t.config): t.method for t in trials(cfg)}
     methods = {}
     for (kind, size), per_fold in chosen.items():
@@ -136,4 +149,4 @@ def select(cfg: Config, summaries: list[dict]) -> Selection:
         methods[(kind, size)] = (
             by_config[(kind, size, configs.pop())] if one else selected_method(kind, size, cfg)
         )
-    return Selection(chosen, table, methods, by_config)
+    return Selection(chosen, table, methods, by_config, candidates)

@@ -21,6 +21,7 @@ from ..layout import RunPaths
 from ..models import LoadedModel, load_base
 from ..roles import BASELINE
 from ..scoring import ChunkScores, Scores, score_chunks
+from ..selection import Selection
 from ..splits import read_split
 
 UNTRAINED = {"trainable_params": 0, "trainable_mb": 0.0, "train_time_s": 0.0}
@@ -60,15 +61,22 @@ class Study:
     train: pd.DataFrame
     val: pd.DataFrame
     fold: int = 0
+    # what validation chose; None (a study opened by hand): every finished trial is scored
+    selection: Selection | None = None
     _scored: dict = field(default_factory=dict, repr=False)
     _shared: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(
-        cls, cfg: Config, run: RunPaths, fold: int = 0, base: LoadedModel | None = None
+        cls,
+        cfg: Config,
+        run: RunPaths,
+        fold: int = 0,
+        base: LoadedModel | None = None,
+        selection: Selection | None = None,
     ) -> Study:
         train, val = read_split(run, "train", fold), read_split(run, "val", fold)
-        return cls(cfg, run, base or load_base(cfg), train, val, fold)
+        return cls(cfg, run, base or load_base(cfg), train, val, fold, selection)
 
     def score(self, model, builder, texts: list[str], progress: bool = True, adjust=None) -> Scores:
         """Label scoring of documents as every LLM method runs it: same windows, precision,

@@ -12,8 +12,9 @@ weights: up to 0.5 nats), the folded model is not the validated one and the test
 the adapter beside the base. A fully fine-tuned model scored the test texts in its own step (its
 weights are not kept); its saved scores are read back.
 
-Every configuration is a row of the results (role: candidate); the evaluation step promotes the
-ones selection chose on validation.
+Each fold scores the configurations its validation chose; with `evaluation.test_candidates` every
+configuration is a row of the results (role: candidate), and the evaluation step promotes the
+ones selection chose.
 """
 
 from __future__ import annotations
@@ -66,9 +67,12 @@ class TrainedConfiguration(Method):
     @classmethod
     def build(cls, study: Study) -> Iterator[Method]:
         done = set(study.run.trained_trials())
+        every = study.cfg.evaluation.test_candidates
         groups: dict[str, list[Trial]] = {}
         for t in trials(study.cfg):
-            if t.fold == study.fold and t.id in done:
+            if t.fold != study.fold or t.id not in done:
+                continue
+            if study.selection is None or study.selection.tests(t, every):
                 groups.setdefault(t.method, []).append(t)
         for mine in groups.values():
             yield cls(study, mine)
