@@ -82,10 +82,12 @@ def trial_work(run: RunPaths, trial: str, item_tokens: float, fwd: float, step: 
 
 def evaluation_rows(results: pd.DataFrame, folds: int, val_items: int):
     """Per LLM scoring pass of the evaluation: what it is, its seconds and the items it scored.
-    A row that reuses another's pass (calibration, the configuration chosen per fold) is not a
-    pass of its own."""
+    A row that reuses another's pass (calibration; the configuration chosen per fold, where
+    each configuration has a row of its own, evaluation.test_candidates) is not a pass of its
+    own."""
     llm = results[results["kind"].isin(["prompting", "lora"]) & results["tokens_per_doc"].notna()]
-    llm = llm[~llm["name"].str.contains("chosen per fold")]
+    if (results["role"] == "candidate").any():
+        llm = llm[~llm["name"].str.contains("chosen per fold")]
     for _, r in llm.drop_duplicates(["tokens_per_doc", "prompt_tokens_per_s"]).iterrows():
         draws = 1 if pd.isna(r.get("draws")) else int(r["draws"])
         seconds = r["tokens_per_doc"] * r["n_test"] / r["prompt_tokens_per_s"]
@@ -105,6 +107,10 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path, help="a finished run folder")
     run = RunPaths(parser.parse_args().run_dir)
     cfg = load_config(run.params)
+    if cfg.split.repeats > 1:
+        raise SystemExit(
+            f"{run.params}: the floor counts one repeat's passes; run it on split.repeats=1"
+        )
     base = load_base(cfg)
     compute = base.precision.autocast or base.precision.weights
     peak = matmul_peak(compute)

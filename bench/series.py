@@ -63,7 +63,10 @@ def main() -> None:
     print(f"report: {index}")
     cpu = cpu_kind()
     print(f"CPU: {cpu}; dtype path: {precision.describe()}")
-    print(f"paired test items: {int(results['n_test'].iloc[0])} ({cfg.split.folds} fold(s))")
+    repeats = f" x {cfg.split.repeats} repeats" if cfg.split.repeats > 1 else ""
+    print(
+        f"paired test items: {int(results['n_test'].iloc[0])} ({cfg.split.folds} fold(s){repeats})"
+    )
     print(f"peak memory (largest process): {peak_kib / 2**20:.2f} GB")
     print(f"series wall time: {wall / 60:.1f} min ({wall:.0f} s)")
 

@@ -5,7 +5,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loralab.evaluation import selected_rows, train_items, with_selection_roles
+from loralab.evaluation import (
+    chosen_per_fold,
+    over_repeats,
+    repeat_orders,
+    selected_rows,
+    train_items,
+    with_selection_roles,
+)
 from loralab.methods import MethodResult
 from loralab.selection import Selection
 from loralab.splits import read_split
@@ -77,14 +84,14 @@ def test_folds_that_choose_different_ranks_get_a_pooled_row_of_their_own():
         )
 
     results = {
-        "lora_r2": [
-            result("lora_r2", ["A"], "LoRA r=2"),
-            result("lora_r2", ["A", "A"], "LoRA r=2"),
-        ],
-        "lora_r4": [
-            result("lora_r4", ["B"], "LoRA r=4"),
-            result("lora_r4", ["B", "B"], "LoRA r=4"),
-        ],
+        "lora_r2": {
+            0: result("lora_r2", ["A"], "LoRA r=2"),
+            1: result("lora_r2", ["A", "A"], "LoRA r=2"),
+        },
+        "lora_r4": {
+            0: result("lora_r4", ["B"], "LoRA r=4"),
+            1: result("lora_r4", ["B", "B"], "LoRA r=4"),
+        },
     }
     key = ("lora", "all")
     selection = Selection(
@@ -93,7 +100,7 @@ def test_folds_that_choose_different_ranks_get_a_pooled_row_of_their_own():
         {key: "lora_selected"},
         {(*key, ("lora", 2, 1e-3)): "lora_r2", (*key, ("lora", 4, 1e-3)): "lora_r4"},
     )
-    [out] = selected_rows(results, selection)
+    [out] = selected_rows(chosen_per_fold(results, selection), [np.arange(3)])
     assert out.method == "lora_selected" and out.predictions == ["A", "B", "B"]
     assert out.name == "LoRA, chosen per fold (r=2, r=4)" and out.role == "trained"
     pooled_r2 = replace(results["lora_r2"][0], role="candidate")
@@ -102,3 +109,24 @@ def test_folds_that_choose_different_ranks_get_a_pooled_row_of_their_own():
     assert train_items(out) == {"train_items": 8.0, "train_items_per_fold": "8"}
     differ = replace(out, train_items_per_fold=[207, 208])
     assert train_items(differ) == {"train_items": 207.5, "train_items_per_fold": "207 / 208"}
+
+
+def test_repeats_keep_repeat_0s_numbers_and_add_every_repeats_predictions_as_draws():
+    """Two repeats of two folds over items a, b, c: repeat 1 tests them in another fold order.
+    The row's predictions are repeat 0's; its draws hold each repeat's, in repeat 0's order."""
+    tests = [pd.DataFrame({"id": ids}) for ids in (["a"], ["b", "c"], ["c", "a"], ["b"])]
+    orders = repeat_orders(tests, 2)
+    assert [o.tolist() for o in orders] == [[0, 1, 2], [1, 2, 0]]
+
+    def part(preds):
+        n = len(preds)
+        return MethodResult(
+            "m", "M", "lora", 8, preds, np.zeros((n, 2)), np.zeros(n), None, {}, role="trained"
+        )
+
+    out = over_repeats([part(["A"]), part(["B", "A"]), part(["A", "B"]), part(["B"])], orders)
+    assert out.predictions == ["A", "B", "A"]  # a, b, c as repeat 0 tested them
+    assert out.draws == [["A", "B", "A"], ["B", "B", "A"]]  # repeat 1: a=B, b=B, c=A
+    assert len(out.latency_s) == 6 and out.train_items_per_fold == [8] * 4
+    with pytest.raises(ValueError, match="repeat 1 of the folds tests other items"):
+        repeat_orders(tests[:3] + [pd.DataFrame({"id": ["d"]})], 2)

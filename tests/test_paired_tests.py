@@ -2,13 +2,14 @@ import time
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest, bootstrap, chi2, norm
+from scipy.stats import binomtest, bootstrap, chi2, norm, ttest_1samp
 from sklearn.metrics import accuracy_score, f1_score
 
 from loralab.paired_tests import (
     Interval,
     _bca,
     bootstrap_p,
+    corrected_cv_t_test,
     holm,
     mcnemar_counts,
     mcnemar_detectable_difference,
@@ -432,3 +433,21 @@ def test_a_methods_own_interval_over_seeds_is_the_procedures():
     assert many.value == one.value and many.method == "percentile"
     assert many.low < one.low - 0.05
     assert metric_over_draws(gold, seeds[0], [seeds[0]] * 2, ["A", "B"], w, 0.95) == one
+
+
+def test_the_corrected_cv_t_test_is_the_plain_one_with_its_variance_inflated():
+    """Without the n_test / n_train term it is the one-sample t-test (scipy); the term widens
+    it by the factor Nadeau and Bengio give; equal differences need no variance."""
+    d = np.array([0.04, 0.01, 0.06, -0.01, 0.03, 0.05])
+    plain = ttest_1samp(d, 0.0)
+    uncorrected = corrected_cv_t_test(d, 0.0)
+    assert uncorrected.statistic == pytest.approx(plain.statistic)
+    assert uncorrected.p_value == pytest.approx(plain.pvalue) and uncorrected.df == 5
+    corrected = corrected_cv_t_test(d, 1.0)
+    factor = np.sqrt((1 / 6 + 1.0) / (1 / 6))
+    assert corrected.statistic == pytest.approx(plain.statistic / factor)
+    assert corrected.p_value > uncorrected.p_value
+    assert corrected_cv_t_test([0.0, 0.0], 1.0).p_value == 1.0
+    assert corrected_cv_t_test([0.02, 0.02], 1.0).p_value == 0.0
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        corrected_cv_t_test([0.1], 1.0)

@@ -142,3 +142,27 @@ def test_folds_with_a_given_split_are_refused(tmp_path, file_config, make_rows, 
     eda_step(cfg, run)
     with pytest.raises(Exception, match="split.folds=1"):
         split_step(cfg, run)
+
+
+def test_repeats_draw_the_folds_anew_and_keep_repeat_0(
+    tmp_path, file_config, make_rows, write_table
+):
+    """2 folds x 3 repeats: every repeat tests every item once, repeat 0 is the folds of one
+    repeat, and the later repeats deal the items differently."""
+    data = write_table(make_rows(labels=("A", "B"), per_class=20))
+    tested = {}
+    for repeats in (1, 3):
+        cfg = file_config(data, split__folds=2, split__repeats=repeats)
+        run = RunPaths(tmp_path / f"r{repeats}")
+        eda_step(cfg, run)
+        splits = split_step(cfg, run)
+        assert splits.folds == 2 * repeats
+        assert ("drawn 3 times" in splits.describe(cfg.split)) == (repeats == 3)
+        tested[repeats] = [sorted(read_split(run, "test", k)["id"]) for k in range(2 * repeats)]
+    assert tested[3][:2] == tested[1]
+    for r in range(3):
+        pair = tested[3][2 * r : 2 * r + 2]
+        assert sorted(pair[0] + pair[1]) == sorted(tested[1][0] + tested[1][1])
+    assert tested[3][2] != tested[3][0] and tested[3][2] != tested[3][1]
+    with pytest.raises(ValueError, match="split.folds to 2 or more"):
+        SplitConfig(folds=1, repeats=2)

@@ -174,3 +174,42 @@ def test_only_the_chosen_configurations_are_scored_on_test_unless_every_candidat
     assert table["test_macro_f1"].notna().eq(table["selected"]).all()
     assert pd.read_csv(every_run.trials_table)["test_macro_f1"].notna().all()
     assert chosen.selection.equals(every.selection)
+
+
+def test_repeated_cross_validation_trains_each_repeat_and_tests_over_repeats(
+    tmp_path, tiny_config, make_rows, write_table
+):
+    """2 folds x 2 repeats of one rank: four trials, the paired items tested once (repeat 0),
+    each repeat's predictions a draw of the row, and the corrected t-test over the four folds."""
+    cfg, run = _trained(
+        tmp_path,
+        tiny_config(
+            **{
+                "data.path": str(write_table(make_rows(per_class=15))),
+                "split.folds": 2,
+                "split.repeats": 2,
+                "lora.ranks": [2],
+                "train.epochs": 1,
+                "stats.bootstrap_resamples": 200,
+            }
+        ),
+    )
+    assert [t.id for t in trials(cfg)] == ["r2-f0-s42", "r2-f1-s42", "r2-f2-s42", "r2-f3-s42"]
+    ev = evaluate_step(cfg, run, log=lambda _: None)
+    stats = statistics_step(cfg, run)
+
+    assert len(ev.paired) == len(set(ev.paired["id"])) == 30 and set(ev.test["fold"]) == {0, 1}
+    lora = ev.results.set_index("method").loc["lora_r2"]
+    assert lora["draws"] == 2 and lora["n_test"] == 30
+    draws = pd.read_csv(run.draw_predictions, dtype={"id": str})
+    first = draws[(draws["method"] == "lora_r2") & (draws["draw"] == 0)]
+    assert first["prediction"].tolist() == ev.paired["pred_lora_r2"].tolist()
+    folds = pd.read_csv(run.fold_results)
+    pairs = set(zip(folds["fold"], folds["repeat"], strict=True))
+    assert sorted(pairs) == [(0, 0), (1, 0), (2, 1), (3, 1)]
+    assert ev.record["repeats"] == 2
+    tests = stats.tests.set_index(["method", "baseline"])
+    assert tests.loc[("lora_r2", "zero_shot"), "cv_df"] == 3
+    assert 0 <= tests.loc[("lora_r2", "zero_shot"), "cv_p"] <= 1
+    assert "Repeated-CV t-test" in stats.note
+    assert len(pd.read_csv(run.trials_table)) == 4

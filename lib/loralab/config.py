@@ -168,6 +168,16 @@ class SplitConfig(Section):
         "other folds, whose items are split into train and val in the ratio train : val "
         "(split.test is then 1/K).",
     )
+    repeats: int = Field(
+        1,
+        ge=1,
+        le=20,
+        description="Repeated cross-validation: R fresh draws of the K folds (5x2cv is R=5, "
+        "K=2; Dietterich 1998), each tested on every item once and trained anew on its own "
+        "items, so the intervals and paired tests count the variance of training data too. "
+        "Repeat 0 is the K folds of split.seed, the numbers of one repeat; every trial is run "
+        "per repeat, so time grows R-fold. Needs split.folds > 1.",
+    )
     on_leakage: Literal["fail", "warn"] = Field(
         "fail",
         description="What a text shared by two splits (exactly or nearly) does: fail the step, "
@@ -179,7 +189,17 @@ class SplitConfig(Section):
         total = self.train + self.val + self.test
         if not math.isclose(total, 1.0, abs_tol=1e-6):
             raise ValueError(f"split.train + split.val + split.test must sum to 1, got {total:g}")
+        if self.repeats > 1 and self.folds == 1:
+            raise ValueError(
+                f"split.repeats={self.repeats} repeats cross-validation, and split.folds=1 is "
+                "one split; set split.folds to 2 or more (5x2cv: folds 2, repeats 5)"
+            )
         return self
+
+    @property
+    def runs(self) -> int:
+        """Folds over all repeats: fold f of a study is fold f % folds of repeat f // folds."""
+        return self.folds * self.repeats
 
 
 class ModelConfig(Section):

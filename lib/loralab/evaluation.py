@@ -13,6 +13,7 @@ use the same scorer, prompt, windows and aggregate, so the comparison is paired 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -90,33 +91,91 @@ def pooled(per_fold: list[MethodResult]) -> MethodResult:
     )
 
 
+def repeat_orders(tests: list[pd.DataFrame], folds: int) -> list[np.ndarray]:
+    """Per repeat of the folds, where each of repeat 0's paired items sits among that repeat's
+    pooled items: every repeat tests every item once, each in its own fold order."""
+    pooled_ids = [
+        pd.concat(tests[start : start + folds])["id"].astype(str).tolist()
+        for start in range(0, len(tests), folds)
+    ]
+    orders = []
+    for r, ids in enumerate(pooled_ids):
+        where = pd.Index(ids).get_indexer(pooled_ids[0])
+        if len(ids) != len(pooled_ids[0]) or (where < 0).any():
+            raise ValueError(
+                f"repeat {r} of the folds tests other items than repeat 0; run the split step "
+                "again (loralab run redoes it when its params change)"
+            )
+        orders.append(where)
+    return orders
+
+
+def over_repeats(per_fold: list[MethodResult], orders: list[np.ndarray]) -> MethodResult:
+    """One method's results over its folds and repeats: repeat 0's, the numbers of one
+    repeat. With several repeats every repeat's predictions (each seed's), in repeat 0's item
+    order, are the draws the statistics resample, so the intervals count the training data's
+    variance too; the draws' spread and the cost are over all repeats."""
+    folds = len(per_fold) // len(orders)
+    repeats = [pooled(per_fold[r * folds : (r + 1) * folds]) for r in range(len(orders))]
+    first = repeats[0]
+    if len(repeats) == 1:
+        return first
+    return replace(
+        first,
+        draws=[
+            [d[i] for i in order]
+            for r, order in zip(repeats, orders, strict=True)
+            for d in (r.draws or [r.predictions])
+        ],
+        train_items_per_fold=[r.train_items for r in per_fold],
+        latency_s=np.concatenate([r.latency_s for r in repeats]),
+        cost={k: float(np.mean([r.cost[k] for r in repeats])) for k in first.cost},
+        trial_predictions={t: p for r in repeats for t, p in r.trial_predictions.items()},
+    )
+
+
 def _joined(parts: list[np.ndarray | None]) -> np.ndarray | None:
     return None if any(p is None for p in parts) else np.concatenate(parts)
 
 
-def selected_rows(
+def chosen_per_fold(
     results: dict[str, dict[int, MethodResult]], selection: Selection
+) -> dict[str, list[MethodResult]]:
+    """For each size and method where folds chose differently, the results id of the row that
+    pools each fold's own choice, and those choices' results in fold order."""
+    return {
+        method: [
+            results[selection.config_methods[(*key, config)]][fold]
+            for fold, config in sorted(selection.chosen[key].items())
+        ]
+        for key, method in selection.methods.items()
+        if method not in results
+    }
+
+
+def selected_rows(
+    chosen: dict[str, list[MethodResult]], orders: list[np.ndarray]
 ) -> list[MethodResult]:
-    """The configuration each fold chose, pooled, for each size and method where folds chose
-    differently: a row of its own."""
+    """The configuration each fold chose, pooled over folds and repeats: a row of its own."""
     rows = []
-    for key, method in selection.methods.items():
-        if method in results:
-            continue
-        per_fold = sorted(selection.chosen[key].items())
-        parts = [results[selection.config_methods[(*key, c)]][fold] for fold, c in per_fold]
-        kind = "LoRA" if key[0] == "lora" else "Full fine-tuning"
+    for method, parts in chosen.items():
+        kind = "LoRA" if parts[0].kind == "lora" else "Full fine-tuning"
         configs = [p.name.removeprefix(kind).lstrip(", ") or "as above" for p in parts]
-        chosen = ("; " if any("," in c for c in configs) else ", ").join(configs)
+        if len(configs) > MOST_FOLDS_NAMED:
+            configs = [f"{c} in {n} of {len(parts)} folds" for c, n in Counter(configs).items()]
+        named = ("; " if any("," in c for c in configs) else ", ").join(configs)
         rows.append(
             replace(
-                pooled(parts),
+                over_repeats(parts, orders),
                 method=method,
-                name=f"{kind}, chosen per fold ({chosen})",
+                name=f"{kind}, chosen per fold ({named})",
                 role=TRAINED,
             )
         )
     return rows
+
+
+MOST_FOLDS_NAMED = 4  # more folds (repeats): each configuration named once, with its count
 
 
 SELECTED_TUNES = "the configuration, by validation loss over seeds; the epoch, by validation loss"
@@ -134,11 +193,11 @@ def with_selection_roles(methods: list[MethodResult], selection: Selection) -> l
 
 
 def fold_metrics(
-    results: dict[str, list[MethodResult]], tests: list[pd.DataFrame], labels: list[str]
+    results: dict[str, list[MethodResult]], tests: list[pd.DataFrame], labels: list[str], folds: int
 ) -> pd.DataFrame:
-    """Macro-F1 and accuracy of every method on every fold's test items."""
+    """Macro-F1 and accuracy of every method on every fold's test items, in every repeat."""
     rows = [
-        {"method": method, "fold": fold, "n_test": len(tests[fold])}
+        {"method": method, "fold": fold, "repeat": fold // folds, "n_test": len(tests[fold])}
         | classification_metrics(tests[fold]["label"], r.predictions, labels)
         for method, per_fold in results.items()
         for fold, r in enumerate(per_fold)
@@ -276,6 +335,7 @@ def evaluation_record(
         "lr_tuned": len(cfg.train.lrs) > 1,
         "early_stopping_can_fire": cfg.train.early_stopping_can_fire,
         "folds": cfg.split.folds,
+        "repeats": cfg.split.repeats,
         "seeds": cfg.train.seeds,
         "details": {m.method: m.details for m in methods if m.details},
         "labels": list(cfg.data.labels),
@@ -365,10 +425,10 @@ def _study_summaries(cfg: Config, run: RunPaths, log=print) -> list[dict]:
     folds: dict[str, set[int]] = {}
     for s in done:
         folds.setdefault(grid[s["trial"]].method, set()).add(grid[s["trial"]].fold)
-    partial = {m for m, f in folds.items() if len(f) < cfg.split.folds}
+    partial = {m for m, f in folds.items() if len(f) < cfg.split.runs}
     for method in sorted(partial):
         log(
-            f"{method} was trained on {len(folds[method])} of {cfg.split.folds} folds and is "
+            f"{method} was trained on {len(folds[method])} of {cfg.split.runs} folds and is "
             "left out; train its trials on every fold (loralab run trains them all)"
         )
     return [s for s in done if grid[s["trial"]].method not in partial]
@@ -377,22 +437,26 @@ def _study_summaries(cfg: Config, run: RunPaths, log=print) -> list[dict]:
 def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     """The evaluation step: score all methods on every fold's test items, select each
     configuration on validation, pool, and write every table the report reads."""
-    tests = [read_split(run, "test", fold) for fold in range(cfg.split.folds)]
-    test = pd.concat([t.assign(fold=k) for k, t in enumerate(tests)], ignore_index=True)
+    folds = cfg.split.folds
+    tests = [read_split(run, "test", fold) for fold in range(cfg.split.runs)]
+    orders = repeat_orders(tests, folds)
+    # the paired items: repeat 0's folds, each item once
+    test = pd.concat([t.assign(fold=k) for k, t in enumerate(tests[:folds])], ignore_index=True)
     labels = list(cfg.data.labels)
     base = load_base(cfg)
     summaries = _study_summaries(cfg, run, log)
     selection = select(cfg, summaries)  # validation results only, before any test item is read
     scored = run_methods(cfg, run, tests, base, selection, log)
     per_fold = on_every_fold(scored, len(tests))
-    methods = [pooled(results) for results in per_fold.values()]
-    methods = with_selection_roles(methods + selected_rows(scored, selection), selection)
+    chosen = chosen_per_fold(scored, selection)
+    methods = [over_repeats(results, orders) for results in per_fold.values()]
+    methods = with_selection_roles(methods + selected_rows(chosen, orders), selection)
     gold = test["label"].tolist()
     table = results_table(methods, gold, labels, selection.selected_ids, cfg, test["fold"].tolist())
-    if cfg.split.folds > 1:
-        folds = fold_metrics(per_fold, tests, labels)
-        write_csv(run.fold_results, folds)
-        spread = folds.groupby("method")["macro_f1"].std(ddof=1)
+    if folds > 1:
+        per_fold_metrics = fold_metrics(per_fold | chosen, tests, labels, folds)
+        write_csv(run.fold_results, per_fold_metrics)
+        spread = per_fold_metrics.groupby("method")["macro_f1"].std(ddof=1)
         table["fold_macro_f1_sd"] = table["method"].map(spread)
     paired = paired_predictions(test, methods, labels)
     confusion = confusion_matrices(methods, gold, labels)

@@ -222,6 +222,11 @@ def format_stats(
         shown["detectable Δ accuracy (80% power)"] = [
             "none" if pd.isna(d) else f"±{d:.3f}" for d in table["detectable_delta_80"]
         ]
+    if "cv_p" in table:
+        shown[f"repeated-CV t-test p{adjusted}"] = [
+            "—" if pd.isna(p) else p_text(p, ph)
+            for p, ph in zip(table["cv_p"], holm_of("cv_p"), strict=True)
+        ]
     note = stats_note(table, confidence, resamples, seed, folds, primary)
     return shown, note
 
@@ -299,6 +304,23 @@ def stats_note(
             if power_on
             else ""
         )
+        + cv_note(table)
+    )
+
+
+def cv_note(table: pd.DataFrame) -> str:
+    """What the repeated cross-validation column is, where the table has it."""
+    if "cv_p" not in table:
+        return ""
+    ratio = table["cv_test_to_train"].dropna()
+    return (
+        " Repeated-CV t-test: the per-fold differences in macro-F1 over every fold of every "
+        "repeat, Nadeau and Bengio's corrected resampled t-test (the variance inflated by "
+        f"n_test / n_train = {ratio.iloc[0]:.2f}, as folds share training items), two-sided. "
+        "Unlike the bootstrap, which holds repeat 0's trained models and items fixed, it counts "
+        'the variance of training on other items; "—": a row without per-fold results.'
+        if len(ratio)
+        else ""
     )
 
 

@@ -7,7 +7,9 @@ the set of ids and the seed, not on the order of rows in the file.
 
 With `split.folds` K > 1 the items are dealt into K stratified folds (scikit-learn's
 StratifiedGroupKFold, near-duplicate groups kept together); fold k's test split is fold k, and
-the other folds' items are split into train and val as above. Every item is tested once.
+the other folds' items are split into train and val as above. Every item is tested once. With
+`split.repeats` R > 1 the K folds are drawn R times, repeat r with seed + r; fold f of the study
+is fold f % K of repeat f // K, so every item is tested once per repeat.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def stratified_split(
 def fold_splits(
     frame: pd.DataFrame, cfg: SplitConfig, source: str, label_column: str = "label"
 ) -> list[pd.Series]:
-    """For each of `cfg.folds` folds, a split name per row: its own fold is the test split."""
+    """For each fold of every repeat, a split name per row: its own fold is the test split."""
     from sklearn.model_selection import StratifiedGroupKFold
 
     _check_class_sizes(frame, cfg, source, label_column)
@@ -110,13 +112,16 @@ def fold_splits(
         if "near_dup_group" in order
         else order["id"]
     )
-    kfold = StratifiedGroupKFold(n_splits=cfg.folds, shuffle=True, random_state=cfg.seed)
     out = []
-    for k, (_, test) in enumerate(kfold.split(order, order["label"], groups)):
-        is_test = frame.index.isin(order.index[test])
-        split = pd.Series("test", index=frame.index, dtype=object)
-        split[~is_test] = _draw(frame[~is_test], _fractions(cfg), cfg.seed + k)
-        out.append(split)
+    for repeat in range(cfg.repeats):
+        kfold = StratifiedGroupKFold(
+            n_splits=cfg.folds, shuffle=True, random_state=cfg.seed + repeat
+        )
+        for _, test in kfold.split(order, order["label"], groups):
+            is_test = frame.index.isin(order.index[test])
+            split = pd.Series("test", index=frame.index, dtype=object)
+            split[~is_test] = _draw(frame[~is_test], _fractions(cfg), cfg.seed + len(out))
+            out.append(split)
     return out
 
 
@@ -210,6 +215,7 @@ def check_leakage(report: LeakageReport, cfg: SplitConfig, source: str) -> None:
 @dataclass
 class Splits:
     frame: pd.DataFrame  # the corpus with one split column per fold: split (fold 0), split_1 ...
+    # (over all repeats)
     counts: pd.DataFrame
     leakage: LeakageReport
     given: bool
@@ -228,8 +234,14 @@ class Splits:
             return "taken from the data file as given"
         if self.folds == 1:
             return f"drawn per class, {cfg.train:g}/{cfg.val:g}/{cfg.test:g}, seed {cfg.seed}"
+        repeats = (
+            f", drawn {cfg.repeats} times (seeds {cfg.seed} to {cfg.seed + cfg.repeats - 1}): "
+            f"every item is tested once per repeat"
+            if cfg.repeats > 1
+            else ""
+        )
         return (
-            f"{self.folds} stratified folds, seed {cfg.seed}: each fold is tested once by "
+            f"{cfg.folds} stratified folds, seed {cfg.seed}{repeats}: each fold is tested by "
             f"methods trained on the others, whose items are split {cfg.train:g} : {cfg.val:g} "
             "into train and val"
         )
@@ -260,20 +272,20 @@ def split_step(cfg: Config, run: RunPaths) -> Splits:
         {
             "clean": leakage.clean,
             "policy": cfg.split.on_leakage,
-            "summary": leakage.summary(cfg.split.folds).to_dict("records"),
+            "summary": leakage.summary(cfg.split.runs).to_dict("records"),
             "exact": leakage.exact.to_dict("records"),
             "near": leakage.near.to_dict("records"),
         },
     )
     check_leakage(leakage, cfg.split, source)
     counts = pd.concat(
-        {k: class_counts(fold_view(corpus, k)) for k in range(cfg.split.folds)},
+        {k: class_counts(fold_view(corpus, k)) for k in range(cfg.split.runs)},
         names=["fold", "label"],
     )
-    if cfg.split.folds == 1:
+    if cfg.split.runs == 1:
         counts = counts.droplevel("fold")
-    out = Splits(corpus, counts, leakage, given, cfg.split.folds)
-    for fold in range(cfg.split.folds):
+    out = Splits(corpus, counts, leakage, given, cfg.split.runs)
+    for fold in range(cfg.split.runs):
         for name in SPLITS:
             rows = out.part(name, fold)[["id", "text", "label"]].to_dict("records")
             write_jsonl(run.split_file(name, fold), rows)
@@ -282,7 +294,7 @@ def split_step(cfg: Config, run: RunPaths) -> Splits:
 
 
 def draw_splits(corpus: pd.DataFrame, cfg: Config, source: str) -> None:
-    """One split column per fold: a single stratified draw, or K stratified folds."""
+    """One split column per fold: a single stratified draw, or K stratified folds per repeat."""
     label_column = cfg.data.label_column
     draws = (
         [stratified_split(corpus, cfg.split, source, label_column)]
@@ -304,7 +316,7 @@ def fold_leakage(corpus: pd.DataFrame, cfg: Config) -> LeakageReport:
     near_pairs = near_duplicate_pairs(corpus["text"], threshold)
     reports = [
         leakage_report(fold_view(corpus, k), threshold, near_pairs, k)
-        for k in range(cfg.split.folds)
+        for k in range(cfg.split.runs)
     ]
     return LeakageReport(
         pd.concat([r.exact for r in reports], ignore_index=True),

@@ -9,7 +9,8 @@ Each gets McNemar's test (b, c, p) with the smallest difference in accuracy it d
 power at this n, and a paired bootstrap of the macro-F1 difference (mean, BCa or percentile CI,
 p), its resamples stratified by fold when the study has several, and drawing one of a method's
 training seeds (draw_predictions.csv) per resample when it has several; Holm's correction is
-applied across all the comparisons, the primary one included, separately for each test.
+applied across all the comparisons, the primary one included, separately for each test. With
+`split.repeats` > 1, also the corrected resampled t-test over every fold of every repeat.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import pandas as pd
 from .artifacts import read_json, write_json, write_text
 from .config import Config
 from .errors import ConfigError
-from .layout import RunPaths
+from .layout import SPLITS, RunPaths
 from .paired_tests import (
+    corrected_cv_t_test,
     holm,
     mcnemar_detectable_difference,
     mcnemar_test,
@@ -181,6 +183,31 @@ def compare(
     }
 
 
+def repeated_cv_tests(run: RunPaths, pairs: list[tuple[str, str]], runs: int) -> pd.DataFrame:
+    """The corrected resampled t-test of each pair's per-fold macro-F1 differences over every
+    fold of every repeat (fold_results.csv); n_test / n_train from the split files: each fold's
+    test items against the train and val items its methods could learn from."""
+    folds = pd.read_csv(run.fold_results).pivot(index="fold", columns="method", values="macro_f1")
+    size = {name: [len(read_split(run, name, k)) for k in range(runs)] for name in SPLITS}
+    ratio = float(np.mean(size["test"]) / (np.mean(size["train"]) + np.mean(size["val"])))
+    rows = []
+    for a, b in pairs:
+        if a not in folds or b not in folds:
+            rows.append({"cv_test_to_train": ratio})
+            continue
+        test = corrected_cv_t_test((folds[a] - folds[b]).to_numpy(), ratio)
+        rows.append(
+            {
+                "cv_delta_mean": test.mean,
+                "cv_t": test.statistic,
+                "cv_df": test.df,
+                "cv_p": test.p_value,
+                "cv_test_to_train": ratio,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 @dataclass
 class Statistics:
     """Everything the statistics notebook shows, so it reads no file the step wrote."""
@@ -204,15 +231,22 @@ def statistics_step(cfg: Config, run: RunPaths) -> Statistics:
         len(paired), cfg.stats.bootstrap_resamples, cfg.stats.seed, strata=folds
     )
     draws = method_draws(run, paired["id"])
+    pairs = planned_comparisons(meta["roles"], selected, primary, same_items_pairs(results))
     rows = [
         {"comparison": f"{names[a]} vs {names[b]}", "primary": (a, b) == primary}
         | compare(paired, a, b, meta["labels"], resamples, cfg, draws)
-        for a, b in planned_comparisons(meta["roles"], selected, primary, same_items_pairs(results))
+        for a, b in pairs
     ]
     table = pd.DataFrame(rows)
+    repeats = meta.get("repeats", 1)
+    if repeats > 1 and not table.empty:
+        runs = meta["folds"] * repeats
+        table = pd.concat([table, repeated_cv_tests(run, pairs, runs)], axis=1)
     if cfg.stats.correction == "holm" and not table.empty:
         table["mcnemar_p_holm"] = holm(table["mcnemar_p"].tolist())
         table["bootstrap_p_holm"] = holm(table["bootstrap_p"].tolist())
+        if "cv_p" in table:
+            table["cv_p_holm"] = holm_present(table["cv_p"])
     declared = {"declared": list(cfg.stats.primary), "pair": list(primary), "note": stand_in}
     s = cfg.stats
     shown, note = format_stats(
@@ -225,6 +259,13 @@ def statistics_step(cfg: Config, run: RunPaths) -> Statistics:
     record = stat_tests_record(table, cfg, len(paired), meta["folds"]) | {"primary": declared}
     write_json(run.stat_tests, record)
     return Statistics(table, shown, note, results)
+
+
+def holm_present(p_values: pd.Series) -> list[float | None]:
+    """Holm over the comparisons that have a p-value; None where one has none."""
+    known = p_values.notna()
+    adjusted = iter(holm(p_values[known].astype(float).tolist()))
+    return [next(adjusted) if k else None for k in known]
 
 
 def stat_tests_record(table: pd.DataFrame, cfg: Config, n_test: int, folds: int) -> dict:
@@ -261,4 +302,9 @@ def stat_tests_record(table: pd.DataFrame, cfg: Config, n_test: int, folds: int)
         "draws) each resample picked one of, uniformly, before resampling the items; 1: the "
         "method's one row of predictions",
         "folds": folds,  # the strata of the bootstrap
+        "cv_means": "with split.repeats > 1: the corrected resampled t-test (Nadeau and Bengio "
+        "2003) of the per-fold macro-F1 differences over every fold of every repeat "
+        "(fold_results.csv): cv_delta_mean their mean, cv_t, cv_df (folds - 1), cv_p two-sided, "
+        "cv_test_to_train the n_test / n_train that inflates the variance; null for a method "
+        "without per-fold results",
     }

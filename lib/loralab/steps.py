@@ -33,8 +33,17 @@ class Contract:
 
 
 # What training a trial reads, and so evaluation too: the model, its prompt, the trial grid's
-# axes and folds, and the items it trains on (drawn with split.seed).
-TRIAL_READS = ("data", "model", "prompt", "lora", "train", "split.folds", "split.seed")
+# axes, folds and repeats, and the items it trains on (drawn with split.seed).
+TRIAL_READS = (
+    "data",
+    "model",
+    "prompt",
+    "lora",
+    "train",
+    "split.folds",
+    "split.repeats",
+    "split.seed",
+)
 
 SERIES = (
     Contract(

@@ -1,7 +1,8 @@
 """The unit of training: a trial is one configuration trained on one fold's split with one seed.
 
 The grid is `lora.variants` x `lora.ranks` x `train.lrs` x `train.train_sizes` x `train.seeds` x
-`split.folds`, plus, with `train.full_finetune`, full fine-tuning at each of `train.full_lrs`.
+`split.folds` x `split.repeats` (a repeat's folds are numbered after the one before's), plus,
+with `train.full_finetune`, full fine-tuning at each of `train.full_lrs`.
 Each trial is one executed 03_train notebook and one step of the runner, so skip, resume,
 `--jobs` and `train.processes` work per trial. A trial id names the rank (or `full`), the fold,
 the seed, and every other axis that has more than one value: the default study's ids stay
@@ -100,7 +101,7 @@ def trials(cfg: Config) -> list[Trial]:
         ("lr",) if len(t.full_lrs) > 1 else ()
     )
     found = []
-    for fold in range(cfg.split.folds):
+    for fold in range(cfg.split.runs):
         for items in t.train_sizes:
             for seed in t.seeds:
                 found += [
