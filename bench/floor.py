@@ -83,8 +83,9 @@ def trial_work(run: RunPaths, trial: str, item_tokens: float, fwd: float, step: 
 def evaluation_rows(results: pd.DataFrame, folds: int, val_items: int):
     """Per LLM scoring pass of the evaluation: what it is, its seconds and the items it scored.
     A row that reuses another's pass (calibration; the configuration chosen per fold, where
-    each configuration has a row of its own, evaluation.test_candidates) is not a pass of its
-    own."""
+    each configuration has a row of its own, evaluation.test_candidates; with folds, zero-shot's
+    bias fit, whose items the base model scored as other folds' test items) is not a pass of
+    its own."""
     llm = results[results["kind"].isin(["prompting", "lora"]) & results["tokens_per_doc"].notna()]
     if (results["role"] == "candidate").any():
         llm = llm[~llm["name"].str.contains("chosen per fold")]
@@ -92,7 +93,10 @@ def evaluation_rows(results: pd.DataFrame, folds: int, val_items: int):
         draws = 1 if pd.isna(r.get("draws")) else int(r["draws"])
         seconds = r["tokens_per_doc"] * r["n_test"] / r["prompt_tokens_per_s"]
         yield f"{r['name']}: test", seconds, r["n_test"] * draws  # a few-shot prefix is cached
-    for _, r in llm[(llm["kind"] == "prompting") & (llm["train_time_s"] > 0)].iterrows():
+    fits = llm[(llm["kind"] == "prompting") & (llm["train_time_s"] > 0)]
+    if folds > 1:  # its items are other folds' test items: the base model scored them once
+        fits = fits[fits["method"] != "zero_shot_bias"]
+    for _, r in fits.iterrows():
         draws = 1 if pd.isna(r.get("draws")) else int(r["draws"])
         items = r["train_items"] * folds + val_items * draws
         yield f"{r['name']}: fit", r["train_time_s"] * folds, items

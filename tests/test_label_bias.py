@@ -92,15 +92,21 @@ def test_the_fitted_rows_are_registered_after_what_they_calibrate():
 
 @pytest.fixture
 def scored_texts(monkeypatch):
-    """Every list of texts the study's scorer runs, in order."""
+    """Every list of texts the study's scorer runs, in order: a trained model's texts, and the
+    base model's windows that its cache had not seen."""
     calls = []
-    real = methods_base.score_chunks
+    real_chunks, real_texts = methods_base.score_chunks, methods_base.score_texts
 
-    def recording(model, builder, view, texts, *args):
+    def chunks(model, builder, view, texts, *args):
         calls.append((builder, list(texts)))
-        return real(model, builder, view, texts, *args)
+        return real_chunks(model, builder, view, texts, *args)
 
-    monkeypatch.setattr(methods_base, "score_chunks", recording)
+    def windows(model, builder, texts, *args):
+        calls.append((builder, list(texts)))
+        return real_texts(model, builder, texts, *args)
+
+    monkeypatch.setattr(methods_base, "score_chunks", chunks)
+    monkeypatch.setattr(methods_base, "score_texts", windows)
     return calls
 
 
@@ -111,9 +117,13 @@ def test_zero_shot_bias_fits_on_train_and_val_only_and_shifts_every_window(
     study = Study.load(cfg, run)
     method = ZeroShotBias(study)
     method.fit(study.train, study.val)
-    seen = {t for _, texts in scored_texts for t in texts}
-    assert seen <= set(study.train["text"]) | set(study.val["text"])
-    assert not seen & set(read_split(run, "test", 0)["text"])
+    seen = {t for _, texts in scored_texts for t in texts}  # windows of the texts
+
+    def windows_of(*frames) -> set[str]:
+        return set(study.base.view.expand([t for f in frames for t in f["text"]])[0])
+
+    assert seen and seen <= windows_of(study.train, study.val)
+    assert not seen & windows_of(read_split(run, "test", 0))
 
     texts = [long_text(30, seed=s) for s in range(3)]
     got = method.score(texts)

@@ -12,6 +12,7 @@ from loralab.config import build_config
 from loralab.models import load_base
 from loralab.scoring import (
     SharedPrefix,
+    WindowCache,
     common_prefix_length,
     score_batch,
     score_full_forward,
@@ -194,3 +195,32 @@ def test_latency_and_throughput_are_recorded(scoring_setup, make_texts):
     summary = s.latency_summary()
     assert 0 < summary["latency_p50_ms"] <= summary["latency_p95_ms"]
     assert summary["prompt_tokens_per_s"] > 0 and s.prompt_tokens.min() > len(builder.before)
+
+
+def test_a_window_cache_scores_each_window_once_and_as_a_fresh_pass_would(
+    scoring_setup, make_texts
+):
+    """Two overlapping requests: the second scores only its new windows, in one pass, and every
+    window's scores equal a fresh pass over the same request; one item asked twice in a request
+    is scored once. The gathered passes keep their tokens per second."""
+    _, _, model, builder = scoring_setup
+    texts = make_texts(7)
+    asked: list[list[str]] = []
+    passes = []
+
+    def score(new: list[str]):
+        asked.append(new)
+        passes.append(score_texts(model, builder, new, batch_size=3))
+        return passes[-1]
+
+    cache = WindowCache()
+    first = cache.scores(texts[:4] + texts[:1], score)
+    second = cache.scores(texts[2:], score)
+    assert asked == [texts[:4], texts[4:]]
+    fresh = score_texts(model, builder, texts[2:], batch_size=3)
+    assert second.predictions == fresh.predictions
+    np.testing.assert_allclose(second.label_scores, fresh.label_scores, atol=ATOL)
+    assert np.array_equal(first.label_scores[4], first.label_scores[0])
+    again = cache.scores(texts[:4], lambda new: pytest.fail("nothing is new"))
+    assert again.seconds == pytest.approx(passes[0].seconds)  # the first pass, whole
+    assert again.tokens_per_second == pytest.approx(passes[0].tokens_per_second)

@@ -48,8 +48,9 @@ def run_methods(
     configuration has results only on the folds that chose it, unless every candidate is tested
     (evaluation.test_candidates)."""
     results: dict[str, dict[int, MethodResult]] = {}
+    cache: dict = {}  # the base model's window scores, shared by the folds
     for fold, test in enumerate(tests):
-        study = Study.load(cfg, run, fold, base, selection)
+        study = Study.load(cfg, run, fold, base, selection, cache)
         texts = test["text"].tolist()
         for kind in REGISTRY:
             for method in kind.build(study):

@@ -80,6 +80,30 @@ class Scores:
         )
 
     @classmethod
+    def gathered(cls, rows: list[tuple[Scores, int]]) -> Scores:
+        """Items of other scored sets, each named by (set, index), as one set. Each item brings
+        its pass's seconds in proportion to its latency, so tokens per second stays the
+        passes'."""
+
+        def column(name: str) -> np.ndarray:
+            return np.stack([getattr(s, name)[i] for s, i in rows])
+
+        def share(s: Scores, i: int) -> float:
+            total = s.latency_s.sum()
+            return s.seconds * s.latency_s[i] / total if total else 0.0
+
+        answered = all(s.answer_scores is not None for s, _ in rows)
+        return cls(
+            column("verbalizer_scores"),
+            column("label_scores"),
+            [s.predictions[i] for s, i in rows],
+            column("latency_s"),
+            column("prompt_tokens"),
+            float(sum(share(s, i) for s, i in rows)),
+            answer_scores=column("answer_scores") if answered else None,
+        )
+
+    @classmethod
     def from_table(cls, table: pd.DataFrame, labels: list[str], seconds: float) -> Scores:
         label_scores = table[[f"score_{label}" for label in labels]].to_numpy()
         return cls(
@@ -333,6 +357,25 @@ def score_chunks(
     windows, owner = view.expand(texts)
     scores = score_texts(model, builder, windows, precision, batch_size, progress, answers)
     return ChunkScores(scores, owner, len(texts))
+
+
+class WindowCache:
+    """One model's scores per window text for one prompt, so that a window is scored once in a
+    run whichever method or fold asks for it again: the base model scores each fold's test items
+    for zero-shot and, in another fold, the same items as training items that a label bias is
+    fitted on. A window rescored in another batch would differ by float rounding only."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[Scores, int]] = {}
+
+    def scores(self, windows: list[str], score) -> Scores:
+        """The windows' scores, those not seen before scored by `score(new windows)` in one
+        pass."""
+        new = list(dict.fromkeys(w for w in windows if w not in self.rows))
+        if new:
+            fresh = score(new)
+            self.rows.update((w, (fresh, i)) for i, w in enumerate(new))
+        return Scores.gathered([self.rows[w] for w in windows])
 
 
 def score_documents(

@@ -20,7 +20,7 @@ from ..config import Config
 from ..layout import RunPaths
 from ..models import LoadedModel, load_base
 from ..roles import BASELINE
-from ..scoring import ChunkScores, Scores, score_chunks
+from ..scoring import ChunkScores, Scores, WindowCache, score_chunks, score_texts
 from ..selection import Selection
 from ..splits import read_split
 
@@ -63,7 +63,8 @@ class Study:
     fold: int = 0
     # what validation chose; None (a study opened by hand): every finished trial is scored
     selection: Selection | None = None
-    _scored: dict = field(default_factory=dict, repr=False)
+    # the base model's window scores per prompt builder: shared by the folds of one evaluation
+    cache: dict = field(default_factory=dict, repr=False)
     _shared: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -74,9 +75,11 @@ class Study:
         fold: int = 0,
         base: LoadedModel | None = None,
         selection: Selection | None = None,
+        cache: dict | None = None,
     ) -> Study:
         train, val = read_split(run, "train", fold), read_split(run, "val", fold)
-        return cls(cfg, run, base or load_base(cfg), train, val, fold, selection)
+        base = base or load_base(cfg)
+        return cls(cfg, run, base, train, val, fold, selection, {} if cache is None else cache)
 
     def score(self, model, builder, texts: list[str], progress: bool = True, adjust=None) -> Scores:
         """Label scoring of documents as every LLM method runs it: same windows, precision,
@@ -86,18 +89,21 @@ class Study:
         return chunked.documents(builder.labels, self.cfg.evaluation.chunk_aggregate, adjust)
 
     def window_scores(self, model, builder, texts: list[str], progress: bool = True) -> ChunkScores:
-        """Every window's scores. The base model's are kept per prompt and texts, so methods
-        built on the same prompts (zero-shot and its calibrations, few-shot and its fitted bias)
-        score them once; a trained model's copy is scored anew."""
-        key = (id(builder), tuple(texts))
-        if model is self.base.model and key in self._scored:
-            return self._scored[key][1]
+        """Every window's scores. The base model's are kept per prompt and window (`cache`), so
+        each window is scored once whichever method or fold asks: zero-shot and its
+        calibrations, few-shot and its fitted bias, and the items one fold tests and another
+        fits a bias on. A trained model's copy is scored anew."""
         batch = self.cfg.evaluation.batch_size
         view, precision = self.base.view, self.base.precision
-        chunked = score_chunks(model, builder, view, texts, precision, batch, progress)
-        if model is self.base.model:
-            self._scored[key] = (builder, chunked)  # the builder held, so its id stays its own
-        return chunked
+        if model is not self.base.model:
+            return score_chunks(model, builder, view, texts, precision, batch, progress)
+        # the builder is held beside its cache, so its id stays its own
+        _, cache = self.cache.setdefault(id(builder), (builder, WindowCache()))
+        windows, owner = view.expand(texts)
+        scores = cache.scores(
+            windows, lambda new: score_texts(model, builder, new, precision, batch, progress)
+        )
+        return ChunkScores(scores, owner, len(texts))
 
     def shared(self, key, make):
         """A value the methods of this study share, made by the first that asks: e.g. the
