@@ -7,8 +7,9 @@ configuration (LoRA, full fine-tuning) at every training size. The configuration
 reports are selected here, once, on validation data only and before any test item is scored,
 and written to evaluation.json and selection.csv with the table that justifies them; trials.csv
 lists every trial. Each fold scores on test the configurations it chose (or, with
-evaluation.test_candidates, every one). All LLM methods
-use the same scorer, prompt, windows and aggregate, so the comparison is paired item by item.
+evaluation.test_candidates, every one). All LLM methods use the same scorer, prompt, windows and
+aggregate, so the comparison is paired item by item. With split.repeats, repeat 0's folds give
+the paired items and the table's numbers; the other repeats' predictions are draws.
 """
 
 from __future__ import annotations
