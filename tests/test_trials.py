@@ -211,5 +211,7 @@ def test_repeated_cross_validation_trains_each_repeat_and_tests_over_repeats(
     tests = stats.tests.set_index(["method", "baseline"])
     assert tests.loc[("lora_r2", "zero_shot"), "cv_df"] == 3
     assert 0 <= tests.loc[("lora_r2", "zero_shot"), "cv_p"] <= 1
-    assert "Repeated-CV t-test" in stats.note
+    assert "Repeated-CV t-test" in stats.note and '"over S trained models"' in stats.note
+    delta = stats.shown.set_index("comparison").filter(like="Δ macro-F1").iloc[:, 0]
+    assert delta["LoRA r=2 vs Zero-shot"].endswith("(over 2 trained models)")
     assert len(pd.read_csv(run.trials_table)) == 4

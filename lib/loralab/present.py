@@ -150,11 +150,13 @@ def _bound_or_value(p: float, at_floor: bool) -> str:
     return f"≤ {_rounded_up(p)}" if at_floor else f"= {p:.2g}"
 
 
-def draws_text(method: int, baseline: int) -> str:
-    """What a Δ's resamples drew from besides items: `over 3 seeds`, `over 3 / 5 draws`."""
+def draws_text(method: int, baseline: int, repeated: bool = False) -> str:
+    """What a Δ's resamples drew from besides items: `over 3 seeds`, `over 3 / 5 draws`; with
+    repeats, `over 10 trained models` (each seed of each repeat)."""
     method, baseline = int(method), int(baseline)
     if baseline <= 1:
-        return f"over {method} seeds" if method > 1 else ""
+        unit = "trained models" if repeated else "seeds"
+        return f"over {method} {unit}" if method > 1 else ""
     return f"over {method} / {baseline} draws"
 
 
@@ -176,8 +178,9 @@ def format_stats(
     adjusted = " (Holm)" if holm_on else ""
     floor = 2 / (resamples + 1)  # bootstrap_p's smallest value
     ci_methods = table.get("delta_ci_method", pd.Series("", index=table.index))
+    repeated = "cv_p" in table  # split.repeats > 1: a draw is a seed of a repeat
     drawn = [
-        draws_text(a, b)
+        draws_text(a, b, repeated)
         for a, b in zip(
             table.get("draws_method", pd.Series(1, index=table.index)),
             table.get("draws_baseline", pd.Series(1, index=table.index)),
@@ -257,6 +260,13 @@ def draws_note(table: pd.DataFrame) -> str:
         "draws, such as few-shot's draws of examples, is drawn likewise); the interval is the "
         "percentile one of that mixture and the bootstrap p is read from the same resamples. "
         "The Δ shown, and McNemar's b / c and p, are those of the rows in the results table."
+        + (
+            ' With split.repeats, "over S trained models": every seed of every repeat, each '
+            "trained on its own draw of the folds, its predictions on repeat 0's items; so the "
+            "interval counts the variance of the training data too."
+            if "cv_p" in table
+            else ""
+        )
     )
 
 
