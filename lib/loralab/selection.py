@@ -97,7 +97,7 @@ class Selection:
     config_methods: dict[tuple, str]  # (method, size, config) -> its results.csv id
     candidates: frozenset[tuple] = frozenset()  # (method, size, config) of every row of table
 
-    def tests(self, trial: Trial, every: bool) -> bool:
+    def scores_on_test(self, trial: Trial, every: bool) -> bool:
         """Whether a trial is scored on its fold's test items: its configuration is one the
         table weighed (trained on every fold), and its fold chose it, or `every` candidate is
         scored (evaluation.test_candidates)."""

@@ -72,7 +72,7 @@ class TrainedConfiguration(Method):
         for t in trials(study.cfg):
             if t.fold != study.fold or t.id not in done:
                 continue
-            if study.selection is None or study.selection.tests(t, every):
+            if study.selection is None or study.selection.scores_on_test(t, every):
                 groups.setdefault(t.method, []).append(t)
         for mine in groups.values():
             yield cls(study, mine)
