@@ -327,8 +327,9 @@ def cv_note(table: pd.DataFrame) -> str:
         " Repeated-CV t-test: the per-fold differences in macro-F1 over every fold of every "
         "repeat, Nadeau and Bengio's corrected resampled t-test (the variance inflated by "
         f"n_test / n_train = {ratio.iloc[0]:.2f}, as folds share training items), two-sided. "
-        "Unlike the bootstrap, which holds repeat 0's trained models and items fixed, it counts "
-        'the variance of training on other items; "—": a row without per-fold results.'
+        "Beside the bootstrap, which resamples repeat 0's test items, it reads each fold of "
+        'each repeat as one paired sample of models trained on other data; "—": a row '
+        "without per-fold results."
         if len(ratio)
         else ""
     )
