@@ -437,8 +437,9 @@ def _study_summaries(cfg: Config, run: RunPaths, log=print) -> list[dict]:
 
 
 def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
-    """The evaluation step: score all methods on every fold's test items, select each
-    configuration on validation, pool, and write every table the report reads."""
+    """The evaluation step: select each configuration on validation, score the methods on
+    every fold's test items, pool over folds and repeats, and write every table the report
+    reads."""
     folds = cfg.split.folds
     tests = [read_split(run, "test", fold) for fold in range(cfg.split.runs)]
     orders = repeat_orders(tests, folds)

@@ -178,7 +178,7 @@ def format_stats(
     adjusted = " (Holm)" if holm_on else ""
     floor = 2 / (resamples + 1)  # bootstrap_p's smallest value
     ci_methods = table.get("delta_ci_method", pd.Series("", index=table.index))
-    repeated = "cv_p" in table  # split.repeats > 1: a draw is a seed of a repeat
+    repeated = repeated_cv(table)
     drawn = [
         draws_text(a, b, repeated)
         for a, b in zip(
@@ -225,7 +225,7 @@ def format_stats(
         shown["detectable Δ accuracy (80% power)"] = [
             "none" if pd.isna(d) else f"±{d:.3f}" for d in table["detectable_delta_80"]
         ]
-    if "cv_p" in table:
+    if repeated:
         shown[f"repeated-CV t-test p{adjusted}"] = [
             "—" if pd.isna(p) else p_text(p, ph)
             for p, ph in zip(table["cv_p"], holm_of("cv_p"), strict=True)
@@ -264,7 +264,7 @@ def draws_note(table: pd.DataFrame) -> str:
             ' With split.repeats, "over S trained models": every seed of every repeat, each '
             "trained on its own draw of the folds, its predictions on repeat 0's items; so the "
             "interval counts the variance of the training data too."
-            if "cv_p" in table
+            if repeated_cv(table)
             else ""
         )
     )
@@ -318,9 +318,16 @@ def stats_note(
     )
 
 
+def repeated_cv(table: pd.DataFrame) -> bool:
+    """Whether the comparisons come from repeated cross-validation (split.repeats > 1): the
+    statistics step adds the corrected t-test's columns only then, so a draw is a seed of a
+    repeat."""
+    return "cv_p" in table
+
+
 def cv_note(table: pd.DataFrame) -> str:
     """What the repeated cross-validation column is, where the table has it."""
-    if "cv_p" not in table:
+    if not repeated_cv(table):
         return ""
     ratio = table["cv_test_to_train"].dropna()
     return (

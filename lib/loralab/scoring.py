@@ -371,6 +371,8 @@ class WindowCache:
     def scores(self, windows: list[str], score) -> Scores:
         """The windows' scores, those not seen before scored by `score(new windows)` in one
         pass."""
+        if not windows:
+            return score(windows)
         new = list(dict.fromkeys(w for w in windows if w not in self.rows))
         if new:
             fresh = score(new)
