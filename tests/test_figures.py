@@ -17,6 +17,7 @@ from loralab.figures import (
     sweep_figures,
     sweep_heatmaps,
     text_color_on,
+    training_curves,
     validation_curves,
 )
 
@@ -49,6 +50,28 @@ def test_bar_values_read_on_their_bars_and_short_bars_put_them_past_the_interval
     assert inside.get_position()[0] < 0.89 and past.get_position()[0] > 0.09  # beyond the CI
     assert past.get_color() == "black"
     assert text_color_on((1.0, 1.0, 0.6)) == "black" and text_color_on((0.0, 0.2, 0.5)) == "white"
+
+
+def test_training_curves_draw_the_label_loss_against_its_value_at_chance():
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "train_loss": [1.2, 0.3],
+            "val_loss": [0.4, 0.2],
+            "val_label_loss": [0.70, 0.69],
+            "val_macro_f1": [0.3, 0.4],
+            "val_accuracy": [0.5, 0.5],
+        }
+    )
+    left = training_curves(history, "r8-f0-s42", labels=2).axes[0]
+    lines = {line.get_label(): line for line in left.get_lines()}
+    assert list(lines["validation, label"].get_ydata()) == [0.70, 0.69]
+    assert lines["label loss at chance"].get_ydata()[0] == pytest.approx(math.log(2))
+    older = history.drop(columns="val_label_loss")  # a trial trained before the column
+    assert [line.get_label() for line in training_curves(older, "r8").axes[0].get_lines()] == [
+        "train",
+        "validation",
+    ]
 
 
 def test_validation_curves_plot_the_measure_that_chooses_the_epoch_and_ring_its_choice():

@@ -20,9 +20,11 @@ def test_every_trial_of_the_grid_is_a_row_of_trials_csv(sweep):
     trials = pd.read_csv(run.trials_table)
     assert len(trials) == 2 * 2 * 2 * 2 + 2 * 2  # LoRA: ranks x lrs x sizes x seeds; full
     columns = {"method", "variant", "rank", "lr", "train_items", "seed", "fold", "best_epoch"}
-    columns |= {"val_loss", "val_macro_f1", "test_macro_f1", "train_time_s", "trainable_params"}
+    columns |= {"val_loss", "val_label_loss", "val_macro_f1", "test_macro_f1", "train_time_s"}
+    columns |= {"trainable_params"}
     assert columns <= set(trials.columns)
     assert trials["test_macro_f1"].between(0, 1).all()
+    assert (trials["val_label_loss"] > 0).all()  # every trial, full fine-tuning's too
     full = trials[trials["method"] == "full"]
     assert (
         len(full) == 4 and (full["trainable_params"] > 10 * trials["trainable_params"].min()).all()

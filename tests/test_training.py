@@ -164,6 +164,12 @@ def test_validation_loss_from_the_scoring_pass_equals_a_forward_pass_over_every_
         result.model, base.builder, base.view, val["text"].tolist(), e.chunk_aggregate
     )
     assert result.val_predictions["prediction"].tolist() == docs.predictions
+    s = docs.label_scores
+    gold = [base.builder.label_index(label) for label in val["label"]]
+    probs = np.exp(s - s.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    reference = -np.log(probs[np.arange(len(gold)), gold]).mean()
+    assert abs(result.history["val_label_loss"][0] - reference) < 1e-4
 
 
 def test_training_runs_the_training_kernel_and_validation_the_scoring_kernel(prepared_run):

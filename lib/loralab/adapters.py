@@ -8,6 +8,7 @@ An adapter folder is written to a temporary sibling and renamed into place, so a
 from __future__ import annotations
 
 import copy
+import math
 import os
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ Trained by loralab on `{base}` to classify text as {labels}.
 | validation macro-F1 | {val_macro_f1:.3f} |
 | validation accuracy | {val_accuracy:.3f} |
 | validation loss (answer tokens) | {val_loss:.3f} |
+| validation cross-entropy of the label (chance: {chance:.3f}) | {val_label_loss:.3f} |
 | trainable parameters | {trainable_params:,} ({trainable_mb:.2f} MB) |
 | training items / validation items | {train_items} / {val_items} |
 | time to best epoch | {time_to_best_s:.0f} s |
@@ -117,6 +119,7 @@ def model_card(summary: dict, cfg, provenance: dict, folder: Path) -> str:
         corpus_hash=provenance.get("corpus_hash", "?"),
         answers=answers,
         best_epoch_by=BEST_EPOCH_BY[cfg.train.best_epoch_by],
+        chance=math.log(len(cfg.data.labels)),
         folder=folder,
         params=yaml.safe_dump(params, sort_keys=False).strip(),
     )

@@ -366,6 +366,7 @@ TRIAL_COLUMNS = [
     "best_epoch",
     "epochs_run",
     "val_loss",
+    "val_label_loss",
     "val_macro_f1",
     "test_macro_f1",
     "train_time_s",

@@ -13,6 +13,7 @@ from itertools import groupby
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.patches import Rectangle
@@ -98,12 +99,20 @@ def split_counts(counts: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def training_curves(history: pd.DataFrame, trial: str) -> plt.Figure:
-    """Loss (train and validation) and validation metrics per epoch for one trial."""
+def training_curves(history: pd.DataFrame, trial: str, labels: int = 0) -> plt.Figure:
+    """Loss (train and validation) and validation metrics per epoch for one trial. The
+    validation label loss is drawn against its value at chance, ln(`labels`): an answer-token
+    loss that falls while the label loss stays there is a model that learned the answer's format
+    and nothing that tells the labels apart."""
     fig, (left, right) = plt.subplots(1, 2, figsize=FIGSIZE)
     left.plot(history["epoch"], history["train_loss"], marker="o", label="train")
     left.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
-    left.set(title=f"Answer-token loss, {trial}", xlabel="epoch", ylabel="cross-entropy")
+    if "val_label_loss" in history:
+        label_loss = history["val_label_loss"]
+        left.plot(history["epoch"], label_loss, marker="^", label="validation, label")
+        if labels > 1:
+            left.axhline(np.log(labels), ls="--", c="grey", label="label loss at chance")
+    left.set(title=f"Loss, {trial}", xlabel="epoch", ylabel="cross-entropy (nats)")
     left.legend()
     right.plot(history["epoch"], history["val_macro_f1"], marker="o", label="macro-F1")
     right.plot(history["epoch"], history["val_accuracy"], marker="s", label="accuracy")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+from scipy.special import log_softmax
 from sklearn.metrics import accuracy_score, f1_score
 
 
@@ -23,3 +25,16 @@ def classification_metrics(
     }
     out.update({f"f1_{label}": float(v) for label, v in zip(labels, per_class, strict=True)})
     return out
+
+
+def label_cross_entropy(
+    gold: Sequence[str], label_scores: np.ndarray, labels: Sequence[str]
+) -> float:
+    """Mean cross-entropy of the gold label among the labels' scores (items x labels, summed
+    log-probabilities), in nats. The answer-token loss also counts the tokens that only spell out
+    an answer's format, so it keeps falling while a model learns that format; this one is
+    ln(len(labels)) for a model at chance between the labels, whatever it learned besides."""
+    column = {label: j for j, label in enumerate(labels)}
+    rows = np.arange(len(gold))
+    cols = [column[label] for label in gold]
+    return float(-log_softmax(label_scores, axis=1)[rows, cols].mean())

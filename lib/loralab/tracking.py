@@ -86,12 +86,13 @@ TEST_METRICS = (
     "mcnemar_b",
     "mcnemar_c",
 )
-EPOCH_METRICS = ("train_loss", "val_loss", "val_macro_f1", "val_accuracy")  # history.csv
+EPOCH_METRICS = ("train_loss", "val_loss", "val_label_loss", "val_macro_f1", "val_accuracy")
 # summary.json field -> metric; the best epoch's validation scores are named as such, since the
 # epoch metrics of the same name end at the last epoch.
 TRIAL_METRICS = {
     "best_epoch": "best_epoch",
     "val_loss": "best_val_loss",
+    "val_label_loss": "best_val_label_loss",
     "val_macro_f1": "best_val_macro_f1",
     "train_time_s": "train_time_s",
     "time_to_best_s": "time_to_best_s",
@@ -151,7 +152,7 @@ def trial_metrics(run: RunPaths, trial: str) -> list[Metric]:
     """A trial's per-epoch curves (step: the epoch) and its summary: best epoch, cost."""
     history = pd.read_csv(run.history(trial))
     per_epoch = [
-        (key, row[key], int(row["epoch"]))
+        (key, row.get(key), int(row["epoch"]))
         for row in history.to_dict("records")
         for key in EPOCH_METRICS
     ]

@@ -39,7 +39,7 @@ from .config import Config, accumulation_problem
 from .distributed import launch_training, launched, share_of_batches
 from .errors import ConfigError
 from .layout import RunPaths
-from .metrics import classification_metrics
+from .metrics import classification_metrics, label_cross_entropy
 from .models import (
     LoadedModel,
     attention_for,
@@ -59,6 +59,7 @@ HISTORY_COLUMNS = [
     "val_macro_f1",
     "val_accuracy",
     "val_loss",
+    "val_label_loss",
     "train_seconds",
     "train_tokens_per_s",
     "elapsed_seconds",
@@ -285,6 +286,7 @@ def _validate(tr: _Trainer, val: pd.DataFrame) -> tuple[dict, Scores]:
         "val_macro_f1": metrics["macro_f1"],
         "val_accuracy": metrics["accuracy"],
         "val_loss": scored_answer_loss(chunked.windows, b.builder, gold),
+        "val_label_loss": label_cross_entropy(val["label"], scores.label_scores, b.builder.labels),
     }
     return row, scores
 
@@ -313,7 +315,8 @@ def train_lora(
         history.append(row)
         tr.log(
             f"{trial.id} epoch {epoch}: train loss {row['train_loss']:.3f}, val macro-F1 "
-            f"{row['val_macro_f1']:.3f}, val loss {row['val_loss']:.3f}, "
+            f"{row['val_macro_f1']:.3f}, val loss {row['val_loss']:.3f}, label loss "
+            f"{row['val_label_loss']:.3f} (chance {np.log(len(base.builder.labels)):.3f}), "
             f"{row['train_tokens_per_s']:.0f} tok/s"
         )
         if not best.offer(row, tr.model, val_scores) and best.should_stop:
@@ -345,6 +348,7 @@ def _summary(tr: _Trainer, history, best: dict, seconds: float, train, val) -> d
         "val_macro_f1": best["val_macro_f1"],
         "val_accuracy": best["val_accuracy"],
         "val_loss": best["val_loss"],
+        "val_label_loss": best["val_label_loss"],
         "trainable_params": sum(p.numel() for p in trainable),
         "trainable_mb": sum(p.numel() * p.element_size() for p in trainable) / 2**20,
         "time_to_best_s": best["elapsed_seconds"],
