@@ -63,7 +63,7 @@ def test_training_curves_draw_the_label_loss_against_its_value_at_chance():
             "val_accuracy": [0.5, 0.5],
         }
     )
-    left = training_curves(history, "r8-f0-s42", labels=2).axes[0]
+    left = training_curves(history, "r8-f0-s42", n_labels=2).axes[0]
     lines = {line.get_label(): line for line in left.get_lines()}
     assert list(lines["validation, label"].get_ydata()) == [0.70, 0.69]
     assert lines["label loss at chance"].get_ydata()[0] == pytest.approx(math.log(2))

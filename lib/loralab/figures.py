@@ -99,9 +99,9 @@ def split_counts(counts: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def training_curves(history: pd.DataFrame, trial: str, labels: int = 0) -> plt.Figure:
+def training_curves(history: pd.DataFrame, trial: str, n_labels: int = 0) -> plt.Figure:
     """Loss (train and validation) and validation metrics per epoch for one trial. The
-    validation label loss is drawn against its value at chance, ln(`labels`): an answer-token
+    validation label loss is drawn against its value at chance, ln(`n_labels`): an answer-token
     loss that falls while the label loss stays there is a model that learned the answer's format
     and nothing that tells the labels apart."""
     fig, (left, right) = plt.subplots(1, 2, figsize=FIGSIZE)
@@ -110,8 +110,8 @@ def training_curves(history: pd.DataFrame, trial: str, labels: int = 0) -> plt.F
     if "val_label_loss" in history:
         label_loss = history["val_label_loss"]
         left.plot(history["epoch"], label_loss, marker="^", label="validation, label")
-        if labels > 1:
-            left.axhline(np.log(labels), ls="--", c="grey", label="label loss at chance")
+        if n_labels > 1:
+            left.axhline(np.log(n_labels), ls="--", c="grey", label="label loss at chance")
     left.set(title=f"Loss, {trial}", xlabel="epoch", ylabel="cross-entropy (nats)")
     left.legend()
     right.plot(history["epoch"], history["val_macro_f1"], marker="o", label="macro-F1")

@@ -117,7 +117,7 @@ class RunPaths:
         return Folder(self.root / "train" / trial)
 
     def history(self, trial: str) -> Path:
-        """per epoch: train loss, val macro-F1/accuracy/loss, time, tok/s"""
+        """per epoch: train loss, val macro-F1/accuracy/loss/label loss, time, tok/s"""
         return self.train_dir(trial) / "history.csv"
 
     def train_summary(self, trial: str) -> Path:
@@ -148,7 +148,7 @@ class RunPaths:
 
     @property
     def trials_table(self) -> Path:
-        """per trial: its axes, best epoch, validation loss and macro-F1, test macro-F1, cost"""
+        """per trial: its axes, best epoch, validation losses and macro-F1, test macro-F1, cost"""
         return self.root / "eval" / "trials.csv"
 
     @property
