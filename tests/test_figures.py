@@ -59,6 +59,7 @@ def test_training_curves_draw_the_label_loss_against_its_value_at_chance():
             "train_loss": [1.2, 0.3],
             "val_loss": [0.4, 0.2],
             "val_label_loss": [0.70, 0.69],
+            "train_label_loss": [0.69, 0.21],
             "val_macro_f1": [0.3, 0.4],
             "val_accuracy": [0.5, 0.5],
         }
@@ -66,6 +67,7 @@ def test_training_curves_draw_the_label_loss_against_its_value_at_chance():
     left = training_curves(history, "r8-f0-s42", n_labels=2).axes[0]
     lines = {line.get_label(): line for line in left.get_lines()}
     assert list(lines["validation, label"].get_ydata()) == [0.70, 0.69]
+    assert list(lines["training items, label"].get_ydata()) == [0.69, 0.21]
     assert lines["label loss at chance"].get_ydata()[0] == pytest.approx(math.log(2))
     older = history.drop(columns="val_label_loss")  # a trial trained before the column
     assert [line.get_label() for line in training_curves(older, "r8").axes[0].get_lines()] == [
@@ -76,8 +78,16 @@ def test_training_curves_draw_the_label_loss_against_its_value_at_chance():
 
 def test_validation_curves_plot_the_measure_that_chooses_the_epoch_and_ring_its_choice():
     history = pd.DataFrame(
-        {"epoch": [1, 2, 3], "val_loss": [0.9, 0.5, 0.7], "val_macro_f1": [0.5, 0.6, 0.8]}
+        {
+            "epoch": [1, 2, 3],
+            "val_loss": [0.9, 0.5, 0.7],
+            "val_label_loss": [0.6, 0.7, 0.4],
+            "val_macro_f1": [0.5, 0.6, 0.8],
+        }
     )
+    fig = validation_curves({"r8-f0-s42": history})  # the default: the label loss
+    ringed = [line for line in fig.axes[0].get_lines() if line.get_linestyle() == "None"]
+    assert fig.axes[0].get_ylabel() == "validation label loss" and ringed[0].get_xdata()[0] == 3
     fig = validation_curves({"r8-f0-s42": history}, by="val_loss")
     left, right = fig.axes
     assert left.get_ylabel() == "validation loss" and right.get_ylabel() == "validation macro-F1"
@@ -86,6 +96,7 @@ def test_validation_curves_plot_the_measure_that_chooses_the_epoch_and_ring_its_
     fig = validation_curves({"r8-f0-s42": history}, by="val_macro_f1")
     ringed = [line for line in fig.axes[0].get_lines() if line.get_linestyle() == "None"]
     assert fig.axes[0].get_ylabel() == "validation macro-F1" and ringed[0].get_xdata()[0] == 3
+    assert fig.axes[1].get_ylabel() == "validation label loss"
 
 
 # ---- the trial grid ------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -72,18 +73,46 @@ def test_the_lora_input_upcast_is_skipped_without_changing_a_number(tiny_config)
     assert all(torch.equal(grads_a[n], grads_b[n]) for n in grads_a)
 
 
+def _epoch(f1: float, loss: float, label_loss: float | None = None) -> dict:
+    label = loss if label_loss is None else label_loss
+    return {"val_macro_f1": f1, "val_loss": loss, "val_label_loss": label}
+
+
 def test_early_stopping_keeps_the_best_epoch_and_breaks_ties_by_the_other_measure():
-    stop = BestEpoch(patience=1, by="val_macro_f1")
-    assert stop.improved(0.5, 1.0)
-    assert stop.improved(0.5, 0.9)  # same F1, lower loss: better
-    assert not stop.improved(0.5, 0.95) and not stop.should_stop
-    assert not stop.improved(0.4, 0.1) and stop.should_stop
-    stop = BestEpoch(patience=1)  # by validation loss
-    assert stop.improved(0.5, 1.0)
-    assert stop.improved(0.4, 0.9)  # lower loss wins over a lower F1
-    assert stop.improved(0.6, 0.9)  # same loss, higher F1: better
-    assert not stop.improved(0.9, 0.95) and not stop.should_stop
-    assert not stop.improved(1.0, 0.91) and stop.should_stop
+    stop = BestEpoch(patience=2, by="val_macro_f1")
+    assert stop.improved(_epoch(0.5, 1.0))
+    assert stop.improved(_epoch(0.5, 1.0, 0.9))  # same F1, lower label loss: better
+    assert not stop.improved(_epoch(0.5, 0.95)) and not stop.should_stop
+    assert not stop.improved(_epoch(0.4, 0.1)) and stop.should_stop
+    stop = BestEpoch(patience=2, by="val_loss")
+    assert stop.improved(_epoch(0.5, 1.0))
+    assert stop.improved(_epoch(0.4, 0.9))  # lower loss wins over a lower F1
+    assert stop.improved(_epoch(0.6, 0.9))  # same loss, higher F1: better
+    assert not stop.improved(_epoch(0.9, 0.95)) and not stop.should_stop
+    assert not stop.improved(_epoch(1.0, 0.91)) and stop.should_stop
+
+
+def test_patience_counts_the_epochs_without_a_better_one_as_keras_does():
+    """patience=1 stops at the first epoch that is not better, patience=2 at the second in a
+    row; a better epoch in between starts the count again."""
+    one = BestEpoch(patience=1)
+    assert one.improved(_epoch(0.5, 1.0)) and not one.improved(_epoch(0.5, 1.1))
+    assert one.should_stop
+    two = BestEpoch(patience=2)
+    for loss, stops in ((1.0, False), (1.1, False), (0.9, False), (1.2, False), (1.3, True)):
+        two.improved(_epoch(0.5, loss))
+        assert two.should_stop == stops
+
+
+def test_selection_by_label_loss_and_by_answer_loss_can_disagree():
+    """The answer-token loss keeps falling while a model learns the answer's format; the label
+    loss sees only what tells the labels apart. Epoch 2 here is better by the first, worse by
+    the second, so the two rules keep different epochs."""
+    history = [_epoch(0.5, 0.30, 0.60), _epoch(0.5, 0.20, 0.69)]
+    for by, best in (("label_loss", 0), ("val_loss", 1)):
+        stop = BestEpoch(patience=3, by=by)
+        kept = [i for i, row in enumerate(history) if stop.improved(row)]
+        assert kept[-1] == best
 
 
 def test_stratified_subset_is_proportional_and_reproducible(make_rows):
@@ -209,17 +238,23 @@ def test_an_explicit_kernel_is_used_for_both():
         assert {attention_for(chosen, p, t) for p in (bf16, f32) for t in (0, 1)} == {kernel}
 
 
-def test_early_stopping_ends_a_run_whose_validation_loss_rises(prepared_run):
-    """A learning rate far too large: validation loss rises after the first epoch, so patience
-    runs out and training stops before its last epoch, keeping the first."""
-    cfg, run = prepared_run(**{"train.lrs": [3.0], "train.epochs": 6, "train.patience": 1})
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_early_stopping_ends_a_run_whose_validation_loss_rises(prepared_run, dtype):
+    """Validation items all of label A, training items all relabelled B: every step that fits
+    the training items raises the validation label loss, so it rises by construction on either
+    dtype path (not by a learning rate that happens to diverge on one CPU's kernels), patience
+    runs out before the last epoch, and the kept epoch is the first."""
+    overrides = {"train.epochs": 6, "train.patience": 1, "train.balanced_sampling": False}
+    cfg, run = prepared_run(**overrides, **{"train.lrs": [3e-3], "train.dtype": dtype})
     assert cfg.train.early_stopping_can_fire
     base = load_base(cfg)
     train, val = read_split(run, "train", 0), read_split(run, "val", 0)
+    train, val = train.assign(label="B"), val.assign(label="A")
     result = train_lora(base, train, val, cfg, trial_of(cfg), log=lambda _: None)
-    losses = result.history["val_loss"].tolist()
-    assert min(losses) < losses[-1] and len(losses) < 6
-    assert result.summary["best_epoch"] == 1 + losses.index(min(losses))
+    losses = result.history["val_label_loss"].tolist()
+    assert len(losses) == 2 and losses[1] > losses[0]
+    assert result.summary["best_epoch"] == 1
+    assert result.history["train_label_loss"].iloc[-1] < result.history["train_label_loss"].iloc[0]
 
 
 def test_the_learning_rate_warms_up_then_follows_the_schedule():

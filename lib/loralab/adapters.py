@@ -18,6 +18,7 @@ import yaml
 
 from .artifacts import write_text
 from .config import Config
+from .metrics import CRITERIA
 from .models import quiet_peft
 
 CARD = """# LoRA adapter: rank {rank}
@@ -26,11 +27,12 @@ Trained by loralab on `{base}` to classify text as {labels}.
 
 | | |
 |---|---|
-| best epoch | {best_epoch} of {epochs_run} run (early stopping on {best_epoch_by}) |
+| best epoch | {best_epoch} of {epochs_run} run (chosen and early-stopped by {select_by_name}) |
 | validation macro-F1 | {val_macro_f1:.3f} |
 | validation accuracy | {val_accuracy:.3f} |
 | validation loss (answer tokens) | {val_loss:.3f} |
 | validation cross-entropy of the label (chance: {chance:.3f}) | {val_label_loss:.3f} |
+| training items' cross-entropy of the label, same epoch | {train_label_loss:.3f} |
 | trainable parameters | {trainable_params:,} ({trainable_mb:.2f} MB) |
 | training items / validation items | {train_items} / {val_items} |
 | time to best epoch | {time_to_best_s:.0f} s |
@@ -59,8 +61,6 @@ Plain PEFT works too: `PeftModel.from_pretrained(base_model, "{folder}")`.
 {params}
 ```
 """
-
-BEST_EPOCH_BY = {"val_loss": "validation loss", "val_macro_f1": "validation macro-F1"}
 
 
 def wrap_with_lora(
@@ -118,7 +118,7 @@ def model_card(summary: dict, cfg, provenance: dict, folder: Path) -> str:
         source=provenance.get("source", "?"),
         corpus_hash=provenance.get("corpus_hash", "?"),
         answers=answers,
-        best_epoch_by=BEST_EPOCH_BY[cfg.train.best_epoch_by],
+        select_by_name=CRITERIA[cfg.train.select_by].name,
         chance=math.log(len(cfg.data.labels)),
         folder=folder,
         params=yaml.safe_dump(params, sort_keys=False).strip(),

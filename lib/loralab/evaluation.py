@@ -31,7 +31,7 @@ from .models import LoadedModel, load_base
 from .paired_tests import metric_intervals, resample_weights
 from .present import format_results
 from .roles import ANCHOR, CANDIDATE, TRAINED, with_role
-from .selection import SELECTION_RULE, Selection, select, trained_summaries, trial_histories
+from .selection import Selection, select, selection_rule, trained_summaries, trial_histories
 from .splits import read_split
 from .trials import trials
 
@@ -332,7 +332,8 @@ def evaluation_record(
             {"method": kind, "train_size": size, "id": method}
             for (kind, size), method in selection.methods.items()
         ],
-        "selection_rule": SELECTION_RULE,
+        "selection_rule": selection_rule(cfg.train.select_by),
+        "select_by": cfg.train.select_by,
         "selection": selection.table.to_dict("records"),
         "lr_tuned": len(cfg.train.lrs) > 1,
         "early_stopping_can_fire": cfg.train.early_stopping_can_fire,

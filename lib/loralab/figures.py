@@ -20,6 +20,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import NullLocator
 
 from .artifacts import atomic_open
+from .metrics import CRITERIA
 from .sweep_tables import (
     FULL,
     LABEL_TERMS,
@@ -100,16 +101,20 @@ def split_counts(counts: pd.DataFrame) -> plt.Figure:
 
 
 def training_curves(history: pd.DataFrame, trial: str, n_labels: int = 0) -> plt.Figure:
-    """Loss (train and validation) and validation metrics per epoch for one trial. The
-    validation label loss is drawn against its value at chance, ln(`n_labels`): an answer-token
-    loss that falls while the label loss stays there is a model that learned the answer's format
-    and nothing that tells the labels apart."""
+    """Loss (train and validation) and validation metrics per epoch for one trial. The label
+    losses, of validation and of the scored training items, are drawn against their value at
+    chance, ln(`n_labels`): an answer-token loss that falls while the label loss stays there is
+    a model that learned the answer's format and nothing that tells the labels apart; a training
+    label loss that stays there too is a model that never fitted its own items."""
     fig, (left, right) = plt.subplots(1, 2, figsize=FIGSIZE)
     left.plot(history["epoch"], history["train_loss"], marker="o", label="train")
     left.plot(history["epoch"], history["val_loss"], marker="o", label="validation")
     if "val_label_loss" in history:
         label_loss = history["val_label_loss"]
         left.plot(history["epoch"], label_loss, marker="^", label="validation, label")
+        if history.get("train_label_loss", pd.Series(dtype=float)).notna().any():
+            fit = history["train_label_loss"]
+            left.plot(history["epoch"], fit, marker="v", ls=":", label="training items, label")
         if n_labels > 1:
             left.axhline(np.log(n_labels), ls="--", c="grey", label="label loss at chance")
     left.set(title=f"Loss, {trial}", xlabel="epoch", ylabel="cross-entropy (nats)")
@@ -124,25 +129,25 @@ def training_curves(history: pd.DataFrame, trial: str, n_labels: int = 0) -> plt
     return fig
 
 
-CRITERIA = {"val_loss": ("validation loss", min), "val_macro_f1": ("validation macro-F1", max)}
-
-
-def validation_curves(histories: dict[str, pd.DataFrame], by: str = "val_loss") -> plt.Figure:
+def validation_curves(histories: dict[str, pd.DataFrame], by: str = "label_loss") -> plt.Figure:
     """Per epoch and trial, the validation measure that chooses each trial's epoch
-    (train.best_epoch_by), its chosen epoch ringed; validation macro-F1 beside it."""
+    (train.select_by), its chosen epoch ringed; validation macro-F1 beside it (or the label loss
+    where macro-F1 chooses)."""
     fig, axes = plt.subplots(1, 2, figsize=FIGSIZE)
-    other = "val_macro_f1" if by == "val_loss" else "val_loss"
-    for ax, column in zip(axes, (by, other), strict=True):
-        label, best = CRITERIA[column]
+    criterion = CRITERIA[by]
+    other = CRITERIA["label_loss" if by == "val_macro_f1" else "val_macro_f1"]
+    for ax, shown in zip(axes, (criterion, other), strict=True):
+        column = shown.column
+        best = min if shown.lower_is_better else max
         for trial, history in sorted(histories.items()):
             (line,) = ax.plot(history["epoch"], history[column], marker="o", label=trial)
-            if column == by:
+            if shown is criterion:
                 chosen = history.loc[history[column] == best(history[column])].iloc[0]
                 ax.plot(chosen["epoch"], chosen[column], "o", ms=12, mfc="none", c=line.get_color())
-        ax.set(xlabel="epoch", ylabel=label)
+        ax.set(xlabel="epoch", ylabel=shown.name.split(" (")[0])
         ax.xaxis.get_major_locator().set_params(integer=True)
-    axes[0].set_title(f"{_sentence(CRITERIA[by][0])} (chooses the epoch, ringed)")
-    axes[1].set_title(_sentence(CRITERIA[other][0]))
+    axes[0].set_title(f"{_sentence(criterion.name.split(' (')[0])} (chooses the epoch, ringed)")
+    axes[1].set_title(_sentence(other.name.split(" (")[0]))
     axes[1].legend(title="trial", fontsize="small")
     fig.tight_layout()
     return fig

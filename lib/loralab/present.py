@@ -15,6 +15,7 @@ import pandas as pd
 
 from .artifacts import read_json, write_text
 from .layout import RunPaths
+from .metrics import CRITERIA
 from .roles import ANCHOR, HEADLINE, with_role
 from .trials import plain_number
 
@@ -378,6 +379,8 @@ SELECTION_COLUMNS = {
     "lr": "lr",
     "selected": "selected",
     "seeds": "seeds",
+    "val_label_loss": "val label loss",
+    "val_label_loss_sd": "label loss sd over seeds",
     "val_loss": "val loss",
     "val_loss_sd": "sd over seeds",
     "val_macro_f1": "val macro-F1",
@@ -392,9 +395,11 @@ def format_selection(selection: list[dict]) -> pd.DataFrame:
     if frame.empty:  # no trial trained on every fold: nothing was chosen
         return frame
     shown = frame[[c for c in SELECTION_COLUMNS if c in frame]]
-    varies = [c for c in shown if c in ("selected", "val_loss") or shown[c].nunique() > 1]
+    always = ("selected", "val_loss", "val_label_loss")
+    varies = [c for c in shown if c in always or shown[c].nunique() > 1]
     shown = shown[varies].rename(columns=SELECTION_COLUMNS).astype(object)
-    for column in ("val macro-F1", "val loss", "sd over seeds"):
+    decimals = ("val macro-F1", "val loss", "sd over seeds", "val label loss")
+    for column in (*decimals, "label loss sd over seeds"):
         if column in shown:
             shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
     if "lr" in shown:
@@ -551,6 +556,8 @@ def selection_note(chosen: dict) -> str:
     table = pd.DataFrame(chosen.get("selection", []))
     if table.empty or "train_size" not in table:  # nothing chosen, or a run older than the grid
         return ""
+    criterion = CRITERIA[chosen.get("select_by", "val_loss")]  # older runs chose by val_loss
+    measure = criterion.name.split(" (")[0]
     notes = []
     for (fold, size, method), part in table.groupby(["fold", "train_size", "method"], sort=False):
         best = part[part["selected"]].iloc[0]
@@ -564,13 +571,14 @@ def selection_note(chosen: dict) -> str:
         )
         what = "full fine-tuning" if method == "full" else f"LoRA r={int(best['rank'])}"
         seeds = f", mean of {int(best['seeds'])} seeds" if best["seeds"] > 1 else ""
-        text = (
-            f"{what}, lr {plain_number(best['lr'])} (validation loss {best['val_loss']:.3f}{seeds})"
-        )
+        value = best[criterion.column]
+        text = f"{what}, lr {plain_number(best['lr'])} ({measure} {value:.3f}{seeds})"
         others = part[~part["selected"]]
         if len(others):
-            gap = others["val_loss"].min() - best["val_loss"]
-            text += f", {gap:.3f} below the next configuration"
+            runner_up = others[criterion.column]
+            gap = abs((runner_up.min() if criterion.lower_is_better else runner_up.max()) - value)
+            side = "below" if criterion.lower_is_better else "above"
+            text += f", {gap:.3f} {side} the next configuration"
         notes.append((f"{where}: " if where else "") + text + ".")
     if not chosen.get("lr_tuned", True):
         notes.append(
@@ -580,7 +588,7 @@ def selection_note(chosen: dict) -> str:
     if not chosen.get("early_stopping_can_fire", True):
         notes.append(
             "Early stopping could not end training (train.epochs is at most train.patience + "
-            "2): the budget, not validation, set the number of epochs."
+            "1): the budget, not validation, set the number of epochs."
         )
     return "Selected on validation: " + " ".join(notes)
 

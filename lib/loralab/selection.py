@@ -10,15 +10,25 @@ import pandas as pd
 from .artifacts import read_json
 from .config import Config
 from .layout import RunPaths
+from .metrics import CRITERIA
 from .trials import Trial, selected_method, trials
 
-SELECTION_RULE = (
-    "Per fold and training size, LoRA's configuration (variant, rank, learning rate) is the one "
-    "with the lowest validation loss (answer tokens, at each trial's best epoch), averaged over "
-    "the training seeds; full fine-tuning's learning rate is chosen the same way. Loss ties "
-    "(equal to 0.0001 nats) go to the smaller rank, then the smaller learning rate. Each fold "
-    "chooses on its own validation split; the test set plays no part."
-)
+
+def selection_rule(by: str) -> str:
+    """The rule in words, as the report states it (train.select_by)."""
+    criterion = CRITERIA[by]
+    better = "lowest" if criterion.lower_is_better else "highest"
+    return (
+        f"Per fold and training size, LoRA's configuration (variant, rank, learning rate) is the "
+        f"one with the {better} {criterion.name} at each trial's best epoch (chosen by the same "
+        "measure), averaged over the training seeds; full fine-tuning's learning rate is chosen "
+        f"the same way (train.select_by: {by}). Ties (equal to {TIE}) go to the smaller rank, "
+        "then the smaller learning rate. Each fold chooses on its own validation split; the "
+        "test set plays no part."
+    )
+
+
+TIE = 0.0001  # criterion values closer than this are a tie
 CONFIG = ["method", "variant", "rank", "lr"]
 COLUMNS = [
     "fold",
@@ -28,6 +38,8 @@ COLUMNS = [
     "seeds",
     "val_loss",
     "val_loss_sd",
+    "val_label_loss",
+    "val_label_loss_sd",
     "val_macro_f1",
     "val_accuracy",
     "val_items",
@@ -37,35 +49,52 @@ COLUMNS = [
 ]
 
 
+# each table column from the trials' summaries, over a configuration's seeds
+SUMMARY_COLUMNS = {
+    "seeds": ("seed", "size"),
+    "val_loss": ("val_loss", "mean"),
+    "val_loss_sd": ("val_loss", "std"),
+    "val_label_loss": ("val_label_loss", "mean"),
+    "val_label_loss_sd": ("val_label_loss", "std"),
+    "val_macro_f1": ("val_macro_f1", "mean"),
+    "val_accuracy": ("val_accuracy", "mean"),
+    "val_items": ("val_items", "first"),
+    "best_epoch": ("best_epoch", "mean"),
+    "trainable_mb": ("trainable_mb", "first"),
+    "time_to_best_s": ("time_to_best_s", "mean"),
+}
+
+
 def size_order(size: str) -> float:
     """Training sizes as numbers, `all` the largest."""
     return float("inf") if size == "all" else float(size)
 
 
-def select_configs(summaries: list[dict]) -> tuple[dict, pd.DataFrame]:
-    """Each fold's choice per training size and method, as {(method, size): {fold: config}},
-    and the table of every candidate averaged over seeds, the chosen one first in its group."""
+def select_configs(summaries: list[dict], by: str = "label_loss") -> tuple[dict, pd.DataFrame]:
+    """Each fold's choice per training size and method by `by` (train.select_by), as
+    {(method, size): {fold: config}}, and the table of every candidate averaged over seeds, the
+    chosen one first in its group."""
     if not summaries:
         return {}, pd.DataFrame(columns=COLUMNS)
     trials = pd.DataFrame(summaries)
+    if "val_label_loss" not in trials:  # trials trained before it was recorded
+        trials["val_label_loss"] = float("nan")
+    criterion = CRITERIA[by]
+    if trials[criterion.column].isna().any():
+        raise ValueError(
+            f"train.select_by={by} needs each trial's {criterion.column}, which trials trained "
+            "before it was recorded lack; train them again or set train.select_by=val_loss"
+        )
     table = (
         trials.groupby(["fold", "train_size", *CONFIG], sort=False)
-        .agg(
-            seeds=("seed", "size"),
-            val_loss=("val_loss", "mean"),
-            val_loss_sd=("val_loss", "std"),
-            val_macro_f1=("val_macro_f1", "mean"),
-            val_accuracy=("val_accuracy", "mean"),
-            val_items=("val_items", "first"),
-            best_epoch=("best_epoch", "mean"),
-            trainable_mb=("trainable_mb", "first"),
-            time_to_best_s=("time_to_best_s", "mean"),
-        )
+        .agg(**SUMMARY_COLUMNS)
         .reset_index()
     )
-    table["loss_key"] = table["val_loss"].round(4)
+    sign = 1 if criterion.lower_is_better else -1
+    table["criterion_key"] = (sign * table[criterion.column] / TIE).round()
     table["size_key"] = table["train_size"].map(size_order)
-    table = table.sort_values(["fold", "size_key", "method", "loss_key", "rank", "lr", "variant"])
+    order = ["fold", "size_key", "method", "criterion_key", "rank", "lr", "variant"]
+    table = table.sort_values(order)
     first = ~table.duplicated(["fold", "train_size", "method"])
     table.insert(6, "selected", first)
     chosen: dict[tuple[str, str], dict[int, tuple]] = {}
@@ -136,7 +165,7 @@ class Selection:
 
 def select(cfg: Config, summaries: list[dict]) -> Selection:
     """The study's choices from its finished trials' validation results."""
-    chosen, table = select_configs(summaries)
+    chosen, table = select_configs(summaries, cfg.train.select_by)
     candidates = frozenset(
         (row.method, row.train_size, (row.variant, int(row.rank), float(row.lr)))
         for row in table.itertuples()

@@ -86,13 +86,21 @@ TEST_METRICS = (
     "mcnemar_b",
     "mcnemar_c",
 )
-EPOCH_METRICS = ("train_loss", "val_loss", "val_label_loss", "val_macro_f1", "val_accuracy")
+EPOCH_METRICS = (
+    "train_loss",
+    "train_label_loss",
+    "val_loss",
+    "val_label_loss",
+    "val_macro_f1",
+    "val_accuracy",
+)
 # summary.json field -> metric; the best epoch's validation scores are named as such, since the
 # epoch metrics of the same name end at the last epoch.
 TRIAL_METRICS = {
     "best_epoch": "best_epoch",
     "val_loss": "best_val_loss",
     "val_label_loss": "best_val_label_loss",
+    "train_label_loss": "best_train_label_loss",
     "val_macro_f1": "best_val_macro_f1",
     "train_time_s": "train_time_s",
     "time_to_best_s": "time_to_best_s",

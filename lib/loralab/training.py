@@ -3,10 +3,12 @@ in one sitting.
 
 Every rank starts from a clean copy of the base model (the reference wrapped the same base twice,
 so its r=16 run trained on top of r=8's layers). The loss covers the answer tokens only, and the
-LM head is applied only at the positions that predict them. Early stopping watches validation
-loss (or macro-F1: train.best_epoch_by); the best epoch's adapter is the one saved. Validation
-scores the labels as the test is scored, and the same pass scores each label's answer, which
-gives the validation loss: one forward pass over the validation windows per epoch, not two.
+LM head is applied only at the positions that predict them. Early stopping watches the
+validation label loss (or another measure: train.select_by); the best epoch's adapter is the one
+saved. Validation scores the labels as the test is scored, and the same pass scores each label's
+answer, which gives the validation loss: one forward pass over the validation windows per epoch,
+not two. A fixed draw of the training items is scored the same way (train.fit_check_items), so
+the history shows whether the model fitted what it trained on.
 
 What the loop works with lives beside it: batching.py turns training items into class-balanced,
 length-bucketed, padded batches; adapters.py wraps the base with new adapters (wrap_with_lora)
@@ -39,7 +41,7 @@ from .config import Config, accumulation_problem
 from .distributed import launch_training, launched, share_of_batches
 from .errors import ConfigError
 from .layout import RunPaths
-from .metrics import classification_metrics, label_cross_entropy
+from .metrics import CRITERIA, classification_metrics, label_cross_entropy
 from .models import (
     LoadedModel,
     attention_for,
@@ -50,7 +52,7 @@ from .models import (
 from .prompts import PromptBuilder
 from .scoring import Scores, score_chunks, score_documents
 from .splits import read_split
-from .training_items import training_items
+from .training_items import stratified_subset, training_items
 from .trials import Trial, trials
 
 HISTORY_COLUMNS = [
@@ -60,6 +62,8 @@ HISTORY_COLUMNS = [
     "val_accuracy",
     "val_loss",
     "val_label_loss",
+    "train_label_loss",
+    "train_accuracy",
     "train_seconds",
     "train_tokens_per_s",
     "elapsed_seconds",
@@ -93,20 +97,20 @@ def peak_memory_mb(device: str) -> float:
 
 
 class BestEpoch:
-    """The best epoch so far by train.best_epoch_by (lower validation loss, or higher
-    validation macro-F1), ties broken by the other: its history row, its adapter weights and
-    its validation scores, and whether patience ran out."""
+    """The best epoch so far by train.select_by (its criterion, ties broken by another
+    measure): its history row, its adapter weights and its validation scores, and whether
+    `patience` epochs in a row have passed without a better one."""
 
-    def __init__(self, patience: int, by: str = "val_loss"):
-        self.patience, self.by = patience, by
+    def __init__(self, patience: int, by: str = "label_loss"):
+        self.patience, self.criterion = patience, CRITERIA[by]
         self.key: tuple[float, float] | None = None
         self.since_best = 0
         self.row: dict = {}
         self.state: dict = {}
         self.val_scores: Scores | None = None
 
-    def improved(self, macro_f1: float, loss: float) -> bool:
-        key = (-loss, macro_f1) if self.by == "val_loss" else (macro_f1, -loss)
+    def improved(self, row: dict) -> bool:
+        key = self.criterion.key(row)
         if self.key is None or key > self.key:
             self.key, self.since_best = key, 0
             return True
@@ -115,7 +119,7 @@ class BestEpoch:
 
     def offer(self, row: dict, model, val_scores: Scores) -> bool:
         """Keep this epoch if it is the best so far; returns whether it was."""
-        if not self.improved(row["val_macro_f1"], row["val_loss"]):
+        if not self.improved(row):
             return False
         self.row, self.val_scores = row, val_scores
         self.state = {k: v.detach().clone() for k, v in trained_weights(model).items()}
@@ -123,7 +127,7 @@ class BestEpoch:
 
     @property
     def should_stop(self) -> bool:
-        return self.since_best > self.patience
+        return self.since_best >= self.patience
 
     def restore(self, model) -> None:
         from peft import PeftModel, set_peft_model_state_dict
@@ -291,6 +295,32 @@ def _validate(tr: _Trainer, val: pd.DataFrame) -> tuple[dict, Scores]:
     return row, scores
 
 
+def fit_check_items(train: pd.DataFrame, cfg: Config, seed: int) -> pd.DataFrame:
+    """The training items scored after each epoch (train.fit_check_items): a fixed stratified
+    draw, the same every epoch, so that the training label loss is comparable across epochs."""
+    n = cfg.train.fit_check_items
+    if n is None or n >= len(train):
+        return train
+    return stratified_subset(train, n, seed) if n else train.iloc[:0]
+
+
+def _fit_check(tr: _Trainer, items: pd.DataFrame) -> dict:
+    """The training label loss and accuracy, scored as validation is: a model that stays at
+    chance on validation with these near ln K never fitted its own items."""
+    if items.empty:
+        return {"train_label_loss": math.nan, "train_accuracy": math.nan}
+    b, e = tr.base, tr.cfg.evaluation
+    texts = items["text"].tolist()
+    scores = score_documents(
+        tr.model, b.builder, b.view, texts, e.chunk_aggregate, b.precision, e.batch_size
+    )
+    labels = b.builder.labels
+    return {
+        "train_label_loss": label_cross_entropy(items["label"], scores.label_scores, labels),
+        "train_accuracy": float(np.mean(np.asarray(scores.predictions) == items["label"])),
+    }
+
+
 def train_lora(
     base: LoadedModel,
     train: pd.DataFrame,
@@ -300,23 +330,28 @@ def train_lora(
     log: Callable[[str], None] = print,
     own_base: bool = False,
 ) -> TrainResult:
-    """Train one trial; keep the adapter of the best epoch (train.best_epoch_by). With
+    """Train one trial; keep the adapter of the best epoch (train.select_by). With
     `own_base` the adapters go into `base.model` itself, which is then the trained model."""
     tr = _prepare(base, cfg, trial, log, own_base)
     windows = TrainingWindows.build(base, train)
     rng = np.random.default_rng(trial.seed)
-    history, best = [], BestEpoch(cfg.train.patience, cfg.train.best_epoch_by)
+    fitted, checking = fit_check_items(train, cfg, trial.seed), 0.0
+    history, best = [], BestEpoch(cfg.train.patience, cfg.train.select_by)
     t_start = time.perf_counter()
     for epoch in range(1, cfg.train.epochs + 1):
         enc_train = windows.draw(cfg.train.chunks_per_item, rng)
         row = {"epoch": epoch, **_train_epoch(tr, enc_train, epoch, rng)}
         val_row, val_scores = _validate(tr, val)
-        row.update(val_row, elapsed_seconds=time.perf_counter() - t_start)
+        t_fit = time.perf_counter()
+        row.update(val_row, **_fit_check(tr, fitted))
+        checking += time.perf_counter() - t_fit  # a measurement, not a cost of training
+        row["elapsed_seconds"] = time.perf_counter() - t_start - checking
         history.append(row)
         tr.log(
             f"{trial.id} epoch {epoch}: train loss {row['train_loss']:.3f}, val macro-F1 "
             f"{row['val_macro_f1']:.3f}, val loss {row['val_loss']:.3f}, label loss "
-            f"{row['val_label_loss']:.3f} (chance {np.log(len(base.builder.labels)):.3f}), "
+            f"{row['val_label_loss']:.3f} (chance {np.log(len(base.builder.labels)):.3f}; "
+            f"training items {row['train_label_loss']:.3f}), "
             f"{row['train_tokens_per_s']:.0f} tok/s"
         )
         if not best.offer(row, tr.model, val_scores) and best.should_stop:
@@ -325,7 +360,8 @@ def train_lora(
     best.restore(tr.model)
     val_pred = best.val_scores.frame(val["id"].tolist(), base.builder.labels)
     val_pred.insert(1, "gold", val["label"].to_numpy())
-    summary = _summary(tr, history, best.row, time.perf_counter() - t_start, train, val)
+    summary = _summary(tr, history, best.row, time.perf_counter() - t_start - checking, train, val)
+    summary.update(fit_check_items=len(fitted), fit_check_seconds=checking)
     per_text = np.bincount(windows.owner)
     summary["train_windows"] = int(per_text.sum())
     summary["windows_per_epoch"] = int(np.minimum(per_text, cfg.train.chunks_per_item).sum())
@@ -349,6 +385,8 @@ def _summary(tr: _Trainer, history, best: dict, seconds: float, train, val) -> d
         "val_accuracy": best["val_accuracy"],
         "val_loss": best["val_loss"],
         "val_label_loss": best["val_label_loss"],
+        "train_label_loss": best["train_label_loss"],
+        "select_by": tr.cfg.train.select_by,
         "trainable_params": sum(p.numel() for p in trainable),
         "trainable_mb": sum(p.numel() * p.element_size() for p in trainable) / 2**20,
         "time_to_best_s": best["elapsed_seconds"],
