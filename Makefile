@@ -9,7 +9,7 @@ ARGS   ?=
 TORCH_INDEX ?=
 TORCH_PIN   := $(shell grep -m1 -o 'torch==[^"]*' pyproject.toml)
 
-.PHONY: install report test test-fast lint lab clean-runs
+.PHONY: install report test test-fast test-bf16 lint lab clean-runs
 
 install: $(VENV)/.installed
 
@@ -32,6 +32,13 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The tests whose outcome depends on arithmetic (they train or score the tiny model) again on
+# the bf16 path, which a CPU without native bf16 computes slowly but with bf16's rounding.
+DTYPE_TESTS := $(addprefix tests/test_,training.py methods.py scoring.py adapters.py \
+	evaluation.py label_bias.py documents.py trials.py)
+test-bf16: install
+	LORALAB_TEST_DTYPE=bfloat16 $(BIN)/python -m pytest -q -m "not slow" $(DTYPE_TESTS)
 
 lint: install
 	$(BIN)/ruff check lib tests bench notebooks

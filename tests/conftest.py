@@ -22,10 +22,27 @@ REPO = Path(__file__).resolve().parents[1]
 # read copies of it, so the index page can change without the slow suite.
 SMOKE_RUN = REPO / "tests" / "fixtures" / "smoke-run"
 VOCAB = [f"w{i}" for i in range(2000)]
+# The tiny models' dtype path: float32 by default on every CPU, so results do not depend on
+# whether the CPU has native bf16; LORALAB_TEST_DTYPE=bfloat16 runs the same tests on the bf16
+# path (CI does, for the tests that train or score: see .ci/run).
+TEST_DTYPE = os.environ.get("LORALAB_TEST_DTYPE", "float32")
 
 
 def random_text(rng: random.Random, words: int = 40) -> str:
     return " ".join(rng.choice(VOCAB) for _ in range(words))
+
+
+@pytest.fixture(scope="session")
+def score_tolerance() -> float:
+    """How far two computations of one log-probability (nats) may differ by rounding alone on
+    the tests' dtype path: float32 keeps about 7 digits, bf16 about 3 (8 bits of mantissa), so
+    a sum over a prompt's tokens differs in the fourth digit there."""
+    return 1e-4 if TEST_DTYPE == "float32" else 2e-3
+
+
+@pytest.fixture(scope="session")
+def test_dtype() -> str:
+    return TEST_DTYPE
 
 
 @pytest.fixture(scope="session")
@@ -141,7 +158,7 @@ def tiny_config(tiny_model_dir):
             "train.grad_accum": 1,
             "train.lrs": [1e-2],
             "train.train_sizes": [None],
-            "train.dtype": "float32",
+            "train.dtype": TEST_DTYPE,
             "train.device": "cpu",
         }
         sets.update({k.replace("__", "."): v for k, v in overrides.items()})
@@ -184,7 +201,7 @@ def scoring_setup(tiny_model_dir):
             "data.labels": ["A", "B"],
             "data.verbalizers": {"A": ["alpha", "first class"], "B": ["beta"]},
             "train.seq_len": 64,
-            "train.dtype": "float32",
+            "train.dtype": TEST_DTYPE,
             "train.device": "cpu",
         },
     )
@@ -247,7 +264,7 @@ def evaluated(tmp_path_factory, tiny_model_dir):
             "train.seq_len": 64,
             "train.epochs": 1,
             "train.train_sizes": [None],
-            "train.dtype": "float32",
+            "train.dtype": TEST_DTYPE,
             "train.device": "cpu",
             "stats.bootstrap_resamples": 500,
             "evaluation.few_shot_k": 1,

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-from loralab.config import build_config
+from loralab.config import FOLD_TOLERANCE, build_config
 from loralab.documents import Windows
 from loralab.evaluation import evaluate_step
 from loralab.layout import RunPaths
@@ -21,14 +21,18 @@ from loralab.scoring import Scores
 from loralab.splits import read_split
 
 
-def test_merged_adapters_score_what_the_unmerged_ones_scored(evaluated):
+def test_merged_adapters_score_what_the_unmerged_ones_scored(evaluated, test_dtype):
     _, _, ev, _ = evaluated
     lora = ev.results["kind"] == "lora"
-    # float32 weights: folding B @ A into W changes scores by rounding only
-    assert (ev.results.loc[lora, "merge_val_agreement"] == 1.0).all()
-    assert (ev.results.loc[lora, "merge_val_max_score_change"] < 1e-4).all()
+    rows = ev.results[lora]
     assert ev.results.loc[~lora, "merge_val_agreement"].isna().all()
-    assert (ev.results.loc[lora, "merged_scored_test"] == 1.0).all()
+    # the folded copy scores the test exactly where it scored validation as the adapter did
+    same = (rows["merge_val_agreement"] == 1.0) & (
+        rows["merge_val_max_score_change"] <= FOLD_TOLERANCE
+    )
+    assert (rows["merged_scored_test"] == same.astype(float)).all()
+    if test_dtype == "float32":  # folding B @ A into W changes scores by rounding only
+        assert (rows["merge_val_max_score_change"] < 1e-4).all() and same.all()
 
 
 def _lora_on_fold_0(evaluated):
@@ -39,8 +43,10 @@ def _lora_on_fold_0(evaluated):
     return study, method, read_split(run, "test", 0)["text"].tolist()
 
 
-def test_a_folded_adapter_scores_the_test_as_the_adapter_beside_the_base(evaluated):
+def test_a_folded_adapter_scores_the_test_as_the_adapter_beside_the_base(evaluated, test_dtype):
     study, method, texts = _lora_on_fold_0(evaluated)
+    if test_dtype != "float32":
+        pytest.skip("bf16 weights fold with up to 0.5 nats of rounding: the test is scored beside")
     assert method.cost["merged_scored_test"]
     folded = method.score(texts)
     beside = study.score(method._load(method.trials[0]), study.base.builder, texts)
