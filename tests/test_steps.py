@@ -533,3 +533,21 @@ def test_a_notebook_writes_only_into_its_declared_folders_and_figures(observed, 
     assert written, "nothing written"
     outside = [f for f in written if not any(f.startswith(p + "/") for p in (*folders, "figures"))]
     assert outside == []
+
+
+def test_deleting_a_full_fine_tuning_trials_weights_leaves_the_trial_done(tmp_path):
+    """Evaluation deletes the weights it will not score; the training step stays done, so a
+    resumed run does not train the trial again. Any other file of the trial still counts."""
+    from loralab.fingerprints import is_done, mark_done
+
+    cfg = build_config({}, "t", {"lora.ranks": [2], "train.full_finetune": True})
+    step = next(s for s in series(cfg) if s.trial and s.trial.startswith("full"))
+    run = RunPaths(tmp_path / "run")
+    run.full_weights(step.trial).parent.mkdir(parents=True)
+    run.full_weights(step.trial).write_bytes(b"weights")
+    run.train_summary(step.trial).write_text("{}")
+    mark_done(step, run, "fp")
+    run.full_weights(step.trial).unlink()
+    assert is_done(step, run, "fp")
+    run.train_summary(step.trial).write_text("{ }")
+    assert not is_done(step, run, "fp")

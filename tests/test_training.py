@@ -266,17 +266,32 @@ def test_the_learning_rate_warms_up_then_follows_the_schedule():
     assert lr_factor(1.0, 0.0, "cosine") == 0 and lr_factor(0.0, 0.0, "linear") == 1
 
 
-def test_full_fine_tuning_trains_every_weight_and_scores_the_test_texts_itself(prepared_run):
+def test_full_fine_tuning_trains_every_weight_and_saves_them_unscored(prepared_run, monkeypatch):
+    """Every weight trains and is saved as trained (float32), with a card; the test split is
+    not read: evaluation scores the trial only if validation chose it."""
+    import loralab.training as training
+    from loralab.adapters import load_full_weights
+
     cfg, run = prepared_run(**{"train.full_finetune": True, "train.full_lrs": [1e-3]})
     base = load_base(cfg)
     total = sum(p.numel() for p in base.model.parameters())
     trial = next(t for t in trials(cfg) if t.full)
-    train_trial(cfg, run, trial, log=lambda _: None)
+    splits = []
+    monkeypatch.setattr(
+        training,
+        "read_split",
+        lambda r, split, fold: splits.append(split) or read_split(r, split, fold),
+    )
+    result = train_trial(cfg, run, trial, log=lambda _: None)
     summary = json.loads(run.train_summary(trial.id).read_text())
     assert summary["trainable_params"] == total and summary["method"] == "full"
-    scored = pd.read_csv(run.test_predictions(trial.id), dtype={"id": str})
-    assert scored["id"].tolist() == read_split(run, "test", 0)["id"].tolist()
-    assert not run.adapter(trial.id).exists()  # no copy of the weights is kept
+    assert "test" not in splits and not list(run.train_dir(trial.id).glob("test_*"))
+    assert {w.dtype for w in load_file(run.full_weights(trial.id)).values()} == {torch.float32}
+    assert summary["adapter_bytes"] == run.full_weights(trial.id).stat().st_size
+    card = training.TrainedTrial.read(run, trial).card
+    assert card.startswith("# Fully fine-tuned model") and "load_full_weights" in card
+    reloaded = load_full_weights(base.model, run.adapter(trial.id)).state_dict()
+    assert all(torch.equal(w, reloaded[k]) for k, w in result.model.state_dict().items())
 
 
 def test_rslora_and_dora_are_peft_options_of_the_same_wrap(tiny_config):

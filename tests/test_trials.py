@@ -176,6 +176,76 @@ def test_only_the_chosen_configurations_are_scored_on_test_unless_every_candidat
     assert chosen.selection.equals(every.selection)
 
 
+def test_full_fine_tuning_is_scored_on_test_only_where_validation_chose_it(
+    tmp_path, tiny_config, make_rows, write_table
+):
+    """Full fine-tuning at two learning rates, two seeds each: training scores nothing on test;
+    evaluation scores every seed of the learning rate validation chose, from the saved weights,
+    exactly as the trained model scores, and deletes the other's weights. With
+    evaluation.test_candidates every trial is scored and every weight kept."""
+    import shutil
+
+    import numpy as np
+
+    from loralab.models import load_base
+    from loralab.scoring import score_documents
+
+    fields = {
+        "data.path": str(write_table(make_rows(per_class=15))),
+        "lora.ranks": [2],
+        "train.full_finetune": True,
+        "train.full_lrs": [1e-3, 3e-2],
+        "train.seeds": [1, 2],
+        "train.epochs": 1,
+        "stats.bootstrap_resamples": 200,
+    }
+    cfg = tiny_config(**fields)
+    run = RunPaths(tmp_path / "run")
+    eda_step(cfg, run)
+    split_step(cfg, run)
+    trained = {t.id: train_trial(cfg, run, t, log=lambda _: None) for t in trials(cfg)}
+    assert not list(run.root.glob("train/*/test_predictions.csv"))
+    every_run = RunPaths(shutil.copytree(run.root, tmp_path / "every"))
+    evaluate_step(cfg, run, log=lambda _: None)
+    cfg_every = tiny_config(**fields, **{"evaluation.test_candidates": True})
+    evaluate_step(cfg_every, every_run, log=lambda _: None)
+
+    table = pd.read_csv(run.trials_table).query("method == 'full'")
+    assert len(table) == 4 and table["selected"].sum() == 2
+    assert table["test_macro_f1"].notna().eq(table["selected"]).all()
+    for trial, chosen in zip(table["trial"], table["selected"], strict=True):
+        assert run.full_weights(trial).is_file() == chosen
+        assert every_run.full_weights(trial).is_file()
+    assert pd.read_csv(every_run.trials_table)["test_macro_f1"].notna().all()
+
+    base = load_base(cfg)
+    texts = read_split(run, "test", 0)["text"].tolist()
+    chosen = [trial_of(cfg, t) for t in table.loc[table["selected"], "trial"]]
+    method = chosen[0].method
+    e = cfg.evaluation
+    direct = [
+        score_documents(
+            trained[t.id].model,
+            base.builder,
+            base.view,
+            texts,
+            e.chunk_aggregate,
+            base.precision,
+            e.batch_size,
+        )
+        for t in chosen
+    ]
+    draws = pd.read_csv(run.draw_predictions).query("method == @method")
+    for draw, scores in enumerate(direct):  # every seed, in trial order
+        assert draws[draws["draw"] == draw]["prediction"].tolist() == scores.predictions
+    picked = [base.builder.labels.index(p) for p in direct[0].predictions]
+    np.testing.assert_allclose(
+        pd.read_csv(run.paired_predictions)[f"score_{method}"],
+        direct[0].label_scores[np.arange(len(picked)), picked],
+        rtol=1e-5,
+    )
+
+
 def test_repeated_cross_validation_trains_each_repeat_and_tests_over_repeats(
     tmp_path, tiny_config, make_rows, write_table
 ):

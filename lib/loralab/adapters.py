@@ -1,5 +1,6 @@
 """LoRA adapters: wrapping a base model with new ones, and saving them (safetensors only, a model
-card that says how they were made) and loading them back.
+card that says how they were made) and loading them back; a fully fine-tuned model's weights
+are saved and loaded the same way, in the same folder, for evaluation to score.
 
 An adapter folder is written to a temporary sibling and renamed into place, so a folder named
 `adapter/` is always complete.
@@ -18,10 +19,11 @@ import yaml
 
 from .artifacts import write_text
 from .config import Config
+from .layout import FULL_WEIGHTS
 from .metrics import CRITERIA
 from .models import quiet_peft
 
-CARD = """# LoRA adapter: rank {rank}
+CARD = """# {title}
 
 Trained by loralab on `{base}` to classify text as {labels}.
 
@@ -39,21 +41,21 @@ Trained by loralab on `{base}` to classify text as {labels}.
 | precision | {precision} |
 | data | {source}, corpus hash `{corpus_hash}` |
 
-The adapter answers with the first verbalizer of each label ({answers}); the scorer compares the
+The model answers with the first verbalizer of each label ({answers}); the scorer compares the
 summed log-probabilities of every verbalizer after the prompt.
 
 ## Load it
 
 ```python
-from loralab.adapters import load_adapter
+from loralab.adapters import {loader}
 from loralab.config import load_config
 from loralab.models import load_base
 
 base = load_base(load_config("params.yaml"))  # run it in the run folder: params.yaml is there
-model = load_adapter(base.model, "{folder}")
+model = {loader}(base.model, "{folder}")
 ```
 
-Plain PEFT works too: `PeftModel.from_pretrained(base_model, "{folder}")`.
+{note}
 
 ## Parameters
 
@@ -61,6 +63,25 @@ Plain PEFT works too: `PeftModel.from_pretrained(base_model, "{folder}")`.
 {params}
 ```
 """
+
+# What differs between the card of a LoRA adapter and that of a fully fine-tuned model, by method
+KINDS = {
+    "lora": {
+        "title": "LoRA adapter: rank {rank}",
+        "loader": "load_adapter",
+        "note": 'Plain PEFT works too: `PeftModel.from_pretrained(base_model, "{folder}")`.',
+    },
+    "full": {
+        "title": "Fully fine-tuned model",
+        "loader": "load_full_weights",
+        "note": (
+            "Every weight of the base in float32, the dtype it trained in, in `model.safetensors`"
+            " (the base's config and tokenizer are the run's). Evaluation "
+            "deletes it unless the fold chose this configuration on validation (or "
+            "`evaluation.test_candidates` is on): only the card is then left."
+        ),
+    },
+}
 
 
 def wrap_with_lora(
@@ -111,8 +132,10 @@ def model_card(summary: dict, cfg, provenance: dict, folder: Path) -> str:
         "train": cfg.train.model_dump(),
         "prompt": cfg.prompt.model_dump(),
     }
+    kind = {k: v.format(**summary, folder=folder) for k, v in KINDS[summary["method"]].items()}
     return CARD.format(
         **summary,
+        **kind,
         base=cfg.model.name_or_path,
         labels=" / ".join(cfg.data.labels),
         source=provenance.get("source", "?"),
@@ -127,11 +150,32 @@ def model_card(summary: dict, cfg, provenance: dict, folder: Path) -> str:
 
 def save_adapter(model, folder: Path, card: str) -> int:
     """Write adapter weights (safetensors) and config plus our card; returns bytes on disk."""
+    return _write_folder(
+        folder,
+        card,
+        lambda tmp: model.save_pretrained(
+            tmp, safe_serialization=True, save_embedding_layers=False
+        ),
+    )
+
+
+def save_full_weights(model, folder: Path, card: str) -> int:
+    """Write every weight of a fully fine-tuned model in the dtype it trained in, plus our
+    card; returns bytes on disk. A state dict, not a model folder: the base's config and
+    tokenizer are the run's, and loading needs them anyway (`load_full_weights`)."""
+    from safetensors.torch import save_model
+
+    return _write_folder(folder, card, lambda tmp: save_model(model, str(tmp / FULL_WEIGHTS)))
+
+
+def _write_folder(folder: Path, card: str, write) -> int:
+    """A weights folder written by `write(tmp)` into a temporary sibling, the card beside, then
+    renamed into place; returns the bytes of its weights."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".tmp-{folder.name}."))
     try:
-        model.save_pretrained(tmp, safe_serialization=True, save_embedding_layers=False)
+        write(tmp)
         write_text(tmp / "README.md", card)
         if folder.exists():
             shutil.rmtree(folder)
@@ -152,3 +196,21 @@ def load_adapter(base, folder: str | Path):
 
     with quiet_peft():
         return PeftModel.from_pretrained(base, str(folder)).eval()
+
+
+def load_full_weights(base, folder: str | Path):
+    """A float32 copy of `base` (full fine-tuning trains in float32) holding a fully fine-tuned
+    model's weights, ready for scoring; `base` is not touched."""
+    from safetensors.torch import load_model
+
+    path = Path(folder) / FULL_WEIGHTS
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: evaluation deletes a full fine-tuning trial's weights once "
+            "its fold has chosen another configuration. To score it (evaluation.test_candidates), "
+            "train it again: delete its folder under train/ and its steps/03_train_* marker, "
+            "then run again"
+        )
+    model = copy.deepcopy(base).float()
+    load_model(model, path, device=str(next(model.parameters()).device))
+    return model.eval()

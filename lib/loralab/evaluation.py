@@ -438,6 +438,20 @@ def _study_summaries(cfg: Config, run: RunPaths, log=print) -> list[dict]:
     return [s for s in done if grid[s["trial"]].method not in partial]
 
 
+def release_unscored_weights(cfg: Config, run: RunPaths, selection: Selection, log=print) -> None:
+    """Delete the fully fine-tuned weights (0.5 GB a trial for the embedded model) of every
+    trial that selection weighed and that its fold will not score on test: disk grows with the
+    configurations chosen, not with the grid. A trial of a configuration trained on some folds
+    only keeps its weights: the missing folds may still train."""
+    every = cfg.evaluation.test_candidates
+    for t in trials(cfg):
+        path = run.full_weights(t.id)
+        weighed = (t.kind, t.size, t.config) in selection.candidates
+        if t.full and weighed and not selection.scores_on_test(t, every) and path.is_file():
+            path.unlink()
+            log(f"{t.id}: not chosen on validation, its weights deleted")
+
+
 def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     """The evaluation step: select each configuration on validation, score the methods on
     every fold's test items, pool over folds and repeats, and write every table the report
@@ -451,6 +465,7 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     base = load_base(cfg)
     summaries = _study_summaries(cfg, run, log)
     selection = select(cfg, summaries)  # validation results only, before any test item is read
+    release_unscored_weights(cfg, run, selection, log)
     scored = run_methods(cfg, run, tests, base, selection, log)
     per_fold = on_every_fold(scored, len(tests))
     chosen = chosen_per_fold(scored, selection)

@@ -56,7 +56,9 @@ def _sha256(path: Path) -> str:
 
 
 def output_hashes(run: RunPaths, step: Step) -> dict[str, str]:
-    """Content hash of every file the step wrote (temporary files excluded)."""
+    """Content hash of every file the step wrote (temporary files, and those it hands over for
+    a later step to delete, excluded)."""
+    handover = set(step.handover)
     files = []
     for rel in step.outputs:
         target = run.root / rel
@@ -64,7 +66,9 @@ def output_hashes(run: RunPaths, step: Step) -> dict[str, str]:
     return {
         str(p.relative_to(run.root)): _sha256(p)
         for p in files
-        if p.is_file() and not p.name.startswith(".tmp-")
+        if p.is_file()
+        and not p.name.startswith(".tmp-")
+        and p.relative_to(run.root).as_posix() not in handover
     }
 
 

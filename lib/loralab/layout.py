@@ -19,6 +19,8 @@ SPLITS = ("train", "val", "test")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 RUN_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+# A fully fine-tuned model's weights, in its trial's adapter folder
+FULL_WEIGHTS = "model.safetensors"
 # A Path that names a folder, not a file: the type says so, and the run-folder tree marks it "/".
 Folder = NewType("Folder", Path)
 
@@ -128,13 +130,13 @@ class RunPaths:
         """per val item: gold, the best epoch's prediction and scores"""
         return self.train_dir(trial) / "val_predictions.csv"
 
-    def test_predictions(self, trial: str) -> Path:
-        """full fine-tuning only (its weights are not kept): test predictions, scores, latency"""
-        return self.train_dir(trial) / "test_predictions.csv"
-
     def adapter(self, trial: str) -> Folder:
-        """the best epoch's adapter: safetensors, config, README.md (card)"""
+        """the best epoch's adapter (safetensors, config) or full weights, README.md (card)"""
         return Folder(self.train_dir(trial) / "adapter")
+
+    def full_weights(self, trial: str) -> Path:
+        """full fine-tuning: the best epoch's weights; evaluation deletes those it never scores"""
+        return self.adapter(trial) / FULL_WEIGHTS
 
     def trained_trials(self) -> list[str]:
         """Trials whose training finished (their summary, written last, exists), by id."""

@@ -30,6 +30,9 @@ class Contract:
     reads: tuple[str, ...]  # params fields read, as dotted prefixes ("data", "train.seq_len")
     after: tuple[str, ...] = ()  # notebooks whose outputs the step reads
     per_trial: bool = False  # one step per trial (rank, fold, seed), see trials.py
+    # members of `writes` that a later step may delete once it no longer needs them: left out
+    # of the step's output hashes, so that deleting them does not undo the step
+    handover: tuple[str, ...] = ()
 
 
 # What training a trial reads, and so evaluation too: the model, its prompt, the trial grid's
@@ -70,9 +73,10 @@ SERIES = (
             "adapter",
             "history",
             "val_predictions",
-            "test_predictions",
+            "full_weights",
             "train_summary",
         ),
+        handover=("full_weights",),
         reads=(
             *TRIAL_READS,
             "evaluation.batch_size",
@@ -153,6 +157,18 @@ class Step:
             return ()
         return output_folders(self.contract, {**self.parameters, "trial": self.trial})
 
+    @property
+    def handover(self) -> tuple[str, ...]:
+        """The files (relative to a run folder) the step writes for a later step to delete."""
+        if not self.contract:
+            return ()
+        parameters = {**self.parameters, "trial": self.trial}
+        run = RunPaths(Path("run"))
+        return tuple(
+            _member_path(run, name, parameters).relative_to(run.root).as_posix()
+            for name in self.contract.handover
+        )
+
     def record(self) -> dict:
         return {
             "name": self.name,
@@ -192,10 +208,7 @@ def output_folders(contract: Contract, parameters: dict) -> tuple[str, ...]:
     run = RunPaths(Path("run"))
     folders: list[str] = []
     for name in contract.writes:
-        member = getattr(run, name)
-        if callable(member):
-            args = inspect.signature(member).parameters
-            member = member(*(parameters.get(a) or PLACEHOLDERS[a][0] for a in args))
+        member = _member_path(run, name, parameters)
         returns = getattr(RunPaths, name)
         returns = get_type_hints(returns.fget if isinstance(returns, property) else returns)
         folder = member if returns["return"] is Folder else member.parent
@@ -205,6 +218,15 @@ def output_folders(contract: Contract, parameters: dict) -> tuple[str, ...]:
         folders.append(rel)
     inside = {f for f in folders for g in folders if f.startswith(g + "/")}
     return tuple(dict.fromkeys(f for f in folders if f not in inside))
+
+
+def _member_path(run: RunPaths, name: str, parameters: dict) -> Path:
+    """A RunPaths member's path, called with the step's parameters (else placeholders)."""
+    member = getattr(run, name)
+    if callable(member):
+        args = inspect.signature(member).parameters
+        member = member(*(parameters.get(a) or PLACEHOLDERS[a][0] for a in args))
+    return member
 
 
 def missing_reads(contract: Contract, fields: set[str]) -> list[str]:

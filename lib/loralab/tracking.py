@@ -321,8 +321,11 @@ class Mirror:
         nested = self.client.create_run(self.experiment_id, start, tags, run_name=trial.id)
         run_id = nested.info.run_id
         self._log(run_id, params=trial_params(trial), metrics=trial_metrics(self.run, trial.id))
-        if self.run.adapter(trial.id).is_dir():
-            self.client.log_artifacts(run_id, str(self.run.adapter(trial.id)), "adapter")
+        folder = self.run.adapter(trial.id)
+        if trial.full and (folder / "README.md").is_file():  # the card; 0.5 GB of weights stay
+            self.client.log_artifact(run_id, str(folder / "README.md"), "adapter")
+        elif not trial.full and folder.is_dir():
+            self.client.log_artifacts(run_id, str(folder), "adapter")
         self.client.set_tag(run_id, SUMMARY_TAG, sha)  # last: a run cut short is logged again
         self.client.set_terminated(run_id, "FINISHED", end_time=end)
         return True

@@ -34,7 +34,13 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .adapters import checkpoint_activations, model_card, save_adapter, wrap_with_lora
+from .adapters import (
+    checkpoint_activations,
+    model_card,
+    save_adapter,
+    save_full_weights,
+    wrap_with_lora,
+)
 from .artifacts import read_json, write_csv, write_json
 from .batching import Encoded, TrainingWindows, balanced_order, collate, make_batches
 from .config import Config, accumulation_problem
@@ -50,7 +56,7 @@ from .models import (
     resolve_device,
 )
 from .prompts import PromptBuilder
-from .scoring import Scores, score_chunks, score_documents
+from .scoring import Scores, score_chunks
 from .splits import read_split
 from .training_items import stratified_subset, training_items
 from .trials import Trial, trials
@@ -418,45 +424,30 @@ def train_trial(
     val = read_split(run, "val", trial.fold)
     result = train_lora(base, train, val, cfg, trial, log, own_base=True)
     if state.is_main_process:
-        _write_trial(cfg, run, trial, result, base, log)
+        _write_trial(cfg, run, trial, result, log)
     state.wait_for_everyone()
     return result
 
 
-def _write_trial(cfg, run: RunPaths, trial: Trial, result: TrainResult, base, log) -> None:
-    """A LoRA trial keeps its adapter for evaluation to score. A fully fine-tuned model (0.5 GB
-    a trial in float32) scores the test texts here instead and is not kept: the same scorer,
-    and the test split still chooses nothing (selection reads validation only)."""
+def _write_trial(cfg, run: RunPaths, trial: Trial, result: TrainResult, log) -> None:
+    """Every trial keeps its best epoch's weights for evaluation, which scores on test only
+    what validation chose: a LoRA trial its adapter, a fully fine-tuned one every weight (0.5
+    GB in float32 for the embedded model). Evaluation deletes the full weights it will never
+    score, rather than training keeping only each fold's best so far: which configuration a
+    fold chooses is known only once every seed of every learning rate has trained, and trials
+    train in parallel (--jobs, Ray)."""
     folder = run.adapter(trial.id)
     s = result.summary
-    if trial.full:
-        test = read_split(run, "test", trial.fold)
-        e = cfg.evaluation
-        scores = score_documents(
-            result.model,
-            base.builder,
-            base.view,
-            test["text"].tolist(),
-            e.chunk_aggregate,
-            base.precision,
-            e.batch_size,
-        )
-        write_csv(
-            run.test_predictions(trial.id), scores.table(test["id"].tolist(), base.builder.labels)
-        )
-        s.update(adapter_bytes=0, test_seconds=scores.seconds)
-        where = f"test scores in {run.test_predictions(trial.id)}"
-    else:
-        # relative: the card stays true wherever the run folder is (a Ray worker's is elsewhere)
-        card = model_card(s, cfg, read_json(run.provenance), folder.relative_to(run.root))
-        s["adapter_bytes"] = save_adapter(result.model, folder, card)
-        where = f"adapter in {folder}"
+    # relative: the card stays true wherever the run folder is (a Ray worker's is elsewhere)
+    card = model_card(s, cfg, read_json(run.provenance), folder.relative_to(run.root))
+    save = save_full_weights if trial.full else save_adapter
+    s["adapter_bytes"] = save(result.model, folder, card)
     write_csv(run.history(trial.id), result.history)
     write_csv(run.val_predictions(trial.id), result.val_predictions)
     write_json(run.train_summary(trial.id), s)  # last: marks the trial done
     log(
         f"{trial.id}: best epoch {s['best_epoch']} of {s['epochs_run']}, validation "
-        f"macro-F1 {s['val_macro_f1']:.3f}, {s['processes']} process(es); {where}"
+        f"macro-F1 {s['val_macro_f1']:.3f}, {s['processes']} process(es); weights in {folder}"
     )
 
 
@@ -466,17 +457,11 @@ class TrainedTrial:
 
     history: pd.DataFrame
     summary: dict
-    card: str  # the adapter's model card (Markdown), or what a full fine-tuning trial kept
+    card: str  # the model card (Markdown) of its adapter or fully fine-tuned weights
 
     @classmethod
     def read(cls, run: RunPaths, trial: Trial) -> TrainedTrial:
-        if trial.full:
-            card = (
-                "Full fine-tuning keeps no weights: its test scores are in "
-                f"`{run.test_predictions(trial.id).relative_to(run.root)}`."
-            )
-        else:
-            card = (run.adapter(trial.id) / "README.md").read_text(encoding="utf-8")
+        card = (run.adapter(trial.id) / "README.md").read_text(encoding="utf-8")
         summary = read_json(run.train_summary(trial.id))
         return cls(pd.read_csv(run.history(trial.id)), summary, card)
 

@@ -9,8 +9,8 @@ the scores training saved. Where folding moved no prediction and no label score 
 FOLD_TOLERANCE (float32 weights: rounding, about 1e-5), the folded copy scores the test items,
 faster than the adapter beside the base (docs/benchmarks.md); where it moved them more (bf16
 weights: up to 0.5 nats), the folded model is not the validated one and the test is scored with
-the adapter beside the base. A fully fine-tuned model scored the test texts in its own step (its
-weights are not kept); its saved scores are read back.
+the adapter beside the base. A fully fine-tuned model is its saved weights loaded into a copy
+of the base (nothing to fold); evaluation deletes those of the trials it will never score.
 
 Each fold scores the configurations its validation chose; with `evaluation.test_candidates` every
 configuration is a row of the results (role: candidate), and the evaluation step promotes the
@@ -25,11 +25,10 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from ..adapters import load_adapter
+from ..adapters import load_adapter, load_full_weights
 from ..artifacts import read_json
 from ..config import FOLD_TOLERANCE
 from ..roles import CANDIDATE
-from ..scoring import Scores
 from ..trials import Trial, trials
 from .base import Method, MethodResult, Study
 
@@ -94,8 +93,11 @@ class TrainedConfiguration(Method):
             self.folded = merged if same else None
 
     def _load(self, trial: Trial):
-        """The trial's adapter on a fresh copy of the base."""
-        return load_adapter(copy.deepcopy(self.study.base.model), self.study.run.adapter(trial.id))
+        """The trial's adapter on a fresh copy of the base, or its fully fine-tuned weights."""
+        folder = self.study.run.adapter(trial.id)
+        if trial.full:
+            return load_full_weights(self.study.base.model, folder)
+        return load_adapter(copy.deepcopy(self.study.base.model), folder)
 
     def merge_drift(self, merged, trial: str, val: pd.DataFrame) -> dict:
         """What folding the adapter into the base weights changes: the merged model scores the
@@ -119,27 +121,17 @@ class TrainedConfiguration(Method):
     def _test_model(self, trial: Trial):
         """The model that scores a trial's test items: the folded copy validation checked (the
         first seed's), the other seeds' adapters folded alike, or, where folding moved scores,
-        the adapter beside the base. One model copy at a time."""
+        the adapter beside the base; a fully fine-tuned model as saved. One model copy at a
+        time."""
         if trial is self.trials[0] and self.folded is not None:
             model, self.folded = self.folded, None
             return model
         model = self._load(trial)
         return model.merge_and_unload() if self.cost.get("merged_scored_test") else model
 
-    def _scores(self, trial: Trial, summary: dict, texts: list[str]) -> Scores:
-        if not trial.full:
-            return self.study.score(self._test_model(trial), self.study.base.builder, texts)
-        path = self.study.run.test_predictions(trial.id)
-        table = pd.read_csv(path, dtype={"id": str})
-        if len(table) != len(texts):
-            raise ValueError(
-                f"{path} scores {len(table)} test items, the fold has {len(texts)}: the split "
-                "changed after training; run the trial again"
-            )
-        return Scores.from_table(table, self.study.base.builder.labels, summary["test_seconds"])
-
     def score(self, texts: list[str]) -> MethodResult:
-        runs = [self._scores(t, s, texts) for t, s in zip(self.trials, self.summaries, strict=True)]
+        builder = self.study.base.builder
+        runs = [self.study.score(self._test_model(t), builder, texts) for t in self.trials]
         draws = [r.predictions for r in runs] if len(runs) > 1 else []
         by_trial = {t.id: r.predictions for t, r in zip(self.trials, runs, strict=True)}
         return self.result(
