@@ -160,39 +160,47 @@ def test_a_grid_of_one_value_per_axis_draws_nothing():
     assert curve_figures(_curve_results().drop(columns="train_size")) == {}
 
 
-def test_the_best_learning_rate_per_rank_sits_against_full_fine_tunings():
+def test_the_optimum_learning_rate_per_rank_sits_against_full_fine_tunings():
     fig = best_lr_figure(_selection(ranks=(4, 8, 16), best_lr=lambda r: 1e-4 if r < 8 else 1e-3))
     assert len(fig.axes) == 2
-    lora, full = fig.axes[0].get_lines()
+    ax = fig.axes[0]
+    lora = ax.containers[0].lines[0]  # drawn with its interval as error bars
     assert list(lora.get_xdata()) == [4, 8, 16] and list(lora.get_ydata()) == [1e-4, 1e-3, 1e-3]
-    assert list(full.get_ydata()) == [5e-5, 5e-5] and full.get_linestyle() == "--"
+    (full,) = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert list(full.get_ydata()) == [5e-5, 5e-5]
+    assert ax.get_ylabel() == "optimum learning rate"
 
 
-def test_the_lr_sentence_states_the_ratio_to_full_fine_tuning_per_size():
+def test_the_lr_sentence_states_the_optimum_and_the_ratio_to_full_fine_tuning_per_size():
     text = lr_ratio_sentence(_selection(sizes=("64",)))
     assert text == (
-        "LoRA's best learning rate, 1e-3 at every rank, is 20x full fine-tuning's 5e-5 (64 items)."
+        "LoRA's optimum learning rate by validation loss (64 items; 95% interval, bootstrap over "
+        "2 folds): 1e-3 [1e-3, 1e-3], at every rank. At every rank the minimum is at the edge of "
+        "the grid (1e-4 to 1e-3): widen it. Full fine-tuning's: 5e-5 [5e-5, 5e-5]; the minimum "
+        "is at the edge of the grid (5e-5 to 1e-4): widen it. LoRA (r=4, its best) over full: "
+        "20x [20x, 20x]."
     )
     moving = lr_ratio_sentence(
         _selection(sizes=("16",), best_lr=lambda r: 1e-4 if r < 8 else 1e-3, full_lrs=(5e-5,))
     )
-    assert moving == (
-        "LoRA's best learning rate moves with rank (1e-4 at r=4; 1e-3 at r=8); at its best "
-        "configuration (r=4) it is 2x full fine-tuning's 5e-5, its only learning rate "
-        "(16 items)."
+    assert moving.startswith(
+        "LoRA's optimum learning rate by validation loss (16 items; 95% interval, bootstrap over "
+        "2 folds): 1e-4 [1e-4, 1e-4] at r=4; 1e-3 [1e-3, 1e-3] at r=8."
     )
+    assert "Full fine-tuning's: 5e-5 [5e-5, 5e-5], its only learning rate." in moving
+    assert "LoRA (r=4, its best) over full: 2x [2x, 2x]." in moving
 
 
 def test_the_lr_sentence_says_when_there_is_nothing_to_compare():
     alone = lr_ratio_sentence(_selection(sizes=("all",), full_lrs=()))
-    assert alone == (
-        "LoRA's best learning rate, 1e-3 at every rank (all training items); no full "
-        "fine-tuning was trained to compare with."
-    )
+    assert alone.startswith("LoRA's optimum learning rate by validation loss (all training items")
+    assert alone.endswith("No full fine-tuning was trained to compare with.")
     one = lr_ratio_sentence(_selection(sizes=(16,), lrs=(2e-4,)))  # as read_csv gives it
     assert one == (
         "LoRA trained at one learning rate, 2e-4, so the study cannot say which is best (16 items)."
     )
+    before_the_grid = _selection().drop(columns=["method", "variant", "lr"])  # an older run
+    assert lr_ratio_sentence(before_the_grid).startswith("No LoRA configuration was trained")
 
 
 def _curve_results() -> pd.DataFrame:

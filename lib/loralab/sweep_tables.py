@@ -1,7 +1,7 @@
 """The trial grid as the sweep figures and their sentences read it: validation loss per
-learning rate and rank, each fold's choice, the best learning rate per rank, and the points of
-the learning curve. Only pandas in, only frames out: the figures draw them, the sentences
-state them.
+learning rate and rank, each fold's choice and the points of the learning curve. Only pandas
+in, only frames out: the figures draw them, the sentences state them (the optimum learning
+rate with its interval: lr_optimum).
 
 Every function accepts the tables as the steps keep them in memory and as `pd.read_csv` reads
 them back (a training size such as "16" may come back as 16 or 16.0, an empty one as NaN).
@@ -86,15 +86,6 @@ def chosen_configs(grid: pd.DataFrame) -> pd.DataFrame:
         ["chosen_by", "val_loss"], ascending=[False, True]
     )
     return chosen.drop_duplicates("train_size").set_index("train_size")
-
-
-def best_lr_per_rank(grid: pd.DataFrame) -> pd.DataFrame:
-    """Per training size, variant and rank: the learning rate with the lowest validation loss
-    averaged over folds and seeds (ties: the smaller learning rate), from `loss_grid`."""
-    ordered = grid.sort_values(["val_loss", "lr"])
-    best = ordered.drop_duplicates(["train_size", "variant", "rank"])
-    best = best.assign(key=best["train_size"].map(size_key))
-    return best.sort_values(["key", "variant", "rank"]).drop(columns="key").reset_index(drop=True)
 
 
 def grid_varies(grid: pd.DataFrame) -> bool:
