@@ -19,6 +19,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import NullLocator
 
 from .artifacts import atomic_open
+from .crossing import AHEAD, NO_BASELINE, UNTESTED, first_lora_ahead, lead_changes, size_verdicts
 from .lr_optimum import CURVE, Optima, grids_overlap, lr_optima
 from .sweep_tables import (
     FULL,
@@ -28,12 +29,10 @@ from .sweep_tables import (
     VARIANT_NAMES,
     ZERO_SHOT,
     chosen_configs,
-    comparison,
     curve_points,
     grid_varies,
     learning_rate,
     loss_grid,
-    same_items_baseline,
     size_key,
     size_label,
 )
@@ -238,10 +237,14 @@ def sweep_figures(
     return {name: fig for name, fig in figures.items() if fig is not None}
 
 
-def curve_figures(results: pd.DataFrame) -> dict[str, plt.Figure]:
+def curve_figures(
+    results: pd.DataFrame, tests: pd.DataFrame | None = None, confidence: float = 0.95
+) -> dict[str, plt.Figure]:
     """The learning curve by the name of its PNG, when the trained methods have two training
-    sizes; else empty."""
-    fig = learning_curve(results)
+    sizes; else empty. With `tests` (stat_tests.json's comparisons), the sizes at which LoRA
+    is separated from TF-IDF (`crossing.size_verdicts`) are ringed."""
+    verdicts = None if tests is None else size_verdicts(results, tests, confidence)
+    fig = learning_curve(results, verdicts)
     return {} if fig is None else {"learning_curve": fig}
 
 
@@ -385,11 +388,14 @@ CURVE_SHIFT = {"LoRA (selected)": 0.95, "full fine-tuning (selected)": 1.05}  # 
 UNTRAINED_LINES = ((LABEL_TERMS, ":"), (ZERO_SHOT, "-."))
 
 
-def learning_curve(results: pd.DataFrame) -> plt.Figure | None:
+def learning_curve(
+    results: pd.DataFrame, verdicts: pd.DataFrame | None = None
+) -> plt.Figure | None:
     """Test macro-F1 with its interval against training items (log scale): the selected LoRA
     and full fine-tuning per size, TF-IDF at the same sizes and on every item; the label-term
-    rule and zero-shot as horizontal lines over their intervals. None when the trained methods
-    have fewer than two training sizes."""
+    rule and zero-shot as horizontal lines over their intervals; LoRA's sizes separated from
+    TF-IDF in `verdicts` ringed. None when the trained methods have fewer than two training
+    sizes."""
     series = curve_points(results)
     trained = [s for name, s in series.items() if name in CURVE_SHIFT]
     if len({n for s in trained for n in s["train_items"]}) < 2:
@@ -407,6 +413,8 @@ def learning_curve(results: pd.DataFrame) -> plt.Figure | None:
             color=color,
             label=name,
         )
+    if verdicts is not None:
+        _ring_separated(ax, verdicts)
     rows = results.set_index("method")
     for method, style in UNTRAINED_LINES:
         if method in rows.index:
@@ -433,6 +441,20 @@ def learning_curve(results: pd.DataFrame) -> plt.Figure | None:
     )
     fig.tight_layout()
     return fig
+
+
+def _ring_separated(ax, verdicts: pd.DataFrame) -> None:
+    ahead = verdicts[verdicts["status"].isin(AHEAD)]
+    if len(ahead):
+        ax.plot(
+            ahead["train_items"] * CURVE_SHIFT["LoRA (selected)"],
+            ahead["macro_f1"],
+            "o",
+            ms=14,
+            mfc="none",
+            mec="black",
+            label="LoRA separated from TF-IDF (paired, Holm)",
+        )
 
 
 # ---- what the sweep figures say, in words --------------------------------------------------
@@ -539,62 +561,89 @@ def _config(variant: str, rank: int, variants: int) -> str:
     return f"{VARIANT_NAMES.get(variant, variant)} r={rank}" if variants > 1 else f"r={rank}"
 
 
-def crossing_sentence(results: pd.DataFrame, tests: pd.DataFrame | dict | None = None) -> str:
-    """The smallest training size at which the selected LoRA is separated from TF-IDF on the
-    same items, or "not reached". `tests`: stat_tests.json (its record or its comparisons):
-    separated when the paired bootstrap's CI of Δ macro-F1 excludes 0, and a size whose pair
-    was not tested is said to be so. Only without any tests (None) are the methods' own
-    intervals read instead (separated when they do not overlap), and the sentence says so."""
-    lora = curve_points(results).get("LoRA (selected)")
-    if lora is None:
-        return "No LoRA was trained, so there is no size at which it separates from TF-IDF."
+STEPS_NOTE = (
+    "Every size trained for the same number of epochs (early stopping aside), so the smaller "
+    "sizes took fewer optimizer steps."
+)
+
+
+def crossing_sentence(
+    results: pd.DataFrame, tests: pd.DataFrame | dict | None = None, confidence: float = 0.95
+) -> str:
+    """Who is ahead at every training size, the selected LoRA or TF-IDF on the same items,
+    where the lead changes hands and the first size at which LoRA is separated ahead
+    (`crossing.size_verdicts` holds the rule). `tests`: stat_tests.json (its record, whose
+    confidence then applies, or its comparisons); None reads the methods' own intervals and
+    the sentence says so."""
     if isinstance(tests, dict):
+        confidence = tests.get("confidence", confidence)
         tests = pd.DataFrame(tests.get("comparisons", []))
+    verdicts = size_verdicts(results, tests, confidence)
+    if verdicts.empty:
+        return "No LoRA was trained, so there is no size at which it separates from TF-IDF."
     paired = tests is not None
-    before = []
-    for row in lora.itertuples():
-        size = size_label(row.train_size)
-        baseline = same_items_baseline(results, row.method)
-        if baseline is None:
-            before.append(f"no TF-IDF on the same items at {size}")
-            continue
-        if paired:
-            found = comparison(tests, row.method, baseline.name) if len(tests) else None
-            if found is None:
-                before.append(f"not tested at {size}")
-                continue
-            delta, low, high = found["delta"], found["low"], found["high"]
-            separated = low > 0 or high < 0
-            evidence = f"Δ macro-F1 {delta:+.3f}, paired bootstrap CI {low:+.3f} to {high:+.3f}"
-        else:
-            b_low, b_high = baseline["macro_f1_low"], baseline["macro_f1_high"]
-            delta = row.macro_f1 - baseline["macro_f1"]
-            separated = row.macro_f1_low > b_high or row.macro_f1_high < b_low
-            evidence = (
-                f"LoRA {row.macro_f1:.3f} [{row.macro_f1_low:.3f}, {row.macro_f1_high:.3f}], "
-                f"TF-IDF {baseline['macro_f1']:.3f} [{b_low:.3f}, {b_high:.3f}]"
-            )
-        if separated:
-            ahead = "LoRA" if delta > 0 else "TF-IDF"
-            gaps = any(not s.startswith("not separated") for s in before)
-            found_at = (
-                f"{'Of the sizes tested, ' if gaps else ''}LoRA is first separated from "
-                f"TF-IDF on the same items at {size} ({evidence}; {ahead} ahead)."
-            )
-            return _with_caveats(found_at, before, paired)
-        before.append(f"not separated at {size} ({evidence})")
-    return _with_caveats(
-        "LoRA's separation from TF-IDF on the same items: not reached.", before, paired
-    )
-
-
-def _with_caveats(statement: str, sizes: list[str], paired: bool) -> str:
-    out = statement
-    if sizes:
-        out += " " + _sentence("; ".join(sizes)) + "."
+    parts = [_lead_sentence(verdicts), _sizes_sentence(verdicts, results, paired, confidence)]
+    if len(verdicts) > 1:
+        parts.append(STEPS_NOTE)
     if not paired:
-        out = (
+        parts.insert(
+            0,
             "No paired test is available, so this reads the methods' own intervals "
-            "(separated: they do not overlap; cruder than a paired test). " + out
+            "(separated: they do not overlap; cruder than a paired test).",
         )
-    return out
+    return " ".join(parts)
+
+
+def _lead_sentence(verdicts: pd.DataFrame) -> str:
+    first = first_lora_ahead(verdicts)
+    text = (
+        "LoRA's separation ahead of TF-IDF on the same items: not reached."
+        if first is None
+        else f"LoRA is first separated ahead of TF-IDF on the same items at "
+        f"{size_label(first['train_size'])}."
+    )
+    changes = lead_changes(verdicts)
+    if changes:
+        hands = "; ".join(
+            f"{a['status']} at {size_label(a['train_size'])}, "
+            f"{b['status']} at {size_label(b['train_size'])}"
+            for a, b in changes
+        )
+        text += f" The lead changes hands: {hands}."
+    elif verdicts["status"].isin(AHEAD).any():
+        text += " The lead never changes hands."
+    return text
+
+
+def _sizes_sentence(
+    verdicts: pd.DataFrame, results: pd.DataFrame, paired: bool, confidence: float
+) -> str:
+    tested = int(verdicts["p"].notna().sum())
+    rule = (
+        f"paired bootstrap p, Holm-adjusted over the sizes tested ({tested}), separated when "
+        f"below {round(1 - confidence, 12):g}"
+        if paired
+        else "the methods' own intervals"
+    )
+    rows = results.set_index("method")
+    said = "; ".join(
+        f"{size_label(v['train_size'])}, {v['status']}{_evidence(v, rows, paired, confidence)}"
+        for _, v in verdicts.iterrows()
+    )
+    return f"Per size ({rule}): {said}."
+
+
+def _evidence(verdict: pd.Series, rows: pd.DataFrame, paired: bool, confidence: float) -> str:
+    if verdict["status"] in (UNTESTED, NO_BASELINE):
+        return ""
+    if paired:
+        return (
+            f" (Δ macro-F1 {verdict['delta']:+.3f}, {confidence:.0%} CI {verdict['low']:+.3f} "
+            f"to {verdict['high']:+.3f}, Holm p {verdict['p_holm']:.3g})"
+        )
+    lora, tfidf = rows.loc[verdict["method"]], rows.loc[verdict["baseline"]]
+    return f" (LoRA {_f1_interval(lora)}, TF-IDF {_f1_interval(tfidf)})"
+
+
+def _f1_interval(row: pd.Series) -> str:
+    return f"{row['macro_f1']:.3f} [{row['macro_f1_low']:.3f}, {row['macro_f1_high']:.3f}]"

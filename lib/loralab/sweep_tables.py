@@ -135,11 +135,13 @@ def same_items_baseline(results: pd.DataFrame, method: str) -> pd.Series | None:
 
 def comparison(tests: pd.DataFrame, method: str, baseline: str) -> dict | None:
     """The paired comparison of `method` with `baseline` from stat_tests.json's comparisons,
-    oriented as method minus baseline; None when the study did not test that pair."""
+    oriented as method minus baseline, with its paired bootstrap p (NaN when not recorded);
+    None when the study did not test that pair."""
     for a, b, sign in ((method, baseline, 1), (baseline, method, -1)):
         found = tests[(tests["method"] == a) & (tests["baseline"] == b)]
         if len(found):
             row = found.iloc[0]
             low, high = sorted((sign * row["delta_low"], sign * row["delta_high"]))
-            return {"delta": sign * row["delta_macro_f1"], "low": low, "high": high}
+            p = float(row.get("bootstrap_p", math.nan))
+            return {"delta": sign * row["delta_macro_f1"], "low": low, "high": high, "p": p}
     return None
