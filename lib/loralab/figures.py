@@ -413,8 +413,7 @@ def learning_curve(
             color=color,
             label=name,
         )
-    if verdicts is not None:
-        _ring_separated(ax, verdicts)
+    _ring_separated(ax, verdicts)
     rows = results.set_index("method")
     for method, style in UNTRAINED_LINES:
         if method in rows.index:
@@ -430,6 +429,13 @@ def learning_curve(
         xlabel="training items (log scale)",
         ylabel="test macro-F1",
     )
+    _legend_trained_first(ax)
+    fig.tight_layout()
+    return fig
+
+
+def _legend_trained_first(ax) -> None:
+    """The legend beside the axes, the untrained methods' lines last."""
     handles, labels = ax.get_legend_handles_labels()
     trained_first = sorted(range(len(labels)), key=lambda i: labels[i].endswith("(untrained)"))
     ax.legend(
@@ -439,13 +445,11 @@ def learning_curve(
         loc="center left",
         bbox_to_anchor=(1.01, 0.5),
     )
-    fig.tight_layout()
-    return fig
 
 
-def _ring_separated(ax, verdicts: pd.DataFrame) -> None:
-    ahead = verdicts[verdicts["status"].isin(AHEAD)]
-    if len(ahead):
+def _ring_separated(ax, verdicts: pd.DataFrame | None) -> None:
+    ahead = None if verdicts is None else verdicts[verdicts["status"].isin(AHEAD)]
+    if ahead is not None and len(ahead):
         ax.plot(
             ahead["train_items"] * CURVE_SHIFT["LoRA (selected)"],
             ahead["macro_f1"],
