@@ -171,39 +171,47 @@ def test_a_grid_of_one_value_per_axis_draws_nothing():
     assert curve_figures(_curve_results().drop(columns="train_size")) == {}
 
 
-def test_the_best_learning_rate_per_rank_sits_against_full_fine_tunings():
+def test_the_optimum_learning_rate_per_rank_sits_against_full_fine_tunings():
     fig = best_lr_figure(_selection(ranks=(4, 8, 16), best_lr=lambda r: 1e-4 if r < 8 else 1e-3))
     assert len(fig.axes) == 2
-    lora, full = fig.axes[0].get_lines()
+    ax = fig.axes[0]
+    lora = ax.containers[0].lines[0]  # drawn with its interval as error bars
     assert list(lora.get_xdata()) == [4, 8, 16] and list(lora.get_ydata()) == [1e-4, 1e-3, 1e-3]
-    assert list(full.get_ydata()) == [5e-5, 5e-5] and full.get_linestyle() == "--"
+    (full,) = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert list(full.get_ydata()) == [5e-5, 5e-5]
+    assert ax.get_ylabel() == "optimum learning rate"
 
 
-def test_the_lr_sentence_states_the_ratio_to_full_fine_tuning_per_size():
+def test_the_lr_sentence_states_the_optimum_and_the_ratio_to_full_fine_tuning_per_size():
     text = lr_ratio_sentence(_selection(sizes=("64",)))
     assert text == (
-        "LoRA's best learning rate, 1e-3 at every rank, is 20x full fine-tuning's 5e-5 (64 items)."
+        "LoRA's optimum learning rate by validation loss (64 items; 95% interval, bootstrap over "
+        "2 folds): 1e-3 [1e-3, 1e-3], at every rank. At every rank the minimum is at the edge of "
+        "the grid (1e-4 to 1e-3): widen it. Full fine-tuning's: 5e-5 [5e-5, 5e-5]; the minimum "
+        "is at the edge of the grid (5e-5 to 1e-4): widen it. LoRA (r=4, its best) over full: "
+        "20x [20x, 20x]."
     )
     moving = lr_ratio_sentence(
         _selection(sizes=("16",), best_lr=lambda r: 1e-4 if r < 8 else 1e-3, full_lrs=(5e-5,))
     )
-    assert moving == (
-        "LoRA's best learning rate moves with rank (1e-4 at r=4; 1e-3 at r=8); at its best "
-        "configuration (r=4) it is 2x full fine-tuning's 5e-5, its only learning rate "
-        "(16 items)."
+    assert moving.startswith(
+        "LoRA's optimum learning rate by validation loss (16 items; 95% interval, bootstrap over "
+        "2 folds): 1e-4 [1e-4, 1e-4] at r=4; 1e-3 [1e-3, 1e-3] at r=8."
     )
+    assert "Full fine-tuning's: 5e-5 [5e-5, 5e-5], its only learning rate." in moving
+    assert "LoRA (r=4, its best) over full: 2x [2x, 2x]." in moving
 
 
 def test_the_lr_sentence_says_when_there_is_nothing_to_compare():
     alone = lr_ratio_sentence(_selection(sizes=("all",), full_lrs=()))
-    assert alone == (
-        "LoRA's best learning rate, 1e-3 at every rank (all training items); no full "
-        "fine-tuning was trained to compare with."
-    )
+    assert alone.startswith("LoRA's optimum learning rate by validation loss (all training items")
+    assert alone.endswith("No full fine-tuning was trained to compare with.")
     one = lr_ratio_sentence(_selection(sizes=(16,), lrs=(2e-4,)))  # as read_csv gives it
     assert one == (
         "LoRA trained at one learning rate, 2e-4, so the study cannot say which is best (16 items)."
     )
+    before_the_grid = _selection().drop(columns=["method", "variant", "lr"])  # an older run
+    assert lr_ratio_sentence(before_the_grid).startswith("No LoRA configuration was trained")
 
 
 def _curve_results() -> pd.DataFrame:
@@ -240,46 +248,83 @@ def test_the_learning_curve_draws_the_selected_methods_and_tfidf_over_the_untrai
     assert list(lora.get_ydata()) == [0.66, 0.90]  # the selected rows only
 
 
+def test_the_learning_curve_rings_the_sizes_where_lora_is_separated_from_tfidf():
+    tests = _tests(
+        ("lora_n16", "tfidf_n16", 0.06, -0.02, 0.14, 0.3),
+        ("lora_n64", "tfidf_n64", 0.15, 0.08, 0.22, 0.002),
+    )
+    ax = curve_figures(_curve_results(), tests)["learning_curve"].axes[0]
+    (ring,) = [line for line in ax.get_lines() if line.get_label().startswith("LoRA separated")]
+    assert list(ring.get_xdata()) == [64 * 0.95] and list(ring.get_ydata()) == [0.90]
+
+
 def test_one_training_size_draws_no_learning_curve():
     results = _curve_results()
     assert curve_figures(results[results["train_size"] != "16"]) == {}
 
 
 def _tests(*rows) -> pd.DataFrame:
-    columns = ["method", "baseline", "delta_macro_f1", "delta_low", "delta_high"]
+    """stat_tests.json's comparisons: method, baseline, Δ, its CI and the bootstrap p."""
+    columns = ["method", "baseline", "delta_macro_f1", "delta_low", "delta_high", "bootstrap_p"]
     return pd.DataFrame(list(rows), columns=columns)
 
 
-def test_the_crossing_is_the_smallest_size_whose_paired_interval_excludes_zero():
+def test_the_crossing_is_the_smallest_size_at_which_lora_is_separated_ahead():
     tests = _tests(
-        ("lora_n16", "tfidf_n16", 0.06, -0.02, 0.14), ("lora_n64", "tfidf_n64", 0.15, 0.08, 0.22)
+        ("lora_n16", "tfidf_n16", 0.06, -0.02, 0.14, 0.3),
+        ("lora_n64", "tfidf_n64", 0.15, 0.08, 0.22, 0.002),
     )
     text = crossing_sentence(_curve_results(), tests)
-    assert text.startswith("LoRA is first separated from TF-IDF on the same items at 64 items")
-    assert "+0.150, paired bootstrap CI +0.080 to +0.220; LoRA ahead" in text
-    assert "Not separated at 16 items" in text
+    assert text.startswith(
+        "LoRA is first separated ahead of TF-IDF on the same items at 64 items. The lead never "
+        "changes hands. Per size (paired bootstrap p, Holm-adjusted over the sizes tested (2), "
+        "separated when below 0.05): 16 items, not separated (Δ macro-F1 +0.060"
+    )
+    assert "64 items, LoRA ahead (Δ macro-F1 +0.150, 95% CI +0.080 to +0.220, Holm p 0.004)" in text
+    assert text.endswith("so the smaller sizes took fewer optimizer steps.")
     # the comparison written the other way round is read with its sign turned
     flipped = crossing_sentence(
-        _curve_results(), _tests(("tfidf_n16", "lora_n16", 0.1, 0.05, 0.15))
+        _curve_results(), _tests(("tfidf_n16", "lora_n16", 0.1, 0.05, 0.15, 0.001))
     )
-    assert "at 16 items (Δ macro-F1 -0.100, paired bootstrap CI -0.150 to -0.050; TF-IDF" in flipped
+    assert "16 items, TF-IDF ahead (Δ macro-F1 -0.100, 95% CI -0.150 to -0.050" in flipped
 
 
 def test_no_separation_reads_not_reached_and_an_untested_size_says_so():
-    record = {
-        "comparisons": _tests(("lora_n64", "tfidf_n64", 0.05, -0.01, 0.11)).to_dict("records")
-    }
-    text = crossing_sentence(_curve_results(), record)
-    assert text.startswith("LoRA's separation from TF-IDF on the same items: not reached.")
-    assert "Not tested at 16 items; not separated at 64 items" in text
-    untested = crossing_sentence(_curve_results(), _tests(("lora_n64", "tfidf_n64", 0.2, 0.1, 0.3)))
-    assert untested.startswith("Of the sizes tested, LoRA is first separated")
+    tests = _tests(("lora_n64", "tfidf_n64", 0.05, -0.01, 0.11, 0.2))
+    text = crossing_sentence(_curve_results(), {"comparisons": tests.to_dict("records")})
+    assert text.startswith("LoRA's separation ahead of TF-IDF on the same items: not reached.")
+    assert "16 items, not tested; 64 items, not separated" in text
+    untested = crossing_sentence(
+        _curve_results(), _tests(("lora_n64", "tfidf_n64", 0.2, 0.1, 0.3, 0.001))
+    )
+    assert untested.startswith("LoRA is first separated ahead of TF-IDF on the same items at 64")
+    assert "16 items, not tested; 64 items, LoRA ahead" in untested
+
+
+def test_the_crossing_reports_a_reversal_not_the_first_size_separated():
+    tests = _tests(
+        ("lora_n16", "tfidf_n16", -0.12, -0.2, -0.04, 0.004),
+        ("lora_n64", "tfidf_n64", 0.15, 0.08, 0.22, 0.002),
+    )
+    text = crossing_sentence(_curve_results(), tests)
+    assert text.startswith(
+        "LoRA is first separated ahead of TF-IDF on the same items at 64 items. The lead changes "
+        "hands: TF-IDF ahead at 16 items, LoRA ahead at 64 items."
+    )
+
+
+def test_the_sentence_reads_the_records_confidence():
+    tests = _tests(("lora_n64", "tfidf_n64", 0.15, 0.08, 0.22, 0.02))
+    record = {"comparisons": tests.to_dict("records"), "confidence": 0.99}
+    assert "not reached" in crossing_sentence(_curve_results(), record)
+    assert "not reached" not in crossing_sentence(_curve_results(), tests)
 
 
 def test_without_paired_tests_the_crossing_reads_the_intervals_and_says_so():
     text = crossing_sentence(_curve_results(), None)
     assert text.startswith("No paired test is available")
-    assert "first separated from TF-IDF on the same items at 64 items" in text  # [.86,.94] > .80
+    assert "first separated ahead of TF-IDF on the same items at 64 items" in text  # [.86,.94]
+    assert "64 items, LoRA ahead (LoRA 0.900 [0.860, 0.940], TF-IDF 0.750 [0.700, 0.800])" in text
     results = _curve_results()
     results.loc[results["method"] == "lora_n64", "macro_f1_low"] = 0.79
     assert "not reached" in crossing_sentence(results, None)
@@ -293,7 +338,7 @@ def test_tables_read_back_from_csv_say_the_same(tmp_path):
     selection.to_csv(tmp_path / "selection.csv", index=False)
     read = pd.read_csv(tmp_path / "results.csv")
     assert read["train_size"].dtype == float
-    tests = _tests(("lora_n64", "tfidf_n64", 0.15, 0.08, 0.22))
+    tests = _tests(("lora_n64", "tfidf_n64", 0.15, 0.08, 0.22, 0.002))
     assert crossing_sentence(read, tests) == crossing_sentence(results, tests)
     assert "at 64 items" in crossing_sentence(read, tests)
     again = pd.read_csv(tmp_path / "selection.csv")

@@ -296,6 +296,7 @@ class Evaluation:
     test: pd.DataFrame  # every fold's test items (id, text, label, fold), in paired order
     record: dict  # evaluation.json
     histories: dict[str, pd.DataFrame]  # history.csv of every trial the study trained
+    trials: pd.DataFrame  # trials.csv: what the optimum learning rate is bootstrapped over
 
     @property
     def anchor(self) -> str:
@@ -485,7 +486,8 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     write_csv(run.paired_predictions, paired)
     write_csv(run.draw_predictions, draw_predictions(test, methods))
     write_csv(run.selection_table, selection.table)
-    write_csv(run.trials_table, trials_table(summaries, scored, tests, selection, labels))
+    trials = trials_table(summaries, scored, tests, selection, labels)
+    write_csv(run.trials_table, trials)
     write_text(
         run.results_markdown,
         format_results(table).to_markdown(index=False, disable_numparse=True) + "\n",
@@ -495,5 +497,5 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     write_csv(run.results, table)  # last: marks the step as done
     histories = trial_histories(run)
     return Evaluation(
-        table, paired, confusion, selection.method, selection.table, test, record, histories
+        table, paired, confusion, selection.method, selection.table, test, record, histories, trials
     )

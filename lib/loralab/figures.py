@@ -9,7 +9,6 @@ show, each with a sentence that states what it shows (`lr_ratio_sentence`, `cros
 from __future__ import annotations
 
 import io
-from itertools import groupby
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -20,21 +19,21 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import NullLocator
 
 from .artifacts import atomic_open
+from .crossing import AHEAD, NO_BASELINE, UNTESTED, first_lora_ahead, lead_changes, size_verdicts
+from .lr_optimum import CURVE, Optima, grids_overlap, lr_optima
 from .metrics import CRITERIA
 from .sweep_tables import (
     FULL,
+    GRID_NEEDS,
     LABEL_TERMS,
     LORA,
     VARIANT_NAMES,
     ZERO_SHOT,
-    best_lr_per_rank,
     chosen_configs,
-    comparison,
     curve_points,
     grid_varies,
     learning_rate,
     loss_grid,
-    same_items_baseline,
     size_key,
     size_label,
 )
@@ -127,6 +126,10 @@ def training_curves(history: pd.DataFrame, trial: str, n_labels: int = 0) -> plt
         ax.xaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
     return fig
+
+
+# a history or selection column -> the measure in words
+CRITERION_NAMES = {c.column: c.name.split(" (")[0] for c in CRITERIA.values()}
 
 
 def validation_curves(histories: dict[str, pd.DataFrame], by: str = "label_loss") -> plt.Figure:
@@ -227,22 +230,29 @@ def efficiency_panel(results: pd.DataFrame) -> plt.Figure:
 CHOSEN_EDGE = (0.9, 0.6, 0.0)  # orange: reads on every shade of the Blues heatmap
 
 
-def sweep_figures(selection: pd.DataFrame) -> dict[str, plt.Figure]:
+def sweep_figures(
+    selection: pd.DataFrame, trials: pd.DataFrame | None = None
+) -> dict[str, plt.Figure]:
     """The validation figures of the trial grid that have something to show, by the name
     `save_figure` gives their PNG: a heatmap of validation loss over learning rate x rank
-    (two learning rates or two ranks), the best learning rate per rank (two learning rates).
+    (two learning rates or two ranks), the optimum learning rate per rank (two learning
+    rates), bootstrapped over `trials` (trials.csv) when given, else over selection's folds.
     Empty for a grid of one configuration."""
     figures = {
         "sweep_val_loss": sweep_heatmaps(selection),
-        "sweep_best_lr": best_lr_figure(selection),
+        "sweep_best_lr": best_lr_figure(selection if trials is None else trials),
     }
     return {name: fig for name, fig in figures.items() if fig is not None}
 
 
-def curve_figures(results: pd.DataFrame) -> dict[str, plt.Figure]:
+def curve_figures(
+    results: pd.DataFrame, tests: pd.DataFrame | None = None, confidence: float = 0.95
+) -> dict[str, plt.Figure]:
     """The learning curve by the name of its PNG, when the trained methods have two training
-    sizes; else empty."""
-    fig = learning_curve(results)
+    sizes; else empty. With `tests` (stat_tests.json's comparisons), the sizes at which LoRA
+    is separated from TF-IDF (`crossing.size_verdicts`) are ringed."""
+    verdicts = None if tests is None else size_verdicts(results, tests, confidence)
+    fig = learning_curve(results, verdicts)
     return {} if fig is None else {"learning_curve": fig}
 
 
@@ -311,44 +321,37 @@ def sweep_heatmaps(selection: pd.DataFrame) -> plt.Figure | None:
     return fig
 
 
-def best_lr_figure(selection: pd.DataFrame) -> plt.Figure | None:
-    """Per training size, the learning rate with the lowest validation loss at each LoRA rank
-    (a line per variant), full fine-tuning's best as a dashed line. None when LoRA tried one
-    learning rate, or one rank with no full fine-tuning to set it against."""
-    lora, full = loss_grid(selection, LORA), loss_grid(selection, FULL)
-    if lora.empty or lora["lr"].nunique() < 2 or (lora["rank"].nunique() < 2 and full.empty):
+def best_lr_figure(frame: pd.DataFrame, criterion: str | None = None) -> plt.Figure | None:
+    """Per training size, LoRA's optimum learning rate at each rank with its interval (a line
+    per variant; `lr_optimum.lr_optima`), full fine-tuning's as a dashed line over its interval.
+    `frame`: trials.csv (or selection.csv) rows. None when LoRA tried one learning rate, or one
+    rank with no full fine-tuning to set it against."""
+    if not GRID_NEEDS.issubset(frame.columns) or LORA not in set(frame["method"]):
         return None
-    best, full_best = best_lr_per_rank(lora), best_lr_per_rank(full)
+    optima = lr_optima(frame, criterion).table
+    best, full_best = optima[optima["method"] == LORA], optima[optima["method"] == FULL]
+    if frame.loc[frame["method"] == LORA, "lr"].nunique() < 2 or (
+        best["rank"].nunique() < 2 and full_best.empty
+    ):
+        return None
     sizes = sorted(best["train_size"].unique(), key=size_key)
-    lrs = sorted(set(lora["lr"]) | set(full["lr"]))
-    ranks = sorted(lora["rank"].unique())
     fig, axes = plt.subplots(
         1, len(sizes), figsize=(_panel_width(len(sizes)), FIGSIZE[1]), sharey=True, squeeze=False
     )
     for ax, size in zip(axes[0], sizes, strict=True):
-        for variant, part in best[best["train_size"] == size].groupby("variant"):
-            ax.plot(part["rank"], part["lr"], marker="o", label=VARIANT_NAMES.get(variant, variant))
-        here = full_best[full_best["train_size"] == size]
-        if len(here):
-            lr = here["lr"].iloc[0]
-            ax.axhline(lr, ls="--", c="black", lw=1.2, label="full fine-tuning, its best")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xticks(ranks, labels=[str(r) for r in ranks])
-        ax.set_yticks(lrs, labels=[learning_rate(lr) for lr in lrs])
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_minor_locator(NullLocator())
-        ax.set_ylim(lrs[0] / 1.6, lrs[-1] * 1.6)
-        if len(ranks) == 1:
-            ax.set_xlim(ranks[0] / 2, ranks[0] * 2)
+        _draw_optima(
+            ax, best[best["train_size"] == size], full_best[full_best["train_size"] == size]
+        )
+        _lr_axes(ax, sorted(set(frame["lr"])), sorted(best["rank"].unique()))
         ax.set(title=size_label(size), xlabel="rank")
-    axes[0][0].set_ylabel("best learning rate")
+    axes[0][0].set_ylabel("optimum learning rate")
     shown = {}  # one legend for all panels, each line once
     for ax in axes[0]:
         handles, labels = ax.get_legend_handles_labels()
         shown.update(zip(labels, handles, strict=True))
     fig.suptitle(
-        "Best learning rate per rank (lowest validation loss, mean over folds and seeds)",
+        f"Optimum learning rate per rank, lowest {CRITERION_NAMES[optima['criterion'].iloc[0]]} "
+        "(parabola through the grid's minimum; bootstrap interval)",
         fontsize="medium",
     )
     fig.tight_layout()
@@ -364,15 +367,43 @@ def best_lr_figure(selection: pd.DataFrame) -> plt.Figure | None:
     return fig
 
 
+def _draw_optima(ax, lora: pd.DataFrame, full: pd.DataFrame) -> None:
+    for variant, part in lora.groupby("variant"):
+        lr = part["lr"]
+        below, above = (lr - part["low"]).clip(lower=0), (part["high"] - lr).clip(lower=0)
+        name = VARIANT_NAMES.get(variant, variant)
+        ax.errorbar(part["rank"], lr, yerr=[below, above], marker="o", capsize=3, label=name)
+    if len(full):
+        row = full.iloc[0]
+        ax.axhspan(row["low"], row["high"], color="black", alpha=0.08, lw=0)
+        ax.axhline(row["lr"], ls="--", c="black", lw=1.2, label="full fine-tuning, its optimum")
+
+
+def _lr_axes(ax, lrs: list[float], ranks: list[int]) -> None:
+    """Log axes: ranks on x, the grid's learning rates on y."""
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(ranks, labels=[str(r) for r in ranks])
+    ax.set_yticks(lrs, labels=[learning_rate(lr) for lr in lrs])
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_minor_locator(NullLocator())
+    ax.set_ylim(lrs[0] / 1.6, lrs[-1] * 1.6)
+    if len(ranks) == 1:
+        ax.set_xlim(ranks[0] / 2, ranks[0] * 2)
+
+
 CURVE_SHIFT = {"LoRA (selected)": 0.95, "full fine-tuning (selected)": 1.05}  # apart on log x
 UNTRAINED_LINES = ((LABEL_TERMS, ":"), (ZERO_SHOT, "-."))
 
 
-def learning_curve(results: pd.DataFrame) -> plt.Figure | None:
+def learning_curve(
+    results: pd.DataFrame, verdicts: pd.DataFrame | None = None
+) -> plt.Figure | None:
     """Test macro-F1 with its interval against training items (log scale): the selected LoRA
     and full fine-tuning per size, TF-IDF at the same sizes and on every item; the label-term
-    rule and zero-shot as horizontal lines over their intervals. None when the trained methods
-    have fewer than two training sizes."""
+    rule and zero-shot as horizontal lines over their intervals; LoRA's sizes separated from
+    TF-IDF in `verdicts` ringed. None when the trained methods have fewer than two training
+    sizes."""
     series = curve_points(results)
     trained = [s for name, s in series.items() if name in CURVE_SHIFT]
     if len({n for s in trained for n in s["train_items"]}) < 2:
@@ -390,6 +421,7 @@ def learning_curve(results: pd.DataFrame) -> plt.Figure | None:
             color=color,
             label=name,
         )
+    _ring_separated(ax, verdicts)
     rows = results.set_index("method")
     for method, style in UNTRAINED_LINES:
         if method in rows.index:
@@ -405,6 +437,13 @@ def learning_curve(results: pd.DataFrame) -> plt.Figure | None:
         xlabel="training items (log scale)",
         ylabel="test macro-F1",
     )
+    _legend_trained_first(ax)
+    fig.tight_layout()
+    return fig
+
+
+def _legend_trained_first(ax) -> None:
+    """The legend beside the axes, the untrained methods' lines last."""
     handles, labels = ax.get_legend_handles_labels()
     trained_first = sorted(range(len(labels)), key=lambda i: labels[i].endswith("(untrained)"))
     ax.legend(
@@ -414,117 +453,209 @@ def learning_curve(results: pd.DataFrame) -> plt.Figure | None:
         loc="center left",
         bbox_to_anchor=(1.01, 0.5),
     )
-    fig.tight_layout()
-    return fig
+
+
+def _ring_separated(ax, verdicts: pd.DataFrame | None) -> None:
+    ahead = None if verdicts is None else verdicts[verdicts["status"].isin(AHEAD)]
+    if ahead is not None and len(ahead):
+        ax.plot(
+            ahead["train_items"] * CURVE_SHIFT["LoRA (selected)"],
+            ahead["macro_f1"],
+            "o",
+            ms=14,
+            mfc="none",
+            mec="black",
+            label="LoRA separated from TF-IDF (paired, Holm)",
+        )
 
 
 # ---- what the sweep figures say, in words --------------------------------------------------
 
 
-def lr_ratio_sentence(selection: pd.DataFrame) -> str:
-    """Per training size: LoRA's best learning rate (lowest validation loss, mean over folds
-    and seeds), whether it moves with rank, and its ratio to full fine-tuning's best; or that
-    LoRA tried one learning rate, or that no full fine-tuning was trained."""
-    lora, full = loss_grid(selection, LORA), loss_grid(selection, FULL)
-    if lora.empty:
+def lr_ratio_sentence(
+    frame: pd.DataFrame, criterion: str | None = None, confidence: float = 0.95
+) -> str:
+    """Per training size: LoRA's optimum learning rate per rank with its interval, the grid
+    rates not separated from the minimum, a warning where the minimum sits at the grid's edge,
+    and the ratio to full fine-tuning's optimum with its interval, or that the grids cannot
+    give one (`lr_optimum.lr_optima` holds the rules). `frame`: trials.csv or selection.csv."""
+    if not GRID_NEEDS.issubset(frame.columns) or LORA not in set(frame["method"]):
         return "No LoRA configuration was trained, so there is no learning rate to compare."
-    sentences = []
-    for size in sorted(lora["train_size"].unique(), key=size_key):
-        sentences.append(_lr_sentence(lora[lora["train_size"] == size], full, size))
-    return " ".join(sentences)
+    optima = lr_optima(frame, criterion, confidence)
+    sizes = sorted(
+        set(optima.table.loc[optima.table["method"] == LORA, "train_size"]), key=size_key
+    )
+    return " ".join(_lr_sentence(optima, size) for size in sizes)
 
 
-def _lr_sentence(lora: pd.DataFrame, full: pd.DataFrame, size: str) -> str:
+def _lr_sentence(optima: Optima, size: str) -> str:
+    table = optima.table[optima.table["train_size"] == size]
+    lora, full = table[table["method"] == LORA], table[table["method"] == FULL]
     where = f"({size_label(size)})"
-    if lora["lr"].nunique() < 2:
+    if (lora["lr_min"] == lora["lr_max"]).all():
         return (
             f"LoRA trained at one learning rate, {learning_rate(lora['lr'].iloc[0])}, so the "
             f"study cannot say which is best {where}."
         )
-    best = best_lr_per_rank(lora)
-    overall = lora.sort_values(["val_loss", "lr"]).iloc[0]
-    variants = best["variant"].nunique()
-    if best["lr"].nunique() == 1:
-        every = "at every rank" if len(best) > 1 else f"at rank {best['rank'].iloc[0]}"
-        lead = f"LoRA's best learning rate, {learning_rate(overall['lr'])} {every},"
-    else:
-        per_rank = "; ".join(
-            f"{learning_rate(lr)} at {', '.join(_config(r.variant, r.rank, variants) for r in rs)}"
-            for lr, rs in groupby(best.itertuples(), key=lambda r: r.lr)
+    variants = lora["variant"].nunique()
+    per_rank = _per_rank(lora, variants)
+    level = (
+        f"{optima.confidence:.0%} interval, bootstrap over {lora['units'].iloc[0]} {optima.unit}"
+    )
+    criterion = CRITERION_NAMES[lora["criterion"].iloc[0]]
+    lead = f"LoRA's optimum learning rate by {criterion} ({size_label(size)}; {level})"
+    parts = [f"{lead}: {per_rank}."]
+    edges = [_config(r.variant, r.rank, variants) for r in lora.itertuples() if r.edge]
+    if edges:
+        every = len(edges) == len(lora) > 1
+        at = "every rank" if every and variants == 1 else ", ".join(edges)
+        parts.append(f"At {at} the minimum is {_edge_of(lora.iloc[0])}.")
+    if full.empty:
+        parts.append("No full fine-tuning was trained to compare with.")
+        return " ".join(parts)
+    parts.append(_versus_full(optima, lora, full.iloc[0], variants))
+    return " ".join(parts)
+
+
+def _versus_full(optima: Optima, lora: pd.DataFrame, full: pd.Series, variants: int) -> str:
+    """Full fine-tuning's optimum and LoRA's best configuration's ratio to it."""
+    only = ", its only learning rate" if full["lr_min"] == full["lr_max"] else ""
+    edge = f"; the minimum is {_edge_of(full)}" if full["edge"] else ""
+    text = f"Full fine-tuning's: {_optimum(full)}{only}{edge}."
+    best = lora.sort_values(["best_value", "rank"]).iloc[0]
+    ratio, low, high = optima.ratio(tuple(best[CURVE]), tuple(full[CURVE]))
+    config = _config(best["variant"], best["rank"], variants)
+    text += (
+        f" LoRA ({config}, its best) over full: {number(ratio)}x [{number(low)}x, {number(high)}x]."
+    )
+    if not grids_overlap(best, full):
+        text += (
+            f" The grids do not overlap (LoRA {_grid(best)}, full fine-tuning {_grid(full)}), "
+            "so they cannot test the 10x claim: the grids must overlap."
         )
-        lead = (
-            f"LoRA's best learning rate moves with rank ({per_rank}); at its best "
-            f"configuration ({_config(overall['variant'], overall['rank'], variants)}) it"
+    return text
+
+
+def _per_rank(lora: pd.DataFrame, variants: int) -> str:
+    """`1e-3 [5e-4, 2e-3] at r=4, r=8; ...`: configurations with the same answer named once."""
+    said: dict[str, list[str]] = {}
+    for r in lora.itertuples():
+        said.setdefault(_optimum(r) + _plausible(r), []).append(
+            _config(r.variant, r.rank, variants)
         )
-    here = full[full["train_size"] == size]
-    if here.empty:
-        return f"{lead.rstrip(',')} {where}; no full fine-tuning was trained to compare with."
-    full_lr = best_lr_per_rank(here)["lr"].iloc[0]
-    only = ", its only learning rate" if here["lr"].nunique() == 1 else ""
-    ratio = overall["lr"] / full_lr
-    return f"{lead} is {number(ratio)}x full fine-tuning's {learning_rate(full_lr)}{only} {where}."
+    if len(said) == 1 and len(lora) > 1:
+        return f"{next(iter(said))}, at every {'rank' if variants == 1 else 'configuration'}"
+    return "; ".join(f"{answer} at {', '.join(configs)}" for answer, configs in said.items())
+
+
+def _optimum(row) -> str:
+    return f"{learning_rate(row.lr)} [{learning_rate(row.low)}, {learning_rate(row.high)}]"
+
+
+def _plausible(row) -> str:
+    rates = row.plausible
+    return (
+        f" (not separated on the grid: {', '.join(map(learning_rate, rates))})"
+        if len(rates) > 1
+        else ""
+    )
+
+
+def _grid(row: pd.Series) -> str:
+    return f"{learning_rate(row['lr_min'])} to {learning_rate(row['lr_max'])}"
+
+
+def _edge_of(row: pd.Series) -> str:
+    return f"at the edge of the grid ({_grid(row)}): widen it"
 
 
 def _config(variant: str, rank: int, variants: int) -> str:
     return f"{VARIANT_NAMES.get(variant, variant)} r={rank}" if variants > 1 else f"r={rank}"
 
 
-def crossing_sentence(results: pd.DataFrame, tests: pd.DataFrame | dict | None = None) -> str:
-    """The smallest training size at which the selected LoRA is separated from TF-IDF on the
-    same items, or "not reached". `tests`: stat_tests.json (its record or its comparisons):
-    separated when the paired bootstrap's CI of Δ macro-F1 excludes 0, and a size whose pair
-    was not tested is said to be so. Only without any tests (None) are the methods' own
-    intervals read instead (separated when they do not overlap), and the sentence says so."""
-    lora = curve_points(results).get("LoRA (selected)")
-    if lora is None:
-        return "No LoRA was trained, so there is no size at which it separates from TF-IDF."
+STEPS_NOTE = (
+    "Every size trained for the same number of epochs (early stopping aside), so the smaller "
+    "sizes took fewer optimizer steps."
+)
+
+
+def crossing_sentence(
+    results: pd.DataFrame, tests: pd.DataFrame | dict | None = None, confidence: float = 0.95
+) -> str:
+    """Who is ahead at every training size, the selected LoRA or TF-IDF on the same items,
+    where the lead changes hands and the first size at which LoRA is separated ahead
+    (`crossing.size_verdicts` holds the rule). `tests`: stat_tests.json (its record, whose
+    confidence then applies, or its comparisons); None reads the methods' own intervals and
+    the sentence says so."""
     if isinstance(tests, dict):
+        confidence = tests.get("confidence", confidence)
         tests = pd.DataFrame(tests.get("comparisons", []))
+    verdicts = size_verdicts(results, tests, confidence)
+    if verdicts.empty:
+        return "No LoRA was trained, so there is no size at which it separates from TF-IDF."
     paired = tests is not None
-    before = []
-    for row in lora.itertuples():
-        size = size_label(row.train_size)
-        baseline = same_items_baseline(results, row.method)
-        if baseline is None:
-            before.append(f"no TF-IDF on the same items at {size}")
-            continue
-        if paired:
-            found = comparison(tests, row.method, baseline.name) if len(tests) else None
-            if found is None:
-                before.append(f"not tested at {size}")
-                continue
-            delta, low, high = found["delta"], found["low"], found["high"]
-            separated = low > 0 or high < 0
-            evidence = f"Δ macro-F1 {delta:+.3f}, paired bootstrap CI {low:+.3f} to {high:+.3f}"
-        else:
-            b_low, b_high = baseline["macro_f1_low"], baseline["macro_f1_high"]
-            delta = row.macro_f1 - baseline["macro_f1"]
-            separated = row.macro_f1_low > b_high or row.macro_f1_high < b_low
-            evidence = (
-                f"LoRA {row.macro_f1:.3f} [{row.macro_f1_low:.3f}, {row.macro_f1_high:.3f}], "
-                f"TF-IDF {baseline['macro_f1']:.3f} [{b_low:.3f}, {b_high:.3f}]"
-            )
-        if separated:
-            ahead = "LoRA" if delta > 0 else "TF-IDF"
-            gaps = any(not s.startswith("not separated") for s in before)
-            found_at = (
-                f"{'Of the sizes tested, ' if gaps else ''}LoRA is first separated from "
-                f"TF-IDF on the same items at {size} ({evidence}; {ahead} ahead)."
-            )
-            return _with_caveats(found_at, before, paired)
-        before.append(f"not separated at {size} ({evidence})")
-    return _with_caveats(
-        "LoRA's separation from TF-IDF on the same items: not reached.", before, paired
-    )
-
-
-def _with_caveats(statement: str, sizes: list[str], paired: bool) -> str:
-    out = statement
-    if sizes:
-        out += " " + _sentence("; ".join(sizes)) + "."
+    parts = [_lead_sentence(verdicts), _sizes_sentence(verdicts, results, paired, confidence)]
+    if len(verdicts) > 1:
+        parts.append(STEPS_NOTE)
     if not paired:
-        out = (
+        parts.insert(
+            0,
             "No paired test is available, so this reads the methods' own intervals "
-            "(separated: they do not overlap; cruder than a paired test). " + out
+            "(separated: they do not overlap; cruder than a paired test).",
         )
-    return out
+    return " ".join(parts)
+
+
+def _lead_sentence(verdicts: pd.DataFrame) -> str:
+    first = first_lora_ahead(verdicts)
+    text = (
+        "LoRA's separation ahead of TF-IDF on the same items: not reached."
+        if first is None
+        else f"LoRA is first separated ahead of TF-IDF on the same items at "
+        f"{size_label(first['train_size'])}."
+    )
+    changes = lead_changes(verdicts)
+    if changes:
+        hands = "; ".join(
+            f"{a['status']} at {size_label(a['train_size'])}, "
+            f"{b['status']} at {size_label(b['train_size'])}"
+            for a, b in changes
+        )
+        text += f" The lead changes hands: {hands}."
+    elif verdicts["status"].isin(AHEAD).any():
+        text += " The lead never changes hands."
+    return text
+
+
+def _sizes_sentence(
+    verdicts: pd.DataFrame, results: pd.DataFrame, paired: bool, confidence: float
+) -> str:
+    tested = int(verdicts["p"].notna().sum())
+    rule = (
+        f"paired bootstrap p, Holm-adjusted over the sizes tested ({tested}), separated when "
+        f"below {round(1 - confidence, 12):g}"
+        if paired
+        else "the methods' own intervals"
+    )
+    rows = results.set_index("method")
+    said = "; ".join(
+        f"{size_label(v['train_size'])}, {v['status']}{_evidence(v, rows, paired, confidence)}"
+        for _, v in verdicts.iterrows()
+    )
+    return f"Per size ({rule}): {said}."
+
+
+def _evidence(verdict: pd.Series, rows: pd.DataFrame, paired: bool, confidence: float) -> str:
+    if verdict["status"] in (UNTESTED, NO_BASELINE):
+        return ""
+    if paired:
+        return (
+            f" (Δ macro-F1 {verdict['delta']:+.3f}, {confidence:.0%} CI {verdict['low']:+.3f} "
+            f"to {verdict['high']:+.3f}, Holm p {verdict['p_holm']:.3g})"
+        )
+    lora, tfidf = rows.loc[verdict["method"]], rows.loc[verdict["baseline"]]
+    return f" (LoRA {_f1_interval(lora)}, TF-IDF {_f1_interval(tfidf)})"
+
+
+def _f1_interval(row: pd.Series) -> str:
+    return f"{row['macro_f1']:.3f} [{row['macro_f1_low']:.3f}, {row['macro_f1_high']:.3f}]"

@@ -38,11 +38,12 @@ FIGURE_CAPTIONS = {
     "confusion_selected": "Confusion matrix of the selected LoRA on the test set.",
     "efficiency": "Cost per method: trainable parameters, training time, latency per item.",
     "learning_curve": "Test macro-F1 (CI) against training items: the selected LoRA and full "
-    "fine-tuning per size, TF-IDF on the same items; the label-term rule and zero-shot as lines.",
+    "fine-tuning per size, TF-IDF on the same items; the label-term rule and zero-shot as lines; "
+    "ringed: the sizes where LoRA is separated from TF-IDF (paired bootstrap, Holm over sizes).",
     "sweep_val_loss": "LoRA's validation loss over learning rate and rank per training size "
     "(mean over folds and seeds); the boxed cell is the configuration chosen.",
-    "sweep_best_lr": "The best learning rate per rank by validation loss, with full "
-    "fine-tuning's as a line.",
+    "sweep_best_lr": "The optimum learning rate per rank (parabola through the grid's minimum) "
+    "with its bootstrap interval over trials, full fine-tuning's as a line over its interval.",
 }
 # The study's figures lead; the sweep's, the data and training figures follow.
 FIGURE_ORDER = [

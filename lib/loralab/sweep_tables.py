@@ -1,7 +1,7 @@
 """The trial grid as the sweep figures and their sentences read it: validation loss per
-learning rate and rank, each fold's choice, the best learning rate per rank, and the points of
-the learning curve. Only pandas in, only frames out: the figures draw them, the sentences
-state them.
+learning rate and rank, each fold's choice and the points of the learning curve. Only pandas
+in, only frames out: the figures draw them, the sentences state them (the optimum learning
+rate with its interval: lr_optimum).
 
 Every function accepts the tables as the steps keep them in memory and as `pd.read_csv` reads
 them back (a training size such as "16" may come back as 16 or 16.0, an empty one as NaN).
@@ -88,15 +88,6 @@ def chosen_configs(grid: pd.DataFrame) -> pd.DataFrame:
     return chosen.drop_duplicates("train_size").set_index("train_size")
 
 
-def best_lr_per_rank(grid: pd.DataFrame) -> pd.DataFrame:
-    """Per training size, variant and rank: the learning rate with the lowest validation loss
-    averaged over folds and seeds (ties: the smaller learning rate), from `loss_grid`."""
-    ordered = grid.sort_values(["val_loss", "lr"])
-    best = ordered.drop_duplicates(["train_size", "variant", "rank"])
-    best = best.assign(key=best["train_size"].map(size_key))
-    return best.sort_values(["key", "variant", "rank"]).drop(columns="key").reset_index(drop=True)
-
-
 def grid_varies(grid: pd.DataFrame) -> bool:
     """Whether the grid has two learning rates or two ranks: something for a heatmap."""
     return grid["lr"].nunique() > 1 or grid["rank"].nunique() > 1
@@ -144,11 +135,13 @@ def same_items_baseline(results: pd.DataFrame, method: str) -> pd.Series | None:
 
 def comparison(tests: pd.DataFrame, method: str, baseline: str) -> dict | None:
     """The paired comparison of `method` with `baseline` from stat_tests.json's comparisons,
-    oriented as method minus baseline; None when the study did not test that pair."""
+    oriented as method minus baseline, with its paired bootstrap p (NaN when not recorded);
+    None when the study did not test that pair."""
     for a, b, sign in ((method, baseline, 1), (baseline, method, -1)):
         found = tests[(tests["method"] == a) & (tests["baseline"] == b)]
         if len(found):
             row = found.iloc[0]
             low, high = sorted((sign * row["delta_low"], sign * row["delta_high"]))
-            return {"delta": sign * row["delta_macro_f1"], "low": low, "high": high}
+            p = float(row.get("bootstrap_p", math.nan))
+            return {"delta": sign * row["delta_macro_f1"], "low": low, "high": high, "p": p}
     return None
