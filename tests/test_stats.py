@@ -159,7 +159,7 @@ def test_the_bootstrap_is_stratified_by_the_fold_each_split_file_names(smoke_art
 
     table = statistics_step(cfg, run).tests.iloc[0]
     paired = pd.read_csv(run.paired_predictions, dtype={"id": str})
-    folds = item_folds(run, paired["id"], 2)
+    (folds,) = item_folds(run, paired["id"], 2)
     assert (folds == paired["id"].map(dict(zip(items["id"], dealt, strict=True)))).all()
     compared = [paired[f"pred_{table[m]}"] for m in ("method", "baseline")]
     labels = read_json(run.evaluation)["labels"]

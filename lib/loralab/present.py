@@ -23,9 +23,11 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 def with_ci(row: pd.Series, metric: str) -> str:
     """`0.934 [0.847, 1.000]` from a results.csv row's metric and its interval columns, marked
-    where BCa was undefined and the percentile interval stands in."""
+    where BCa was undefined and the percentile interval stands in, and where the interval is
+    over a method's draws too: `(percentile over 4 draws)`."""
     text = f"{row[metric]:.3f} [{row[f'{metric}_low']:.3f}, {row[f'{metric}_high']:.3f}]"
-    return text + (" (percentile)" if row.get(f"{metric}_ci") == "percentile" else "")
+    kind = row.get(f"{metric}_ci")
+    return text + (f" ({kind})" if str(kind).startswith("percentile") else "")
 
 
 def seconds(value: float) -> str:

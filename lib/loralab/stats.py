@@ -25,6 +25,7 @@ from .config import Config
 from .errors import ConfigError
 from .layout import SPLITS, RunPaths
 from .paired_tests import (
+    Draws,
     corrected_cv_t_test,
     holm,
     mcnemar_detectable_difference,
@@ -34,24 +35,19 @@ from .paired_tests import (
 )
 from .present import format_stats
 from .roles import ANCHOR, BASELINE, HEADLINE, TRAINED, with_role
-from .splits import read_split
+from .splits import read_split, repeat_folds
 
 POWER = 0.8  # the power at which the detectable difference is stated
 SELECTED = "selected"  # stats.primary's name for evaluation.json's selected_method
 ALL_ITEMS_BASELINE = "tfidf_all"  # the default primary baseline: TF-IDF on every training item
 
 
-def item_folds(run: RunPaths, ids: pd.Series, folds: int) -> np.ndarray:
-    """The fold whose test split holds each item: the bootstrap's strata. The split step's files
-    say it; the paired predictions list the items in fold order but do not record the fold."""
-    fold_of = {str(i): k for k in range(folds) for i in read_split(run, "test", k)["id"]}
-    found = ids.astype(str).map(fold_of)
-    if found.isna().any():
-        raise ValueError(
-            f"{int(found.isna().sum())} paired items are in no fold's test split (first: "
-            f"{ids[found.isna()].iloc[0]}); the split changed after evaluation: evaluate again"
-        )
-    return found.astype(int).to_numpy()
+def item_folds(run: RunPaths, ids: pd.Series, folds: int, repeats: int = 1) -> np.ndarray:
+    """The fold whose test split holds each item, per repeat of the folds (repeats x items): the
+    bootstrap's strata. The split step's files say it; the paired predictions list the items in
+    repeat 0's fold order but do not record the fold."""
+    tests = [read_split(run, "test", k) for k in range(folds * repeats)]
+    return repeat_folds(tests, folds, ids)
 
 
 def primary_comparison(
@@ -124,8 +120,9 @@ def same_items_pairs(results: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def method_draws(run: RunPaths, ids: pd.Series) -> dict[str, np.ndarray]:
-    """Each method's predictions per draw (draws x items, in paired order), from
-    draw_predictions.csv: training seeds, few-shot's draws. Empty for runs without the file."""
+    """Each method's predictions per draw (draws x items, in paired order) and the repeat of the
+    folds each came from, from draw_predictions.csv: training seeds, few-shot's draws. Empty for
+    runs without the file; a file older than its repeat column gives draws of no repeat."""
     if not run.draw_predictions.is_file():
         return {}
     frame = pd.read_csv(run.draw_predictions, dtype={"id": str})
@@ -137,7 +134,10 @@ def method_draws(run: RunPaths, ids: pd.Series) -> dict[str, np.ndarray]:
             raise ValueError(
                 f"{run.draw_predictions}: {method}'s draws miss paired test items; evaluate again"
             )
-        out[method] = table.to_numpy()
+        repeats = part.groupby("draw")["repeat"].first() if "repeat" in part else None
+        out[method] = Draws(
+            table.to_numpy(), None if repeats is None else repeats[table.index].to_numpy()
+        )
     return out
 
 
@@ -226,7 +226,8 @@ def statistics_step(cfg: Config, run: RunPaths) -> Statistics:
     names = meta["methods"]
     selected = meta["selected_method"]
     primary, stand_in = primary_comparison(cfg.stats.primary, selected, results)
-    folds = item_folds(run, paired["id"], meta["folds"])
+    repeats = meta.get("repeats", 1)
+    folds = item_folds(run, paired["id"], meta["folds"], repeats)
     resamples = resample_weights(
         len(paired), cfg.stats.bootstrap_resamples, cfg.stats.seed, strata=folds
     )
@@ -238,7 +239,6 @@ def statistics_step(cfg: Config, run: RunPaths) -> Statistics:
         for a, b in pairs
     ]
     table = pd.DataFrame(rows)
-    repeats = meta.get("repeats", 1)
     if repeats > 1 and not table.empty:
         runs = meta["folds"] * repeats
         table = pd.concat([table, repeated_cv_tests(run, pairs, runs)], axis=1)
