@@ -232,6 +232,11 @@ def format_stats(
             "—" if pd.isna(p) else p_text(p, ph)
             for p, ph in zip(table["cv_p"], holm_of("cv_p"), strict=True)
         ]
+    if "cv52_p" in table:
+        shown[f"5x2cv t-test p{adjusted}"] = [
+            "—" if pd.isna(p) else p_text(p, ph)
+            for p, ph in zip(table["cv52_p"], holm_of("cv52_p"), strict=True)
+        ]
     note = stats_note(table, confidence, resamples, seed, folds, primary)
     return shown, note
 
@@ -332,14 +337,23 @@ def cv_note(table: pd.DataFrame) -> str:
     if not repeated_cv(table):
         return ""
     ratio = table["cv_test_to_train"].dropna()
+    ratios = (
+        f"{ratio.min():.2f}" if ratio.nunique() == 1 else f"{ratio.min():.2f} to {ratio.max():.2f}"
+    )
     return (
         " Repeated-CV t-test: the per-fold differences in macro-F1 over every fold of every "
         "repeat, Nadeau and Bengio's corrected resampled t-test (the variance inflated by "
-        f"n_test / n_train = {ratio.iloc[0]:.2f}, as folds share training items), two-sided. "
-        "Beside the bootstrap, which resamples repeat 0's test items, it reads each fold of "
-        'each repeat as one paired sample of models trained on other data; "—": a row '
-        "without per-fold results."
+        f"n_test / n_train = {ratios}, as folds share training items; n_train: the items "
+        "the compared method trained on, else the baseline's), two-sided. Beside the "
+        "bootstrap, which resamples repeat 0's test items, it reads each fold of each repeat "
+        'as one paired sample of models trained on other data; "—": a row without per-fold '
+        "results."
         if len(ratio)
+        else ""
+    ) + (
+        " 5x2cv t-test: Dietterich's (1998) paired t-test of the same differences over the "
+        "repeats of 2 folds, R degrees of freedom."
+        if "cv52_p" in table
         else ""
     )
 
