@@ -269,8 +269,10 @@ def draws_note(table: pd.DataFrame) -> str:
         "The Δ shown, and McNemar's b / c and p, are those of the rows in the results table."
         + (
             ' With split.repeats, "over S trained models": every seed of every repeat, each '
-            "trained on its own draw of the folds, its predictions on repeat 0's items; so the "
-            "interval counts the variance of the training data too."
+            "trained on its own draw of the folds, its predictions on repeat 0's items; each "
+            "resample draws one repeat for both methods, then a seed of each within it, then "
+            "items within that repeat's folds; so the interval counts the variance of the "
+            "training data too."
             if repeated_cv(table)
             else ""
         )
