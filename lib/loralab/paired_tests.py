@@ -445,10 +445,10 @@ def paired_bootstrap_delta(
     percentile one where BCa is undefined) and the tie-splitting two-sided p of bootstrap_p.
 
     With draws of a method (Draws, or draws x items) that differ, the bootstrap is two-stage:
-    each resample picks a repeat of the folds for both methods, a draw of each method within
-    it, then items (_seeds_then_items), and the interval is that mixture's percentile
-    interval. The observed difference stays that of pred_a and pred_b,
-    the rows results.csv shows; the interval and p then hold for the training procedure."""
+    each resample picks a repeat of the folds for both methods, a draw of each within it, then
+    items (_seeds_then_items); the interval is that mixture's percentile one. The observed
+    difference stays that of pred_a and pred_b, the rows results.csv shows; the interval and p
+    then hold for the training procedure."""
     gold = np.asarray(gold)
     if len(gold) != resamples.n:
         raise ValueError(f"resamples are for {resamples.n} items, not {len(gold)}")
@@ -465,8 +465,8 @@ def paired_bootstrap_delta(
 
         values = _seeds_then_items(sides, counts, resamples, picked)
         low, high = _percentile(values, confidence)
-        p = bootstrap_p(values)
-        return BootstrapDelta(observed, float(values.mean()), low, high, p, "percentile", draws)
+        mean, p = float(values.mean()), bootstrap_p(values)
+        return BootstrapDelta(observed, mean, low, high, p, "percentile", draws)
 
     both = np.hstack([_item_counts(gold, np.asarray(p), labels) for p in (pred_a, pred_b)])
 
@@ -474,15 +474,9 @@ def paired_bootstrap_delta(
         a, b = (_metrics(c, labels)[metric] for c in np.split(_resampled(both, idx), 2, axis=-1))
         return (a - b)[None]
 
-    low, high, methods, draws = _bca(delta, resamples, confidence)
-    return BootstrapDelta(
-        observed,
-        float(draws.mean()),
-        float(low[0]),
-        float(high[0]),
-        bootstrap_p(draws[0]),
-        methods[0],
-    )
+    low, high, methods, spread = _bca(delta, resamples, confidence)
+    mean, p = float(spread.mean()), bootstrap_p(spread[0])
+    return BootstrapDelta(observed, mean, float(low[0]), float(high[0]), p, methods[0])
 
 
 @dataclass(frozen=True)
