@@ -5,15 +5,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from loralab.config import build_config
 from loralab.evaluation import (
     chosen_per_fold,
+    draw_predictions,
     over_repeats,
     repeat_orders,
+    results_table,
     selected_rows,
     train_items,
     with_selection_roles,
 )
 from loralab.methods import MethodResult
+from loralab.present import with_ci
 from loralab.selection import Selection
 from loralab.splits import read_split
 
@@ -127,6 +131,50 @@ def test_repeats_keep_repeat_0s_numbers_and_add_every_repeats_predictions_as_dra
     out = over_repeats([part(["A"]), part(["B", "A"]), part(["A", "B"]), part(["B"])], orders)
     assert out.predictions == ["A", "B", "A"]  # a, b, c as repeat 0 tested them
     assert out.draws == [["A", "B", "A"], ["B", "B", "A"]]  # repeat 1: a=B, b=B, c=A
+    assert out.draw_repeats == [0, 1]
+    written = draw_predictions(pd.DataFrame({"id": list("abc")}), [out])
+    assert written.groupby("draw")["repeat"].unique().tolist() == [[0], [1]]
     assert len(out.latency_s) == 6 and out.train_items_per_fold == [8] * 4
     with pytest.raises(ValueError, match="repeat 1 of the folds tests other items"):
         repeat_orders(tests[:3] + [pd.DataFrame({"id": ["d"]})], 2)
+
+
+def _trained(predictions, draws=(), draw_repeats=()) -> MethodResult:
+    n = len(predictions)
+    return MethodResult(
+        "m",
+        "M",
+        "lora",
+        8,
+        list(predictions),
+        np.zeros((n, 2)),
+        np.zeros(n),
+        None,
+        {},
+        draws=[list(d) for d in draws],
+        draw_repeats=list(draw_repeats),
+        role="trained",
+    )
+
+
+def test_a_methods_macro_f1_interval_in_results_csv_is_over_its_draws():
+    """Two seeds that differ a lot (accuracy 0.9 and 0.55): results.csv's interval is over the
+    seeds, then items, and says so; with the first seed alone it is one seed's items'."""
+    rng = np.random.default_rng(0)
+    gold = np.array(["A", "B"] * 40)
+    wrong = np.where(gold == "A", "B", "A")
+    seeds = [np.where(rng.random(80) < a, gold, wrong) for a in (0.9, 0.55)]
+    cfg = build_config({}, "test", {"stats.bootstrap_resamples": 1000})
+    folds = np.arange(80) % 2
+
+    def row(method):
+        table = results_table([method], gold.tolist(), ["A", "B"], set(), cfg, folds)
+        return table.iloc[0]
+
+    one, many = row(_trained(seeds[0])), row(_trained(seeds[0], seeds))
+    assert one["macro_f1_ci"] == "BCa" and many["macro_f1_ci"] == "percentile over 2 draws"
+    assert many["macro_f1"] == one["macro_f1"]  # the row's value; the interval is the procedure's
+    assert many["macro_f1_high"] - many["macro_f1_low"] > 2 * (
+        one["macro_f1_high"] - one["macro_f1_low"]
+    )
+    assert with_ci(many, "macro_f1").endswith("(percentile over 2 draws)")

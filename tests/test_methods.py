@@ -168,6 +168,8 @@ def test_a_new_baseline_is_one_class_plus_one_registry_line(evaluated, registere
 class StubStudy:
     """What the rule and TF-IDF baselines read of a study, without loading a model."""
 
+    fold = 0
+
     def __init__(self, cfg, train, val, score=None):
         self.cfg, self.train, self.val = cfg, train, val
         builder = type("B", (), {"labels": list(cfg.data.labels), "visible_text": str})()

@@ -6,6 +6,7 @@ from scipy.stats import binomtest, bootstrap, chi2, norm, ttest_1samp
 from sklearn.metrics import accuracy_score, f1_score
 
 from loralab.paired_tests import (
+    Draws,
     Interval,
     _bca,
     bootstrap_p,
@@ -451,3 +452,52 @@ def test_the_corrected_cv_t_test_is_the_plain_one_with_its_variance_inflated():
     assert corrected_cv_t_test([0.02, 0.02], 1.0).p_value == 0.0
     with pytest.raises(ValueError, match="at least 2 folds"):
         corrected_cv_t_test([0.1], 1.0)
+
+
+def _agreeing_repeats(n: int = 40):
+    """Two methods that agree within each repeat of the folds and differ across them: in
+    repeat 0 both are right on the first three quarters of the items, in repeat 1 on the rest."""
+    gold = np.array(["A", "B"] * (n // 2))
+    wrong = np.where(gold == "A", "B", "A")
+    first = np.arange(n) < 3 * n // 4
+    by_repeat = [np.where(first, gold, wrong), np.where(first, wrong, gold)]
+    return gold, Draws(np.array(by_repeat), np.array([0, 1]))
+
+
+def test_the_repeat_is_drawn_once_for_both_methods():
+    """Paired across repeats: a resample meets repeat i of one method with repeat i of the
+    other, so methods that agree within every repeat differ by exactly 0; drawn independently
+    (draws of no repeat), repeat 0 of one meets repeat 1 of the other and the interval is wide."""
+    gold, draws = _agreeing_repeats()
+    w = resample_weights(len(gold), 1000, 0)
+    pred = draws.predictions[0]
+    paired = paired_bootstrap_delta(
+        gold, pred, pred, ["A", "B"], w, 0.95, draws_a=draws, draws_b=draws
+    )
+    assert paired.draws == (2, 2) and (paired.low, paired.high) == (0, 0)
+    assert paired.p_value == 1
+    apart = Draws(draws.predictions)
+    independent = paired_bootstrap_delta(
+        gold, pred, pred, ["A", "B"], w, 0.95, draws_a=apart, draws_b=apart
+    )
+    assert independent.low < -0.3 and independent.high > 0.3
+
+
+def test_each_repeat_resamples_items_within_its_own_folds():
+    """Repeat 0 deals the items into halves, repeat 1 into even and odd: a draw right on
+    exactly one fold of its own repeat has accuracy 1/2 in every resample stratified by that
+    repeat's folds, and not in resamples stratified by repeat 0's."""
+    n = 40
+    gold = np.array(["A", "B", "B", "A"] * (n // 4))
+    folds = np.array([np.arange(n) < n // 2, np.arange(n) % 2 == 0]).astype(int)
+    wrong = np.where(gold == "A", "B", "A")
+    draws = Draws(np.where(folds == 1, gold, wrong), np.array([0, 1]))
+    own = resample_weights(n, 500, 0, strata=folds)
+    assert own.samples(1)[0].tolist() == list(range(1, n, 2))
+    got = metric_over_draws(gold, draws.predictions[0], draws, ["A", "B"], own, 0.95, "accuracy")
+    assert (got.low, got.high) == (0.5, 0.5)
+    first = resample_weights(n, 500, 0, strata=folds[0])
+    spread = metric_over_draws(
+        gold, draws.predictions[0], draws, ["A", "B"], first, 0.95, "accuracy"
+    )
+    assert spread.low < 0.45 and spread.high > 0.55

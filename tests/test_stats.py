@@ -5,7 +5,7 @@ import pytest
 from loralab.artifacts import read_json, read_jsonl, write_json, write_jsonl
 from loralab.config import build_config
 from loralab.errors import ConfigError
-from loralab.paired_tests import paired_bootstrap_delta, resample_weights
+from loralab.paired_tests import five_by_two_cv_t_test, paired_bootstrap_delta, resample_weights
 from loralab.present import format_stats
 from loralab.roles import ANCHOR, BASELINE, CANDIDATE, HEADLINE, TRAINED
 from loralab.stats import item_folds, planned_comparisons, primary_comparison, statistics_step
@@ -159,7 +159,7 @@ def test_the_bootstrap_is_stratified_by_the_fold_each_split_file_names(smoke_art
 
     table = statistics_step(cfg, run).tests.iloc[0]
     paired = pd.read_csv(run.paired_predictions, dtype={"id": str})
-    folds = item_folds(run, paired["id"], 2)
+    (folds,) = item_folds(run, paired["id"], 2)
     assert (folds == paired["id"].map(dict(zip(items["id"], dealt, strict=True)))).all()
     compared = [paired[f"pred_{table[m]}"] for m in ("method", "baseline")]
     labels = read_json(run.evaluation)["labels"]
@@ -288,3 +288,72 @@ def test_a_declared_primary_the_run_lacks_fails_the_statistics_step(smoke_artifa
         statistics_step(cfg, run)
     with pytest.raises(ConfigError, match="compares tfidf with itself"):
         build_config({}, "test", {"stats.primary": ["tfidf", "tfidf"]})
+
+
+def _cv_run(tmp_path, differences, n_train=200):
+    """A run folder of 5 repeats x 2 folds of 60 test items each and n_train + 20 val items per
+    fold, whose fold_results.csv gives LoRA minus TF-IDF the per-fold `differences`."""
+    from loralab.artifacts import write_csv
+    from loralab.layout import RunPaths
+
+    run = RunPaths(tmp_path / "run")
+    for k in range(10):
+        for name, n in (("train", n_train), ("val", 20), ("test", 60)):
+            rows = [{"id": f"{name}{k}-{i}", "text": "t", "label": "A"} for i in range(n)]
+            write_jsonl(run.split_file(name, k), rows)
+    rows = [
+        {"method": m, "fold": k, "macro_f1": 0.5 + (d if m == "lora" else 0.0)}
+        for k, d in enumerate(np.ravel(differences))
+        for m in ("lora", "tfidf", "zero_shot")
+    ]
+    write_csv(run.fold_results, pd.DataFrame(rows))
+    results = pd.DataFrame({"method": ["lora", "tfidf", "zero_shot"], "train_items": [64, 200, 0]})
+    return run, results
+
+
+def test_the_corrected_t_test_divides_by_the_items_the_learner_trained_on(tmp_path):
+    """LoRA trained on 64 of a fold's 220 train + val items: n_test / n_train = 60 / 64, not
+    60 / 220; a pair of untrained methods keeps the pool."""
+    from loralab.stats import repeated_cv_tests
+
+    differences = np.random.default_rng(0).normal(0.02, 0.03, size=(5, 2))
+    run, results = _cv_run(tmp_path, differences)
+    pairs = [("lora", "zero_shot"), ("zero_shot", "tfidf"), ("zero_shot", "zero_shot")]
+    table = repeated_cv_tests(run, pairs, 2, 5, results)
+    assert table["cv_test_to_train"].tolist() == pytest.approx([60 / 64, 60 / 200, 60 / 220])
+    d = differences.ravel()
+    expected = d.mean() / np.sqrt((1 / 10 + 60 / 64) * d.var(ddof=1))
+    assert table.loc[0, "cv_t"] == pytest.approx(expected)
+
+
+def test_the_5x2cv_t_test_is_mlxtends_on_the_same_fold_differences(tmp_path):
+    """mlxtend's paired_ttest_5x2cv fits its estimators itself: here each 'estimator' hands out
+    scripted scores, fold by fold, so both compute on the same per-fold differences."""
+    mlxtend = pytest.importorskip("mlxtend.evaluate")
+    from loralab.stats import repeated_cv_tests
+
+    rng = np.random.default_rng(3)
+    a, b = rng.uniform(0.6, 0.9, size=(5, 2)), rng.uniform(0.6, 0.9, size=(5, 2))
+
+    class Scripted:
+        def __init__(self, scores):
+            self.scores = iter(np.ravel(scores))
+
+        def fit(self, x, y):
+            return self
+
+    x, y = np.zeros((10, 1)), np.arange(10) % 2
+    t_stat, p = mlxtend.paired_ttest_5x2cv(
+        Scripted(a), Scripted(b), x, y, scoring=lambda est, _x, _y: next(est.scores)
+    )
+    ours = five_by_two_cv_t_test(a - b)
+    assert (ours.statistic, ours.p_value, ours.df) == (pytest.approx(t_stat), pytest.approx(p), 5)
+    run, results = _cv_run(tmp_path, a - b)
+    table = repeated_cv_tests(run, [("lora", "tfidf")], 2, 5, results)
+    assert table.loc[0, "cv52_t"] == pytest.approx(t_stat)
+    assert "cv52_t" not in repeated_cv_tests(run, [("lora", "tfidf")], 5, 2, results)
+    with pytest.raises(ValueError, match="2 folds per repeat"):
+        five_by_two_cv_t_test(np.zeros((2, 5)))
+    shown, note = format_stats(pd.DataFrame([_row() | table.iloc[0].to_dict()]), 0.95, 5000, 42, 2)
+    assert "5x2cv t-test p" in shown and "Dietterich" in note
+    assert "n_test / n_train = 0.94" in note

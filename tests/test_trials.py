@@ -1,6 +1,7 @@
 import pandas as pd
 import pytest
 
+from loralab.config import build_config
 from loralab.eda import eda_step
 from loralab.error_analysis import wrong_items
 from loralab.evaluation import evaluate_step
@@ -285,3 +286,31 @@ def test_repeated_cross_validation_trains_each_repeat_and_tests_over_repeats(
     delta = stats.shown.set_index("comparison").filter(like="Δ macro-F1").iloc[:, 0]
     assert delta["LoRA r=2 vs Zero-shot"].endswith("(over 2 trained models)")
     assert len(pd.read_csv(run.trials_table)) == 4
+
+
+def test_each_repeat_draws_its_own_training_items_and_tfidf_gets_loras(make_rows, monkeypatch):
+    """Repeat 0 keeps split.seed's items (the default study's predictions do not change);
+    repeat r draws them with seed + r, nested by size within the repeat; TF-IDF at a size is
+    fitted on the items training.train_trial gives LoRA at that fold."""
+    from types import SimpleNamespace
+
+    from loralab.methods import classic
+    from loralab.training_items import training_items
+
+    cfg = build_config({}, "test", {"split.folds": 2, "split.repeats": 2, "split.seed": 7})
+    assert [cfg.split.items_seed(f) for f in range(cfg.split.runs)] == [7, 7, 8, 8]
+    frame = pd.DataFrame(make_rows(per_class=30)).assign(id=lambda f: f["id"].astype(str))
+
+    def drawn(fold, n):
+        return set(training_items(frame, n, cfg.split.items_seed(fold))["id"])
+
+    assert drawn(0, 10) == set(training_items(frame, 10, seed=7)["id"])
+    assert drawn(2, 10) != drawn(0, 10) and drawn(2, 10) < drawn(2, 30)
+    seen = []
+    monkeypatch.setattr(classic, "training_items", lambda *args: seen.append(args[1:]) or 1 / 0)
+    study = SimpleNamespace(cfg=cfg, fold=3, base=SimpleNamespace(view=None, builder=None))
+    tfidf = classic.TfidfLogisticRegression.__new__(classic.TfidfLogisticRegression)
+    tfidf.study, tfidf.size = study, 10
+    with pytest.raises(ZeroDivisionError):
+        tfidf.fit(frame, frame)
+    assert seen == [(10, cfg.split.items_seed(3))]

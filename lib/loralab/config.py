@@ -157,7 +157,8 @@ class SplitConfig(Section):
     seed: int = Field(
         42,
         description="Seed of the stratified split (and folds), of the training items drawn "
-        "for LoRA and of the few-shot examples; same seed, same items.",
+        "for LoRA and of the few-shot examples; same seed, same items. Repeat r of the folds "
+        "draws its folds and training items with seed + r.",
     )
     folds: int = Field(
         2,
@@ -200,6 +201,12 @@ class SplitConfig(Section):
     def runs(self) -> int:
         """Folds over all repeats: fold f of a study is fold f % folds of repeat f // folds."""
         return self.folds * self.repeats
+
+    def items_seed(self, fold: int) -> int:
+        """The seed of a fold's training items per size: that of its repeat's folds, seed + r,
+        so each repeat draws its subsets anew (not the same positions of every class again)
+        and repeat 0, the only one by default, keeps split.seed's items."""
+        return self.seed + fold // self.folds
 
 
 class ModelConfig(Section):

@@ -28,11 +28,18 @@ from .layout import RunPaths
 from .methods import REGISTRY, MethodResult, Study
 from .metrics import classification_metrics
 from .models import LoadedModel, load_base
-from .paired_tests import metric_intervals, resample_weights
+from .paired_tests import (
+    Draws,
+    Resamples,
+    distinct_draws,
+    metric_intervals,
+    metric_over_draws,
+    resample_weights,
+)
 from .present import format_results
 from .roles import ANCHOR, CANDIDATE, TRAINED, with_role
 from .selection import Selection, select, selection_rule, trained_summaries, trial_histories
-from .splits import read_split
+from .splits import read_split, repeat_folds
 from .trials import trials
 
 
@@ -122,13 +129,13 @@ def over_repeats(per_fold: list[MethodResult], orders: list[np.ndarray]) -> Meth
     first = repeats[0]
     if len(repeats) == 1:
         return first
+    own = [r.draws or [r.predictions] for r in repeats]
     return replace(
         first,
         draws=[
-            [d[i] for i in order]
-            for r, order in zip(repeats, orders, strict=True)
-            for d in (r.draws or [r.predictions])
+            [d[i] for i in order] for draws, order in zip(own, orders, strict=True) for d in draws
         ],
+        draw_repeats=[r for r, draws in enumerate(own) for _ in draws],
         train_items_per_fold=[r.train_items for r in per_fold],
         latency_s=np.concatenate([r.latency_s for r in repeats]),
         cost={k: float(np.mean([r.cost[k] for r in repeats])) for k in first.cost},
@@ -213,10 +220,12 @@ def results_table(
     labels: list[str],
     selected: set[str],
     cfg: Config,
-    folds: list[int],
+    folds,
 ) -> pd.DataFrame:
     """One row per method: metrics with intervals (Wilson for accuracy; BCa, or percentile
-    where BCa is undefined, for F1, over the same resamples for all), cost, speed."""
+    where BCa is undefined, for F1, over the same resamples for all; for the macro-F1 of a
+    method with several distinct draws, the two-stage interval over its draws), cost, speed.
+    `folds`: each paired item's fold, per repeat of the folds (repeats x items) or of one."""
     s = cfg.stats
     weights = resample_weights(len(gold), s.bootstrap_resamples, s.seed, strata=folds)
     rows = []
@@ -232,12 +241,7 @@ def results_table(
             "selected": r.method in selected,
             "n_test": len(gold),
         }
-        intervals = metric_intervals(gold, r.predictions, labels, weights, cfg.stats.confidence)
-        for metric, i in intervals.items():
-            row.update({metric: i.value, f"{metric}_low": i.low, f"{metric}_high": i.high})
-        row.update(
-            accuracy_ci=intervals["accuracy"].method, macro_f1_ci=intervals["macro_f1"].method
-        )
+        row.update(interval_columns(r, gold, labels, weights, s.confidence))
         for label in labels:
             row[f"pred_n_{label}"] = r.predictions.count(label)
         if r.draws:
@@ -259,6 +263,30 @@ def results_table(
         row.update(r.cost)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def interval_columns(
+    r: MethodResult, gold: list[str], labels: list[str], weights: Resamples, confidence: float
+) -> dict:
+    """A method's metrics, their intervals and each interval's kind. Where the method's draws
+    (seeds, repeats, few-shot draws) differ, one seed's items say nothing of another's, so its
+    macro-F1 interval is over the draws too (a repeat, one of its draws, then items), and its
+    kind says so: `percentile over 4 draws`."""
+    intervals = metric_intervals(gold, r.predictions, labels, weights, confidence)
+    repeats = np.array(r.draw_repeats) if r.draw_repeats else None
+    side = distinct_draws(r.predictions, Draws(np.array(r.draws), repeats) if r.draws else None)
+    if len(side.predictions) > 1:
+        over = metric_over_draws(gold, r.predictions, side, labels, weights, confidence)
+        intervals["macro_f1"] = replace(
+            over, method=f"percentile over {len(side.predictions)} draws"
+        )
+    row = {}
+    for metric, i in intervals.items():
+        row.update({metric: i.value, f"{metric}_low": i.low, f"{metric}_high": i.high})
+    return row | {
+        "accuracy_ci": intervals["accuracy"].method,
+        "macro_f1_ci": intervals["macro_f1"].method,
+    }
 
 
 def train_items(r: MethodResult) -> dict:
@@ -412,13 +440,22 @@ def trials_table(
 
 def draw_predictions(test: pd.DataFrame, methods: list[MethodResult]) -> pd.DataFrame:
     """Every draw's prediction of every method with several (training seeds, few-shot draws),
-    in long form, items in paired order: what the statistics step resamples draws from."""
+    in long form, items in paired order, with the repeat of the folds each draw came from: what
+    the statistics step resamples draws from, a repeat at a time."""
     parts = [
-        pd.DataFrame({"id": test["id"].to_numpy(), "method": m.method, "draw": k, "prediction": d})
+        pd.DataFrame(
+            {
+                "id": test["id"].to_numpy(),
+                "method": m.method,
+                "draw": k,
+                "repeat": m.draw_repeats[k] if m.draw_repeats else 0,
+                "prediction": d,
+            }
+        )
         for m in methods
         for k, d in enumerate(m.draws)
     ]
-    columns = ["id", "method", "draw", "prediction"]
+    columns = ["id", "method", "draw", "repeat", "prediction"]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
 
@@ -473,7 +510,8 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     methods = [over_repeats(results, orders) for results in per_fold.values()]
     methods = with_selection_roles(methods + selected_rows(chosen, orders), selection)
     gold = test["label"].tolist()
-    table = results_table(methods, gold, labels, selection.selected_ids, cfg, test["fold"].tolist())
+    strata = repeat_folds(tests, folds, test["id"])  # each repeat's own fold of every item
+    table = results_table(methods, gold, labels, selection.selected_ids, cfg, strata)
     if folds > 1:
         per_fold_metrics = fold_metrics(per_fold | chosen, tests, labels, folds)
         write_csv(run.fold_results, per_fold_metrics)

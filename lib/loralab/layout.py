@@ -160,7 +160,7 @@ class RunPaths:
 
     @property
     def draw_predictions(self) -> Path:
-        """per test item, method and draw (seed, few-shot draw): the prediction"""
+        """per test item, method and draw (seed, few-shot draw): repeat, prediction"""
         return self.root / "eval" / "draw_predictions.csv"
 
     @property

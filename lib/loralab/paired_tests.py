@@ -24,13 +24,18 @@
   other resamples, then resamples the items as above; so the interval and p hold for the
   procedure, not for one lucky or unlucky seed. The interval of that mixture is the percentile
   one: BCa's corrections are made for one sample of items. With one draw (or draws that all
-  agree) the bootstrap is the one-stage BCa above, number for number.
+  agree) the bootstrap is the one-stage BCa above, number for number. Paired means paired
+  across repeats too: with split.repeats, each resample draws one repeat (one draw of the
+  folds) for both methods, and only then each method's seed within that repeat, and resamples
+  the items within that repeat's own folds; a method that is the same in every repeat
+  (zero-shot) is drawn from its one row.
 - Repeated cross-validation (split.repeats): beside the bootstrap, which holds the items of
   repeat 0 fixed, the corrected resampled t-test of the per-fold differences over every fold of
   every repeat (Nadeau and Bengio 2003): the folds share training items, so their differences
   are correlated and the plain t-test's variance is inflated by n_test / n_train; without that
   correction its type I error far exceeds alpha (Bouckaert and Frank 2004). It tests the
-  procedure, training data drawn anew included, as Dietterich's 5x2cv test does.
+  procedure, training data drawn anew included. With 2 folds, also Dietterich's 5x2cv paired
+  t-test (1998) of the same differences.
 - Holm's correction across the comparisons of one study (statsmodels).
 """
 
@@ -113,36 +118,49 @@ def mcnemar_detectable_difference(
 class Resamples:
     """Which bootstrap resamples to draw: scipy draws `count` resamples of the n items, within
     each stratum, from `seed`, so everything bootstrapped with the same Resamples is resampled
-    on the same items. `strata` holds one label per item (its fold); None is one stratum."""
+    on the same items. `strata` holds one label per item (its fold); None is one stratum.
+    `by_repeat`: with repeated cross-validation, each repeat's own strata (repeat 0's first),
+    as each repeat deals the items into its own folds; empty: one repeat."""
 
     n: int
     count: int
     seed: int
     strata: tuple | None = field(default=None, repr=False)
+    by_repeat: tuple[tuple, ...] = field(default=(), repr=False)
 
-    def samples(self) -> tuple[np.ndarray, ...]:
-        """The item indices of each stratum: scipy's samples, each resampled on its own to its
-        own size (paired=False). One stratum is one sample of all n items, as before strata."""
-        if self.strata is None:
+    def samples(self, repeat: int = 0) -> tuple[np.ndarray, ...]:
+        """The item indices of each stratum of a repeat: scipy's samples, each resampled on its
+        own to its own size (paired=False). One stratum is one sample of all n items, as before
+        strata. A repeat whose folds these resamples do not hold is stratified as repeat 0."""
+        strata = self.by_repeat[repeat] if repeat < len(self.by_repeat) else self.strata
+        if strata is None:
             return (np.arange(self.n),)
-        strata = np.asarray(self.strata)
+        strata = np.asarray(strata)
         return tuple(np.flatnonzero(strata == s) for s in np.unique(strata))
 
 
-def resample_weights(
-    n: int, resamples: int, seed: int, strata: Sequence | None = None
-) -> Resamples:
-    """The bootstrap resamples that every method of a study shares (n items, B, seed), drawn
-    within each stratum (the fold of each item) when `strata` is given."""
-    if strata is None:
-        return Resamples(n, resamples, seed)
+def _checked_strata(strata, n: int) -> tuple:
     strata = tuple(np.asarray(strata).tolist())
     if len(strata) != n:
         raise ValueError(f"{len(strata)} strata for {n} items: one stratum per item")
     labels, sizes = np.unique(strata, return_counts=True)
     if len(labels) > 1 and sizes.min() < 2:  # scipy resamples no sample of 1
         raise ValueError(f"stratum {labels[sizes.argmin()]} holds 1 item; resampling needs 2")
-    return Resamples(n, resamples, seed, strata)
+    return strata
+
+
+def resample_weights(
+    n: int, resamples: int, seed: int, strata: Sequence | None = None
+) -> Resamples:
+    """The bootstrap resamples that every method of a study shares (n items, B, seed), drawn
+    within each stratum (the fold of each item) when `strata` is given: one label per item, or
+    one row of labels per repeat of the folds (repeats x items)."""
+    if strata is None:
+        return Resamples(n, resamples, seed)
+    if np.ndim(strata) == 1:
+        return Resamples(n, resamples, seed, _checked_strata(strata, n))
+    rows = tuple(_checked_strata(row, n) for row in strata)
+    return Resamples(n, resamples, seed, rows[0], rows if len(rows) > 1 else ())
 
 
 @dataclass(frozen=True)
@@ -283,32 +301,88 @@ def bootstrap_p(delta: np.ndarray) -> float:
     return min(1.0, 2 * (1 + float(min(below, above))) / (1 + len(delta)))
 
 
-def distinct_draws(pred, draws=None) -> np.ndarray:
-    """What a bootstrap picks a method's predictions from (draws x items): its draws (training
-    seeds, few-shot's draws of examples) where they differ, else its one row of predictions;
-    draws that all agree carry no training variance."""
-    if draws is not None and len(draws) > 1:
-        draws = np.asarray(draws)
-        if (draws != draws[0]).any():
-            return draws
-    return np.asarray(pred)[None]
+@dataclass(frozen=True, eq=False)
+class Draws:
+    """A method's draws (draws x items): training seeds, few-shot's draws of examples, and with
+    split.repeats every seed of every repeat; `repeats` says which repeat of the folds each
+    came from. None: the draws belong to no repeat (a method that is the same in every one)."""
+
+    predictions: np.ndarray
+    repeats: np.ndarray | None = None
 
 
-def _seeds_then_items(sides: list[np.ndarray], resamples: Resamples, statistic) -> np.ndarray:
-    """The two-stage bootstrap distribution of statistic(*sums): each resample picks one draw
-    of every side, uniformly and independently, then resamples the items within each stratum
-    as the one-stage bootstrap does. A side holds per-item counts of each draw (draws x items
-    x columns, as _item_counts); its sums are those of the picked draw over the resample."""
+def distinct_draws(pred, draws=None) -> Draws:
+    """What a bootstrap picks a method's predictions from: its draws (a Draws, or draws x items
+    that belong to no repeat) where they differ, else its one row of predictions; draws that
+    all agree carry no training variance."""
+    if not isinstance(draws, Draws):
+        draws = Draws(draws)
+    rows, repeats = draws.predictions, draws.repeats
+    if rows is not None and len(rows) > 1:
+        rows = np.asarray(rows)
+        if (rows != rows[0]).any():
+            return Draws(rows, None if repeats is None else np.asarray(repeats))
+    return Draws(np.asarray(pred)[None])
+
+
+def _choices(draws: Draws, repeats: int) -> list[np.ndarray]:
+    """Per repeat, the draws a resample of that repeat picks among: the method's draws of that
+    repeat, or all of them for draws of no repeat."""
+    every = np.arange(len(draws.predictions))
+    if draws.repeats is None:
+        return [every] * repeats
+    out = [np.flatnonzero(draws.repeats == r) for r in range(repeats)]
+    if not all(len(c) for c in out):
+        raise ValueError(f"draws of repeats {sorted(set(draws.repeats))}, not of all {repeats}")
+    return out
+
+
+def _picked(choices: list[np.ndarray], repeat: np.ndarray, rng) -> np.ndarray:
+    """One draw per resample, uniformly among those of the resample's repeat."""
+    pick = np.empty(len(repeat), dtype=int)
+    for r, among in enumerate(choices):
+        rows = repeat == r
+        pick[rows] = among[rng.integers(len(among), size=int(rows.sum()))]
+    return pick
+
+
+def _items(resamples: Resamples, repeat: np.ndarray, rng) -> np.ndarray:
+    """Item indices of each resample, drawn within the folds of the resample's repeat."""
+    idx = np.empty((len(repeat), resamples.n), dtype=int)
+    for r in np.unique(repeat):
+        rows = repeat == r
+        idx[rows] = np.concatenate(
+            [s[rng.integers(len(s), size=(int(rows.sum()), len(s)))] for s in resamples.samples(r)],
+            axis=1,
+        )
+    return idx
+
+
+def _repeat_count(sides: list[Draws], resamples: Resamples) -> int:
+    labelled = [int(d.repeats.max()) + 1 for d in sides if d.repeats is not None]
+    return max([len(resamples.by_repeat) or 1, *labelled])
+
+
+def _seeds_then_items(
+    sides: list[Draws], counts: list[np.ndarray], resamples: Resamples, statistic
+) -> np.ndarray:
+    """The two-stage bootstrap distribution of statistic(*sums): each resample draws one repeat
+    of the folds, the same for every side (with one repeat, none is drawn), then one draw of
+    every side among its draws of that repeat, uniformly and independently, then resamples the
+    items within each fold of that repeat as the one-stage bootstrap does. counts: per-item
+    counts of each side's draws (draws x items x columns, as _item_counts); its sums are those
+    of the picked draw over the resample."""
     rng = np.random.default_rng(resamples.seed)
-    strata = resamples.samples()
+    repeats = _repeat_count(sides, resamples)
+    choices = [_choices(side, repeats) for side in sides]
     values = []
     for start in range(0, resamples.count, BATCH):
         size = min(BATCH, resamples.count - start)
-        picks = [rng.integers(len(side), size=size) for side in sides]
-        idx = np.concatenate([s[rng.integers(len(s), size=(size, len(s)))] for s in strata], 1)
-        weights = _multiplicities(idx, resamples.n)
-        sums = [np.empty((size, side.shape[-1])) for side in sides]
-        for side, pick, out in zip(sides, picks, sums, strict=True):
+        repeat = rng.integers(repeats, size=size) if repeats > 1 else np.zeros(size, dtype=int)
+        picks = [_picked(c, repeat, rng) for c in choices]
+        weights = _multiplicities(_items(resamples, repeat, rng), resamples.n)
+        sums = [np.empty((size, side.shape[-1])) for side in counts]
+        for side, pick, out in zip(counts, picks, sums, strict=True):
             for d in range(len(side)):
                 out[pick == d] = weights[pick == d] @ side[d]
         values.append(statistic(*sums))
@@ -322,10 +396,11 @@ def _percentile(values: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _draw_counts(gold: np.ndarray, side: np.ndarray, labels, n: int) -> np.ndarray:
-    if side.shape[-1] != n:
-        raise ValueError(f"draws of {side.shape[-1]} items for resamples of {n}")
-    return np.stack([_item_counts(gold, d, labels) for d in side])
+def _draw_counts(gold: np.ndarray, side: Draws, labels, n: int) -> np.ndarray:
+    rows = side.predictions
+    if rows.shape[-1] != n:
+        raise ValueError(f"draws of {rows.shape[-1]} items for resamples of {n}")
+    return np.stack([_item_counts(gold, d, labels) for d in rows])
 
 
 def metric_over_draws(
@@ -333,13 +408,13 @@ def metric_over_draws(
 ) -> Interval:
     """A metric of a method with several draws: its value on `pred` (the row results.csv
     shows) and the percentile interval of the two-stage bootstrap, a draw then items, so the
-    interval holds for the training procedure; metric_intervals' interval where the draws
-    agree."""
+    interval holds for the training procedure (with repeats, a repeat, then one of its draws,
+    then items within its folds); metric_intervals' interval where the draws agree."""
     gold, side = np.asarray(gold), distinct_draws(pred, draws)
-    if len(side) == 1:
+    if len(side.predictions) == 1:
         return metric_intervals(gold, pred, labels, resamples, confidence)[metric]
     counts = _draw_counts(gold, side, labels, resamples.n)
-    values = _seeds_then_items([counts], resamples, lambda c: _metrics(c, labels)[metric])
+    values = _seeds_then_items([side], [counts], resamples, lambda c: _metrics(c, labels)[metric])
     low, high = _percentile(values, confidence)
     return Interval(point_metrics(gold, pred, labels)[metric], low, high, "percentile")
 
@@ -369,10 +444,11 @@ def paired_bootstrap_delta(
     """Difference (a minus b) of a metric over the same resampled items: BCa interval (or the
     percentile one where BCa is undefined) and the tie-splitting two-sided p of bootstrap_p.
 
-    With draws of a method (draws x items) that differ, the bootstrap is two-stage: each
-    resample picks a draw of each method, then items (_seeds_then_items), and the interval is
-    that mixture's percentile interval. The observed difference stays that of pred_a and pred_b,
-    the rows results.csv shows; the interval and p then hold for the training procedure."""
+    With draws of a method (Draws, or draws x items) that differ, the bootstrap is two-stage:
+    each resample picks a repeat of the folds for both methods, a draw of each within it, then
+    items (_seeds_then_items); the interval is that mixture's percentile one. The observed
+    difference stays that of pred_a and pred_b, the rows results.csv shows; the interval and p
+    then hold for the training procedure."""
     gold = np.asarray(gold)
     if len(gold) != resamples.n:
         raise ValueError(f"resamples are for {resamples.n} items, not {len(gold)}")
@@ -380,17 +456,17 @@ def paired_bootstrap_delta(
         point_metrics(gold, pred_a, labels)[metric] - point_metrics(gold, pred_b, labels)[metric]
     )
     sides = [distinct_draws(pred_a, draws_a), distinct_draws(pred_b, draws_b)]
-    if len(sides[0]) > 1 or len(sides[1]) > 1:
+    draws = (len(sides[0].predictions), len(sides[1].predictions))
+    if max(draws) > 1:
         counts = [_draw_counts(gold, side, labels, resamples.n) for side in sides]
 
         def picked(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             return _metrics(a, labels)[metric] - _metrics(b, labels)[metric]
 
-        values = _seeds_then_items(counts, resamples, picked)
+        values = _seeds_then_items(sides, counts, resamples, picked)
         low, high = _percentile(values, confidence)
-        draws = (len(sides[0]), len(sides[1]))
-        p = bootstrap_p(values)
-        return BootstrapDelta(observed, float(values.mean()), low, high, p, "percentile", draws)
+        mean, p = float(values.mean()), bootstrap_p(values)
+        return BootstrapDelta(observed, mean, low, high, p, "percentile", draws)
 
     both = np.hstack([_item_counts(gold, np.asarray(p), labels) for p in (pred_a, pred_b)])
 
@@ -398,15 +474,9 @@ def paired_bootstrap_delta(
         a, b = (_metrics(c, labels)[metric] for c in np.split(_resampled(both, idx), 2, axis=-1))
         return (a - b)[None]
 
-    low, high, methods, draws = _bca(delta, resamples, confidence)
-    return BootstrapDelta(
-        observed,
-        float(draws.mean()),
-        float(low[0]),
-        float(high[0]),
-        bootstrap_p(draws[0]),
-        methods[0],
-    )
+    low, high, methods, spread = _bca(delta, resamples, confidence)
+    mean, p = float(spread.mean()), bootstrap_p(spread[0])
+    return BootstrapDelta(observed, mean, float(low[0]), float(high[0]), p, methods[0])
 
 
 @dataclass(frozen=True)
@@ -432,6 +502,32 @@ def corrected_cv_t_test(differences: Sequence[float], test_to_train: float) -> C
         return CorrectedT(mean, float(np.sign(mean)) * np.inf, j - 1, 0.0)
     statistic = mean / np.sqrt((1 / j + test_to_train) * var)
     return CorrectedT(mean, float(statistic), j - 1, float(2 * t.sf(abs(statistic), j - 1)))
+
+
+@dataclass(frozen=True)
+class FiveByTwoT:
+    statistic: float
+    df: int
+    p_value: float
+
+
+def five_by_two_cv_t_test(differences) -> FiveByTwoT:
+    """Dietterich's (1998) 5x2cv paired t-test of a metric's differences over R repeats of 2
+    folds (R x 2; 5 x 2 in his design): t = d_11 / sqrt(mean_i s_i^2), where d_11 is the first
+    fold's difference of the first repeat and s_i^2 = (d_i1 - dbar_i)^2 + (d_i2 - dbar_i)^2
+    the variance of repeat i; R degrees of freedom. Only two folds make each s_i^2 one
+    degree of freedom, so other fold counts are refused. No variance: as corrected_cv_t_test."""
+    d = np.asarray(differences, dtype=float)
+    if d.ndim != 2 or d.shape[1] != 2:
+        raise ValueError(f"the 5x2cv t-test needs 2 folds per repeat, got shape {d.shape}")
+    repeats = d.shape[0]
+    variance = float(np.mean(np.sum((d - d.mean(axis=1, keepdims=True)) ** 2, axis=1)))
+    if variance <= ZERO**2:
+        if abs(d[0, 0]) <= ZERO:
+            return FiveByTwoT(0.0, repeats, 1.0)
+        return FiveByTwoT(float(np.sign(d[0, 0])) * np.inf, repeats, 0.0)
+    statistic = float(d[0, 0] / np.sqrt(variance))
+    return FiveByTwoT(statistic, repeats, float(2 * t.sf(abs(statistic), repeats)))
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

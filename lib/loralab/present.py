@@ -24,9 +24,11 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 def with_ci(row: pd.Series, metric: str) -> str:
     """`0.934 [0.847, 1.000]` from a results.csv row's metric and its interval columns, marked
-    where BCa was undefined and the percentile interval stands in."""
+    where BCa was undefined and the percentile interval stands in, and where the interval is
+    over a method's draws too: `(percentile over 4 draws)`."""
     text = f"{row[metric]:.3f} [{row[f'{metric}_low']:.3f}, {row[f'{metric}_high']:.3f}]"
-    return text + (" (percentile)" if row.get(f"{metric}_ci") == "percentile" else "")
+    kind = row.get(f"{metric}_ci")
+    return text + (f" ({kind})" if str(kind).startswith("percentile") else "")
 
 
 def seconds(value: float) -> str:
@@ -231,6 +233,11 @@ def format_stats(
             "—" if pd.isna(p) else p_text(p, ph)
             for p, ph in zip(table["cv_p"], holm_of("cv_p"), strict=True)
         ]
+    if "cv52_p" in table:
+        shown[f"5x2cv t-test p{adjusted}"] = [
+            "—" if pd.isna(p) else p_text(p, ph)
+            for p, ph in zip(table["cv52_p"], holm_of("cv52_p"), strict=True)
+        ]
     note = stats_note(table, confidence, resamples, seed, folds, primary)
     return shown, note
 
@@ -263,8 +270,10 @@ def draws_note(table: pd.DataFrame) -> str:
         "The Δ shown, and McNemar's b / c and p, are those of the rows in the results table."
         + (
             ' With split.repeats, "over S trained models": every seed of every repeat, each '
-            "trained on its own draw of the folds, its predictions on repeat 0's items; so the "
-            "interval counts the variance of the training data too."
+            "trained on its own draw of the folds, its predictions on repeat 0's items; each "
+            "resample draws one repeat for both methods, then a seed of each within it, then "
+            "items within that repeat's folds; so the interval counts the variance of the "
+            "training data too."
             if repeated_cv(table)
             else ""
         )
@@ -331,14 +340,23 @@ def cv_note(table: pd.DataFrame) -> str:
     if not repeated_cv(table):
         return ""
     ratio = table["cv_test_to_train"].dropna()
+    ratios = (
+        f"{ratio.min():.2f}" if ratio.nunique() == 1 else f"{ratio.min():.2f} to {ratio.max():.2f}"
+    )
     return (
         " Repeated-CV t-test: the per-fold differences in macro-F1 over every fold of every "
         "repeat, Nadeau and Bengio's corrected resampled t-test (the variance inflated by "
-        f"n_test / n_train = {ratio.iloc[0]:.2f}, as folds share training items), two-sided. "
-        "Beside the bootstrap, which resamples repeat 0's test items, it reads each fold of "
-        'each repeat as one paired sample of models trained on other data; "—": a row '
-        "without per-fold results."
+        f"n_test / n_train = {ratios}, as folds share training items; n_train: the items "
+        "the compared method trained on, else the baseline's), two-sided. Beside the "
+        "bootstrap, which resamples repeat 0's test items, it reads each fold of each repeat "
+        'as one paired sample of models trained on other data; "—": a row without per-fold '
+        "results."
         if len(ratio)
+        else ""
+    ) + (
+        " 5x2cv t-test: Dietterich's (1998) paired t-test of the same differences over the "
+        "repeats of 2 folds, R degrees of freedom."
+        if "cv52_p" in table
         else ""
     )
 

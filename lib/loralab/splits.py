@@ -328,3 +328,22 @@ def read_split(run: RunPaths, name: str, fold: int) -> pd.DataFrame:
     """One fold's items of one split. The fold is always named: a study of K folds has K test
     splits, and reading the first alone silently loses the others' items."""
     return read_jsonl(run.split_file(name, fold))
+
+
+def repeat_folds(tests: list[pd.DataFrame], folds: int, ids) -> np.ndarray:
+    """Per repeat of the folds (rows), the fold of that repeat (0 to folds - 1) whose test split
+    holds each of `ids`: the bootstrap's strata, each repeat's its own, as each repeat deals the
+    items into folds anew. `tests`: every fold's test split, the study's fold order."""
+    ids = pd.Series(ids).astype(str).reset_index(drop=True)
+    rows = []
+    for start in range(0, len(tests), folds):
+        fold_of = {str(i): k for k, t in enumerate(tests[start : start + folds]) for i in t["id"]}
+        found = ids.map(fold_of)
+        if found.isna().any():
+            raise ValueError(
+                f"{int(found.isna().sum())} paired items are in no fold's test split of repeat "
+                f"{start // folds} (first: {ids[found.isna()].iloc[0]}); the split changed after "
+                "evaluation: evaluate again"
+            )
+        rows.append(found.astype(int).to_numpy())
+    return np.array(rows)

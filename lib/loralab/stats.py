@@ -10,7 +10,8 @@ power at this n, and a paired bootstrap of the macro-F1 difference (mean, BCa or
 p), its resamples stratified by fold when the study has several, and drawing one of a method's
 training seeds (draw_predictions.csv) per resample when it has several; Holm's correction is
 applied across all the comparisons, the primary one included, separately for each test. With
-`split.repeats` > 1, also the corrected resampled t-test over every fold of every repeat.
+`split.repeats` > 1, also the corrected resampled t-test over every fold of every repeat, and
+with 2 folds Dietterich's 5x2cv t-test.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from .config import Config
 from .errors import ConfigError
 from .layout import SPLITS, RunPaths
 from .paired_tests import (
+    Draws,
     corrected_cv_t_test,
+    five_by_two_cv_t_test,
     holm,
     mcnemar_detectable_difference,
     mcnemar_test,
@@ -34,24 +37,19 @@ from .paired_tests import (
 )
 from .present import format_stats
 from .roles import ANCHOR, BASELINE, HEADLINE, TRAINED, with_role
-from .splits import read_split
+from .splits import read_split, repeat_folds
 
 POWER = 0.8  # the power at which the detectable difference is stated
 SELECTED = "selected"  # stats.primary's name for evaluation.json's selected_method
 ALL_ITEMS_BASELINE = "tfidf_all"  # the default primary baseline: TF-IDF on every training item
 
 
-def item_folds(run: RunPaths, ids: pd.Series, folds: int) -> np.ndarray:
-    """The fold whose test split holds each item: the bootstrap's strata. The split step's files
-    say it; the paired predictions list the items in fold order but do not record the fold."""
-    fold_of = {str(i): k for k in range(folds) for i in read_split(run, "test", k)["id"]}
-    found = ids.astype(str).map(fold_of)
-    if found.isna().any():
-        raise ValueError(
-            f"{int(found.isna().sum())} paired items are in no fold's test split (first: "
-            f"{ids[found.isna()].iloc[0]}); the split changed after evaluation: evaluate again"
-        )
-    return found.astype(int).to_numpy()
+def item_folds(run: RunPaths, ids: pd.Series, folds: int, repeats: int = 1) -> np.ndarray:
+    """The fold whose test split holds each item, per repeat of the folds (repeats x items): the
+    bootstrap's strata. The split step's files say it; the paired predictions list the items in
+    repeat 0's fold order but do not record the fold."""
+    tests = [read_split(run, "test", k) for k in range(folds * repeats)]
+    return repeat_folds(tests, folds, ids)
 
 
 def primary_comparison(
@@ -124,8 +122,9 @@ def same_items_pairs(results: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def method_draws(run: RunPaths, ids: pd.Series) -> dict[str, np.ndarray]:
-    """Each method's predictions per draw (draws x items, in paired order), from
-    draw_predictions.csv: training seeds, few-shot's draws. Empty for runs without the file."""
+    """Each method's predictions per draw (draws x items, in paired order) and the repeat of the
+    folds each came from, from draw_predictions.csv: training seeds, few-shot's draws. Empty for
+    runs without the file; a file older than its repeat column gives draws of no repeat."""
     if not run.draw_predictions.is_file():
         return {}
     frame = pd.read_csv(run.draw_predictions, dtype={"id": str})
@@ -137,7 +136,10 @@ def method_draws(run: RunPaths, ids: pd.Series) -> dict[str, np.ndarray]:
             raise ValueError(
                 f"{run.draw_predictions}: {method}'s draws miss paired test items; evaluate again"
             )
-        out[method] = table.to_numpy()
+        repeats = part.groupby("draw")["repeat"].first() if "repeat" in part else None
+        out[method] = Draws(
+            table.to_numpy(), None if repeats is None else repeats[table.index].to_numpy()
+        )
     return out
 
 
@@ -183,28 +185,41 @@ def compare(
     }
 
 
-def repeated_cv_tests(run: RunPaths, pairs: list[tuple[str, str]], runs: int) -> pd.DataFrame:
+def cv_test_to_train(results: pd.DataFrame, a: str, b: str, n_test: float, pool: float) -> float:
+    """n_test / n_train of a pair's corrected t-test. n_train is what the learner learned from:
+    the first method's training items (the comparisons put the trained method first), else the
+    baseline's, else, where neither learned from any item (zero-shot against a rule), the
+    train and val items of the fold: a method trained on 64 of them has a ratio near 2.4 where
+    the whole pool gives about 0.3, a correction seven times too small."""
+    items = results.set_index("method")["train_items"]
+    learned = [float(items[m]) for m in (a, b) if m in items.index and items[m] > 0]
+    return n_test / (learned[0] if learned else pool)
+
+
+def repeated_cv_tests(
+    run: RunPaths, pairs: list[tuple[str, str]], folds: int, repeats: int, results: pd.DataFrame
+) -> pd.DataFrame:
     """The corrected resampled t-test of each pair's per-fold macro-F1 differences over every
-    fold of every repeat (fold_results.csv); n_test / n_train from the split files: each fold's
-    test items against the train and val items its methods could learn from."""
-    folds = pd.read_csv(run.fold_results).pivot(index="fold", columns="method", values="macro_f1")
+    fold of every repeat (fold_results.csv), n_test / n_train as cv_test_to_train says; with 2
+    folds, Dietterich's 5x2cv t-test of the same differences beside it."""
+    per_fold = pd.read_csv(run.fold_results).pivot(
+        index="fold", columns="method", values="macro_f1"
+    )
+    runs = folds * repeats
     size = {name: [len(read_split(run, name, k)) for k in range(runs)] for name in SPLITS}
-    ratio = float(np.mean(size["test"]) / (np.mean(size["train"]) + np.mean(size["val"])))
+    n_test, pool = np.mean(size["test"]), np.mean(size["train"]) + np.mean(size["val"])
     rows = []
     for a, b in pairs:
-        if a not in folds or b not in folds:
-            rows.append({"cv_test_to_train": ratio})
-            continue
-        test = corrected_cv_t_test((folds[a] - folds[b]).to_numpy(), ratio)
-        rows.append(
-            {
-                "cv_delta_mean": test.mean,
-                "cv_t": test.statistic,
-                "cv_df": test.df,
-                "cv_p": test.p_value,
-                "cv_test_to_train": ratio,
-            }
-        )
+        row = {"cv_test_to_train": cv_test_to_train(results, a, b, n_test, pool)}
+        if a in per_fold and b in per_fold:
+            differences = (per_fold[a] - per_fold[b]).sort_index().to_numpy()
+            test = corrected_cv_t_test(differences, row["cv_test_to_train"])
+            row |= {"cv_delta_mean": test.mean, "cv_t": test.statistic, "cv_df": test.df}
+            row["cv_p"] = test.p_value
+            if folds == 2:
+                five = five_by_two_cv_t_test(differences.reshape(repeats, 2))
+                row |= {"cv52_t": five.statistic, "cv52_df": five.df, "cv52_p": five.p_value}
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -226,7 +241,8 @@ def statistics_step(cfg: Config, run: RunPaths) -> Statistics:
     names = meta["methods"]
     selected = meta["selected_method"]
     primary, stand_in = primary_comparison(cfg.stats.primary, selected, results)
-    folds = item_folds(run, paired["id"], meta["folds"])
+    repeats = meta.get("repeats", 1)
+    folds = item_folds(run, paired["id"], meta["folds"], repeats)
     resamples = resample_weights(
         len(paired), cfg.stats.bootstrap_resamples, cfg.stats.seed, strata=folds
     )
@@ -238,15 +254,15 @@ def statistics_step(cfg: Config, run: RunPaths) -> Statistics:
         for a, b in pairs
     ]
     table = pd.DataFrame(rows)
-    repeats = meta.get("repeats", 1)
     if repeats > 1 and not table.empty:
-        runs = meta["folds"] * repeats
-        table = pd.concat([table, repeated_cv_tests(run, pairs, runs)], axis=1)
+        cv = repeated_cv_tests(run, pairs, meta["folds"], repeats, results)
+        table = pd.concat([table, cv], axis=1)
     if cfg.stats.correction == "holm" and not table.empty:
         table["mcnemar_p_holm"] = holm(table["mcnemar_p"].tolist())
         table["bootstrap_p_holm"] = holm(table["bootstrap_p"].tolist())
-        if "cv_p" in table:
-            table["cv_p_holm"] = holm_present(table["cv_p"])
+        for column in ("cv_p", "cv52_p"):
+            if column in table:
+                table[f"{column}_holm"] = holm_present(table[column])
     declared = {"declared": list(cfg.stats.primary), "pair": list(primary), "note": stand_in}
     s = cfg.stats
     shown, note = format_stats(
@@ -305,6 +321,9 @@ def stat_tests_record(table: pd.DataFrame, cfg: Config, n_test: int, folds: int)
         "cv_means": "with split.repeats > 1: the corrected resampled t-test (Nadeau and Bengio "
         "2003) of the per-fold macro-F1 differences over every fold of every repeat "
         "(fold_results.csv): cv_delta_mean their mean, cv_t, cv_df (folds - 1), cv_p two-sided, "
-        "cv_test_to_train the n_test / n_train that inflates the variance; null for a method "
-        "without per-fold results",
+        "cv_test_to_train the n_test / n_train that inflates the variance (n_train: the "
+        "training items of the first method, else of the baseline, else the fold's train and "
+        "val items); null for a method without per-fold results. With split.folds = 2, "
+        "cv52_t, cv52_df (repeats), cv52_p: Dietterich's 5x2cv paired t-test of the same "
+        "differences",
     }

@@ -420,7 +420,9 @@ def train_trial(
     # first: a launched process picks its GPU (or gloo on a CPU) before anything touches one
     state = PartialState(cpu=resolve_device(cfg.train.device) == "cpu")
     base = load_base(cfg)
-    train = training_items(read_split(run, "train", trial.fold), trial.items, cfg.split.seed)
+    train = training_items(
+        read_split(run, "train", trial.fold), trial.items, cfg.split.items_seed(trial.fold)
+    )
     val = read_split(run, "val", trial.fold)
     result = train_lora(base, train, val, cfg, trial, log, own_base=True)
     if state.is_main_process:

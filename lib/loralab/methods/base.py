@@ -47,6 +47,8 @@ class MethodResult:
     train_items_per_fold: list[int] = field(default_factory=list)  # pooled results only
     size: str | None = None  # the training size it stands for (`16`, `all`); None: untrained
     trial_predictions: dict[str, list[str]] = field(default_factory=dict)  # per trial id
+    # the repeat of the folds each draw came from (split.repeats); empty: repeat 0 for all
+    draw_repeats: list[int] = field(default_factory=list)
 
 
 @dataclass

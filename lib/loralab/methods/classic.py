@@ -47,7 +47,7 @@ class TfidfLogisticRegression(Method):
         for size in sizes:
             if size is not None and size < n_all:
                 method_id = f"tfidf_n{size}" if len(sizes) > 1 else "tfidf"
-                n = len(training_items(study.train, size, study.cfg.split.seed))
+                n = len(training_items(study.train, size, study.cfg.split.items_seed(study.fold)))
                 yield cls(study, method_id, f"TF-IDF + logistic regression ({n} items)", size)
         yield cls(study, "tfidf_all", f"TF-IDF + logistic regression (all {n_all} items)", None)
 
@@ -68,7 +68,7 @@ class TfidfLogisticRegression(Method):
         return 2
 
     def fit(self, train: pd.DataFrame, val: pd.DataFrame) -> None:
-        train = training_items(train, self.size, self.study.cfg.split.seed)
+        train = training_items(train, self.size, self.study.cfg.split.items_seed(self.study.fold))
         t0 = time.perf_counter()
         x, y = [self.show(t) for t in train["text"]], train["label"]
         x_val = [self.show(t) for t in val["text"]]
