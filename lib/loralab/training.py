@@ -56,7 +56,7 @@ from .models import (
     resolve_device,
 )
 from .prompts import PromptBuilder
-from .scoring import Scores, score_chunks
+from .scoring import Scores, score_chunks, score_documents
 from .splits import read_split
 from .training_items import stratified_subset, training_items
 from .trials import Trial, trials
