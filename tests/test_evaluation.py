@@ -178,3 +178,21 @@ def test_a_methods_macro_f1_interval_in_results_csv_is_over_its_draws():
         one["macro_f1_high"] - one["macro_f1_low"]
     )
     assert with_ci(many, "macro_f1").endswith("(percentile over 2 draws)")
+
+
+def test_the_optimum_is_found_from_validation_items_whose_mean_is_each_trials_label_loss(
+    evaluated,
+):
+    """The per-item losses the optimum's bootstrap resamples are those whose mean is the label
+    loss selection read, and the step wrote the optima and their ratios beside trials.csv."""
+    from loralab.selection import trained_summaries, validation_item_losses
+
+    _, run, ev, _ = evaluated
+    items = validation_item_losses(run)
+    means = items.groupby(["rank", "fold", "seed"])["loss"].mean()
+    for summary in trained_summaries(run):
+        key = (summary["rank"], summary["fold"], summary["seed"])
+        assert means[key] == pytest.approx(summary["val_label_loss"], abs=1e-6)
+    written = pd.read_csv(run.lr_optima)
+    assert len(written) == len(ev.optima.table) and "validation items" in ev.optima.unit
+    assert run.lr_ratios.is_file()

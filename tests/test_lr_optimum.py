@@ -93,3 +93,52 @@ def test_the_criterion_is_the_label_loss_when_every_row_has_one():
     assert criterion_column(labelled.assign(val_label_loss=np.nan)) == "val_loss"  # older runs
     assert _lora(lr_optima(labelled))["edge"] and not _lora(lr_optima(labelled, "val_loss"))["edge"]
     assert "by validation label loss" in lr_ratio_sentence(labelled)
+
+
+def _items(n_items=120, noise=0.3, at=-2.7, ranks=(2, 64), seed=3):
+    """Per-item validation label losses of one fold and one seed: a parabola in log10(lr) plus
+    an item effect shared by every configuration (the same items validate them all) and noise."""
+    rng = np.random.default_rng(seed)
+    item_effect = rng.normal(0, 0.5, n_items)
+    rows = []
+    for rank in ranks:
+        for lr in LORA_GRID:
+            loss = 0.3 + (math.log10(lr) - at) ** 2 + item_effect + rng.normal(0, noise, n_items)
+            for i, value in enumerate(loss):
+                rows.append(("lora", "lora", rank, lr, 64, 0, 42, f"i{i}", value))
+    columns = ["method", "variant", "rank", "lr", "train_size", "fold", "seed", "id", "loss"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _trial_means(items: pd.DataFrame) -> pd.DataFrame:
+    keys = ["method", "variant", "rank", "lr", "train_size", "fold", "seed"]
+    means = items.groupby(keys, as_index=False)["loss"].mean()
+    return means.rename(columns={"loss": "val_label_loss"}).assign(selected=False)
+
+
+def test_validation_items_give_an_interval_where_one_fold_and_one_seed_give_none():
+    """With one trial per configuration a bootstrap over trials has nothing to resample; over
+    validation items it holds their sampling error, and narrows with more items."""
+    few, many = _items(n_items=40), _items(n_items=400)
+    by_trials = lr_optima(_trial_means(few)).table
+    assert (by_trials["low"] == by_trials["high"]).all()
+    narrow, wide = (lr_optima(_trial_means(i), items=i) for i in (many, few))
+    for optima in (narrow, wide):
+        for row in optima.table.itertuples():
+            assert row.low <= 10**-2.7 <= row.high and row.low < row.high
+        assert "validation items" in optima.unit
+    spread = [(o.table["high"] / o.table["low"]).max() for o in (narrow, wide)]
+    assert spread[0] < spread[1]
+    assert narrow.table["units"].iloc[0] == 400
+
+
+def test_the_rank_ratio_is_about_one_where_the_optimum_does_not_move_and_small_where_it_falls():
+    from loralab.lr_optimum import optimum_ratios
+
+    still = optimum_ratios(lr_optima(_trial_means(_items()), items=_items()))
+    row = still.set_index("kind").loc["rank"]
+    assert row["numerator"] == "lora r=64" and row["denominator"] == "lora r=2"
+    assert row["low"] <= 1 <= row["high"]
+    falls = pd.concat([_items(ranks=(2,)), _items(ranks=(64,), at=-3.5, seed=4)])
+    row = optimum_ratios(lr_optima(_trial_means(falls), items=falls)).iloc[0]
+    assert row["high"] < 1 and row["ratio"] == pytest.approx(10**-0.8, rel=0.3)

@@ -25,8 +25,9 @@ from .artifacts import write_csv, write_json, write_text
 from .config import Config
 from .documents import window_summary
 from .layout import RunPaths
+from .lr_optimum import Optima, lr_optima, optimum_ratios
 from .methods import REGISTRY, MethodResult, Study
-from .metrics import classification_metrics
+from .metrics import CRITERIA, classification_metrics
 from .models import LoadedModel, load_base
 from .paired_tests import (
     Draws,
@@ -38,7 +39,14 @@ from .paired_tests import (
 )
 from .present import format_results
 from .roles import ANCHOR, CANDIDATE, TRAINED, with_role
-from .selection import Selection, select, selection_rule, trained_summaries, trial_histories
+from .selection import (
+    Selection,
+    select,
+    selection_rule,
+    trained_summaries,
+    trial_histories,
+    validation_item_losses,
+)
 from .splits import read_split, repeat_folds
 from .trials import trials
 
@@ -324,7 +332,7 @@ class Evaluation:
     test: pd.DataFrame  # every fold's test items (id, text, label, fold), in paired order
     record: dict  # evaluation.json
     histories: dict[str, pd.DataFrame]  # history.csv of every trial the study trained
-    trials: pd.DataFrame  # trials.csv: what the optimum learning rate is bootstrapped over
+    optima: Optima  # the optimum learning rate per curve, from validation only
 
     @property
     def anchor(self) -> str:
@@ -490,6 +498,19 @@ def release_unscored_weights(cfg: Config, run: RunPaths, selection: Selection, l
             log(f"{t.id}: not chosen on validation, its weights deleted")
 
 
+def learning_rate_optima(cfg: Config, run: RunPaths, trials: pd.DataFrame) -> Optima:
+    """The optimum learning rate per curve and the ratios the studies ask about, from the
+    trials' validation results only (by train.select_by's loss; the label loss where macro-F1
+    selects, a step function of the learning rate no parabola fits), written beside trials.csv."""
+    criterion = CRITERIA[cfg.train.select_by]
+    column = criterion.column if criterion.lower_is_better else "val_label_loss"
+    items = validation_item_losses(run)
+    optima = lr_optima(trials, column, cfg.stats.confidence, seed=cfg.split.seed, items=items)
+    write_csv(run.lr_optima, optima.table)
+    write_csv(run.lr_ratios, optimum_ratios(optima))
+    return optima
+
+
 def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     """The evaluation step: select each configuration on validation, score the methods on
     every fold's test items, pool over folds and repeats, and write every table the report
@@ -526,6 +547,7 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     write_csv(run.selection_table, selection.table)
     trials = trials_table(summaries, scored, tests, selection, labels)
     write_csv(run.trials_table, trials)
+    optima = learning_rate_optima(cfg, run, trials)
     write_text(
         run.results_markdown,
         format_results(table).to_markdown(index=False, disable_numparse=True) + "\n",
@@ -535,5 +557,5 @@ def evaluate_step(cfg: Config, run: RunPaths, log=print) -> Evaluation:
     write_csv(run.results, table)  # last: marks the step as done
     histories = trial_histories(run)
     return Evaluation(
-        table, paired, confusion, selection.method, selection.table, test, record, histories, trials
+        table, paired, confusion, selection.method, selection.table, test, record, histories, optima
     )

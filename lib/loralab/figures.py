@@ -231,16 +231,16 @@ CHOSEN_EDGE = (0.9, 0.6, 0.0)  # orange: reads on every shade of the Blues heatm
 
 
 def sweep_figures(
-    selection: pd.DataFrame, trials: pd.DataFrame | None = None
+    selection: pd.DataFrame, optima: Optima | pd.DataFrame | None = None
 ) -> dict[str, plt.Figure]:
     """The validation figures of the trial grid that have something to show, by the name
     `save_figure` gives their PNG: a heatmap of validation loss over learning rate x rank
     (two learning rates or two ranks), the optimum learning rate per rank (two learning
-    rates), bootstrapped over `trials` (trials.csv) when given, else over selection's folds.
-    Empty for a grid of one configuration."""
+    rates): `optima` as the evaluation step found them, or bootstrapped over these trials'
+    rows (trials.csv), or else over selection's folds. Empty for a grid of one configuration."""
     figures = {
         "sweep_val_loss": sweep_heatmaps(selection),
-        "sweep_best_lr": best_lr_figure(selection if trials is None else trials),
+        "sweep_best_lr": best_lr_figure(selection if optima is None else optima),
     }
     return {name: fig for name, fig in figures.items() if fig is not None}
 
@@ -321,18 +321,27 @@ def sweep_heatmaps(selection: pd.DataFrame) -> plt.Figure | None:
     return fig
 
 
-def best_lr_figure(frame: pd.DataFrame, criterion: str | None = None) -> plt.Figure | None:
-    """Per training size, LoRA's optimum learning rate at each rank with its interval (a line
-    per variant; `lr_optimum.lr_optima`), full fine-tuning's as a dashed line over its interval.
-    `frame`: trials.csv (or selection.csv) rows. None when LoRA tried one learning rate, or one
-    rank with no full fine-tuning to set it against."""
+def _optima_of(frame: Optima | pd.DataFrame, criterion=None, confidence=0.95) -> Optima | None:
+    """`frame` itself if it holds the optima, else those of its rows (trials.csv or
+    selection.csv); None without LoRA rows to find one for."""
+    if isinstance(frame, Optima):
+        return frame if (frame.table["method"] == LORA).any() else None
     if not GRID_NEEDS.issubset(frame.columns) or LORA not in set(frame["method"]):
         return None
-    optima = lr_optima(frame, criterion).table
+    return lr_optima(frame, criterion, confidence)
+
+
+def best_lr_figure(frame: Optima | pd.DataFrame, criterion: str | None = None) -> plt.Figure | None:
+    """Per training size, LoRA's optimum learning rate at each rank with its interval (a line
+    per variant; `lr_optimum.lr_optima`), full fine-tuning's as a dashed line over its interval.
+    `frame`: the optima, or trials.csv (or selection.csv) rows. None when LoRA tried one
+    learning rate, or one rank with no full fine-tuning to set it against."""
+    found = _optima_of(frame, criterion)
+    if found is None:
+        return None
+    optima = found.table
     best, full_best = optima[optima["method"] == LORA], optima[optima["method"] == FULL]
-    if frame.loc[frame["method"] == LORA, "lr"].nunique() < 2 or (
-        best["rank"].nunique() < 2 and full_best.empty
-    ):
+    if (best["lr_min"] == best["lr_max"]).all() or (best["rank"].nunique() < 2 and full_best.empty):
         return None
     sizes = sorted(best["train_size"].unique(), key=size_key)
     fig, axes = plt.subplots(
@@ -342,7 +351,7 @@ def best_lr_figure(frame: pd.DataFrame, criterion: str | None = None) -> plt.Fig
         _draw_optima(
             ax, best[best["train_size"] == size], full_best[full_best["train_size"] == size]
         )
-        _lr_axes(ax, sorted(set(frame["lr"])), sorted(best["rank"].unique()))
+        _lr_axes(ax, list(found.lrs), sorted(best["rank"].unique()))
         ax.set(title=size_label(size), xlabel="rank")
     axes[0][0].set_ylabel("optimum learning rate")
     shown = {}  # one legend for all panels, each line once
@@ -473,15 +482,16 @@ def _ring_separated(ax, verdicts: pd.DataFrame | None) -> None:
 
 
 def lr_ratio_sentence(
-    frame: pd.DataFrame, criterion: str | None = None, confidence: float = 0.95
+    frame: Optima | pd.DataFrame, criterion: str | None = None, confidence: float = 0.95
 ) -> str:
     """Per training size: LoRA's optimum learning rate per rank with its interval, the grid
     rates not separated from the minimum, a warning where the minimum sits at the grid's edge,
     and the ratio to full fine-tuning's optimum with its interval, or that the grids cannot
-    give one (`lr_optimum.lr_optima` holds the rules). `frame`: trials.csv or selection.csv."""
-    if not GRID_NEEDS.issubset(frame.columns) or LORA not in set(frame["method"]):
+    give one (`lr_optimum.lr_optima` holds the rules). `frame`: the optima, or trials.csv or
+    selection.csv rows."""
+    optima = _optima_of(frame, criterion, confidence)
+    if optima is None:
         return "No LoRA configuration was trained, so there is no learning rate to compare."
-    optima = lr_optima(frame, criterion, confidence)
     sizes = sorted(
         set(optima.table.loc[optima.table["method"] == LORA, "train_size"]), key=size_key
     )

@@ -154,6 +154,16 @@ class RunPaths:
         return self.root / "eval" / "trials.csv"
 
     @property
+    def lr_optima(self) -> Path:
+        """per method, variant, rank and size: the optimum learning rate with its interval"""
+        return self.root / "eval" / "lr_optima.csv"
+
+    @property
+    def lr_ratios(self) -> Path:
+        """optimum learning rates set against each other: large rank / small, LoRA / full"""
+        return self.root / "eval" / "lr_ratios.csv"
+
+    @property
     def selection_table(self) -> Path:
         """per fold, size and method: each configuration's validation results, chosen marked"""
         return self.root / "eval" / "selection.csv"

@@ -1,15 +1,21 @@
 """The best learning rate as an estimate with an interval, not a grid's bare minimum.
 
 A grid of learning rates answers "which lr is best" only up to its spacing and to the noise of
-a few folds and seeds. Per curve (method, variant, rank, training size) the optimum is the
-vertex of a parabola in log10(lr) through the grid's lowest mean criterion and its two
-neighbours (the grid minimum itself with fewer than three learning rates or a curve that is
-not convex there), clipped to the grid. Its interval comes from a bootstrap over the units the
-frame holds: trials (fold x seed) in trials.csv, folds in selection.csv (whose rows are already
-means over seeds). Validation items are not resampled: no per-item validation losses are kept,
-so the interval holds the spread between trials, not the validation set's sampling error.
-A draw resamples the units once for every curve at a size, so curves that share folds and
-seeds (LoRA's and full fine-tuning's) move together and their ratio is bootstrapped jointly.
+a few validation items, folds and seeds. Per curve (method, variant, rank, training size) the
+optimum is the vertex of a parabola in log10(lr) through the grid's lowest mean criterion and
+its two neighbours (the grid minimum itself with fewer than three learning rates or a curve
+that is not convex there), clipped to the grid.
+
+Its interval comes from a bootstrap. With each trial's per-item validation label losses
+(`items`, from the trials' saved validation predictions) a draw resamples the validation items
+within each fold and the training seeds, the same items and seeds for every configuration, since
+every configuration of a fold is validated on the same items: the interval then holds the
+validation set's sampling error and the seeds' spread. Without them (an answer-token criterion,
+whose per-item values are not kept) a draw resamples trials (fold x seed), or folds in
+selection.csv, and the interval holds only the spread between those.
+A draw is shared by every curve at a size, so curves that share folds, seeds and items (LoRA's
+at two ranks, LoRA's and full fine-tuning's) move together and their ratio is bootstrapped
+jointly.
 """
 
 from __future__ import annotations
@@ -62,7 +68,8 @@ class Optima:
     table: pd.DataFrame
     draws: dict[tuple, np.ndarray]
     confidence: float
-    unit: str  # what a draw resamples: "trials" or "folds"
+    unit: str  # what a draw resamples, in words
+    lrs: tuple[float, ...] = ()  # every learning rate of the grid, LoRA's and full's
 
     def ratio(self, curve: tuple, other: tuple) -> tuple[float, float, float]:
         """The ratio of two curves' optima at one size with its percentile interval."""
@@ -90,60 +97,149 @@ def _units(frame: pd.DataFrame) -> pd.Series:
     return frame[keys].astype(str).agg("/".join, axis=1) if keys else frame.index.to_series()
 
 
+CONFIG = [*CURVE[:3], "lr"]  # a column of the draws: a curve's point
+
+
+def _unit_draws(part: pd.DataFrame, column: str, resamples: int, rng) -> tuple:
+    """Mean criterion per configuration and its draws (draws x configurations), resampling
+    trials (or folds) with replacement."""
+    values = part.assign(unit=_units(part)).pivot_table(index="unit", columns=CONFIG, values=column)
+    picks = rng.integers(0, len(values), size=(resamples, len(values)))
+    sampled = np.nanmean(values.to_numpy()[picks], axis=1)
+    mean = pd.Series(np.nanmean(values.to_numpy(), axis=0), index=values.columns)
+    unit = "trials" if "seed" in part else "folds"
+    return mean, pd.DataFrame(sampled, columns=values.columns), len(values), unit
+
+
+def _item_draws(items: pd.DataFrame, resamples: int, rng) -> tuple:
+    """Mean label loss per configuration and its draws: each draw resamples every fold's
+    validation items and the training seeds, the same for every configuration; a fold's mean
+    counts once, as selection averages folds' choices."""
+    configs = pd.MultiIndex.from_frame(items[CONFIG].drop_duplicates().sort_values(CONFIG))
+    seeds = sorted(items["seed"].unique())
+    picks = rng.integers(0, len(seeds), size=(resamples, len(seeds)))
+    folds = items.groupby("fold", sort=True)
+    point, total = np.zeros(len(configs)), np.zeros((resamples, len(configs)))
+    for _, part in folds:
+        cube = part.pivot_table(index=[*CONFIG, "seed"], columns="id", values="loss")
+        full = [(*config, seed) for config in configs for seed in seeds]
+        cube = cube.reindex(pd.MultiIndex.from_tuples(full, names=[*CONFIG, "seed"]))
+        losses = cube.to_numpy().reshape(len(configs), len(seeds), -1)
+        n = losses.shape[-1]
+        weights = np.zeros((resamples, n))
+        np.add.at(weights, (np.arange(resamples)[:, None], rng.integers(0, n, (resamples, n))), 1)
+        per_seed = np.einsum("dn,csn->dcs", weights / n, losses)
+        total += np.nanmean(np.take_along_axis(per_seed, picks[:, None, :], axis=2), axis=2)
+        point += np.nanmean(losses.mean(axis=2), axis=1)
+    unit = f"validation items (resampled per fold) and {len(seeds)} training seed(s)"
+    items_per_fold = int(folds["id"].nunique().sum())
+    mean = pd.Series(point / folds.ngroups, index=configs)
+    return mean, pd.DataFrame(total / folds.ngroups, columns=configs), items_per_fold, unit
+
+
 def lr_optima(
     frame: pd.DataFrame,
     criterion: str | None = None,
     confidence: float = 0.95,
     resamples: int = 1000,
     seed: int = 0,
+    items: pd.DataFrame | None = None,
 ) -> Optima:
     """Per curve of LoRA and full fine-tuning in `frame` (trials.csv or selection.csv rows):
     the optimum learning rate, its `confidence` interval, the grid minimum, the grid learning
-    rates not separated from it and whether that minimum sits at the grid's edge.
+    rates not separated from it and whether that minimum sits at the grid's edge. `items`
+    (selection.validation_item_losses) resamples validation items for the label loss.
 
     Not separated (`plausible`): a grid learning rate that is the curve's lowest in at least
     1 - `confidence` of the bootstrap draws. `edge`: the grid minimum is the smallest or the
     largest learning rate tried, so the optimum may lie outside the grid."""
     column = criterion_column(frame, criterion)
     rows = with_sizes(frame[frame["method"].isin([LORA, FULL])])
-    rows = rows.assign(unit=_units(rows))
+    by_items = items is not None and column == "val_label_loss" and len(items) > 0
+    items = with_sizes(items) if by_items else None
     rng = np.random.default_rng(seed)
-    table, draws = [], {}
+    table, draws, unit = [], {}, ""
     for size, part in rows.groupby("train_size", sort=False):
-        values = part.pivot_table(index="unit", columns=[*CURVE[:3], "lr"], values=column)
-        picks = rng.integers(0, len(values), size=(resamples, len(values)))
-        for curve, block in values.T.groupby(level=[0, 1, 2], sort=False):
+        if by_items:
+            mean, sampled, units, unit = _item_draws(
+                items[items["train_size"] == size], resamples, rng
+            )
+        else:
+            mean, sampled, units, unit = _unit_draws(part, column, resamples, rng)
+        for curve, block in mean.groupby(level=[0, 1, 2], sort=False):
             key = (*curve, size)
             lrs = block.index.get_level_values("lr").to_numpy(dtype=float)
-            found = _curve_optimum(lrs, block.to_numpy().T, picks, confidence)
-            draws[key] = found.pop("draws")
+            found = _curve_optimum(lrs, block.to_numpy(), sampled[block.index].to_numpy())
+            found = found | {"units": units} | _spread(found.pop("draws"), lrs, confidence)
+            draws[key] = found.pop("vertices")
             table.append(dict(zip(CURVE, key, strict=True)) | {"criterion": column} | found)
-    unit = "trials" if "seed" in frame else "folds"
-    return Optima(pd.DataFrame(table, columns=OPTIMA), draws, confidence, unit)
+    grid = tuple(sorted(set(rows["lr"].astype(float))))
+    return Optima(pd.DataFrame(table, columns=OPTIMA), draws, confidence, unit, grid)
 
 
-def _curve_optimum(lrs: np.ndarray, values: np.ndarray, picks: np.ndarray, confidence: float):
-    """One curve: `values` is units x learning rates (`lrs` ascending)."""
+def _curve_optimum(lrs: np.ndarray, mean: np.ndarray, sampled: np.ndarray) -> dict:
+    """One curve: `mean` per learning rate (`lrs` ascending), `sampled` draws x learning rates."""
     x = np.log10(lrs)
-    mean = np.nanmean(values, axis=0)[None, :]
-    sampled = np.nanmean(values[picks], axis=1)  # draws x learning rates
-    vertices = parabola_vertex(x, sampled)
-    low, high = _interval(vertices, confidence)
-    grid_best = int(np.argmin(mean[0]))
-    share = np.bincount(np.argmin(sampled, axis=1), minlength=len(x)) / len(sampled)
+    grid_best = int(np.argmin(mean))
     return {
-        "lr": _rate(parabola_vertex(x, mean)[0]),
-        "low": low,
-        "high": high,
+        "lr": _rate(parabola_vertex(x, mean[None, :])[0]),
         "grid_best": float(lrs[grid_best]),
-        "best_value": float(mean[0, grid_best]),
-        "plausible": tuple(float(lr) for lr in lrs[share >= round(1 - confidence, 12)]),
+        "best_value": float(mean[grid_best]),
         "edge": len(x) > 1 and grid_best in (0, len(x) - 1),
         "lr_min": float(lrs[0]),
         "lr_max": float(lrs[-1]),
-        "units": len(values),
-        "draws": vertices,
+        "draws": sampled,
     }
+
+
+def _spread(sampled: np.ndarray, lrs: np.ndarray, confidence: float) -> dict:
+    """The optimum's interval over the draws, and the grid rates that are lowest in at least
+    1 - `confidence` of them."""
+    vertices = parabola_vertex(np.log10(lrs), sampled)
+    low, high = _interval(vertices, confidence)
+    share = np.bincount(np.argmin(sampled, axis=1), minlength=len(lrs)) / len(sampled)
+    plausible = tuple(float(lr) for lr in lrs[share >= round(1 - confidence, 12)])
+    return {"low": low, "high": high, "plausible": plausible, "vertices": vertices}
+
+
+RATIOS = ["train_size", "kind", "numerator", "denominator", "ratio", "low", "high"]
+RATIOS += ["grids_overlap"]
+
+
+def optimum_ratios(optima: Optima) -> pd.DataFrame:
+    """The ratios the studies ask about, each with its interval from the joint draws: per
+    training size and variant, LoRA's optimum at its largest rank over that at its smallest
+    (`rank`: about 1 if the optimum does not move with rank), and LoRA's optimum at each rank
+    over full fine-tuning's (`lora_over_full`), with whether the two grids overlap."""
+    table = optima.table
+    rows = []
+    for _, part in table.groupby("train_size", sort=False):
+        lora, full = part[part["method"] == LORA], part[part["method"] == FULL]
+        for _, curves in lora.groupby("variant", sort=False):
+            if curves["rank"].nunique() > 1:
+                low, high = curves.loc[curves["rank"].idxmin()], curves.loc[curves["rank"].idxmax()]
+                rows.append(_ratio_row(optima, "rank", high, low))
+        for _, curve in lora.iterrows() if len(full) else ():
+            rows.append(_ratio_row(optima, "lora_over_full", curve, full.iloc[0]))
+    return pd.DataFrame(rows, columns=RATIOS)
+
+
+def _ratio_row(optima: Optima, kind: str, top: pd.Series, bottom: pd.Series) -> dict:
+    ratio, low, high = optima.ratio(tuple(top[CURVE]), tuple(bottom[CURVE]))
+    return {
+        "train_size": top["train_size"],
+        "kind": kind,
+        "numerator": _curve_name(top),
+        "denominator": _curve_name(bottom),
+        "ratio": ratio,
+        "low": low,
+        "high": high,
+        "grids_overlap": grids_overlap(top, bottom),
+    }
+
+
+def _curve_name(curve: pd.Series) -> str:
+    return "full" if curve["method"] == FULL else f"{curve['variant']} r={int(curve['rank'])}"
 
 
 def grids_overlap(a: pd.Series, b: pd.Series) -> bool:

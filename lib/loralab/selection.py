@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+from scipy.special import log_softmax
 
 from .artifacts import read_json
 from .config import Config
@@ -112,6 +114,32 @@ def trained_summaries(run: RunPaths) -> list[dict]:
 def trial_histories(run: RunPaths) -> dict[str, pd.DataFrame]:
     """history.csv of every trial whose training finished: the curves selection reads."""
     return {t: pd.read_csv(run.history(t)) for t in run.trained_trials()}
+
+
+AXES = ["method", "variant", "rank", "lr", "train_size", "fold", "seed"]
+
+
+def validation_item_losses(run: RunPaths) -> pd.DataFrame:
+    """Per trained trial and validation item, the gold label's cross-entropy among the labels'
+    scores at the trial's best epoch (its saved validation predictions): the values whose mean
+    is the trial's val_label_loss, so that a bootstrap can resample validation items."""
+    frames = []
+    for trial in run.trained_trials():
+        summary = read_json(run.train_summary(trial))
+        scored = pd.read_csv(run.val_predictions(trial), dtype={"id": str})
+        scores = scored.filter(like="score_")
+        labels = [c.removeprefix("score_") for c in scores.columns]
+        gold = scores.columns.get_indexer([f"score_{g}" for g in scored["gold"]])
+        if (gold < 0).any():
+            raise ValueError(f"{run.val_predictions(trial)}: a gold label is none of {labels}")
+        log_p = log_softmax(scores.to_numpy(), axis=1)[np.arange(len(scored)), gold]
+        axes = {axis: summary[axis] for axis in AXES}
+        frames.append(pd.DataFrame({"id": scored["id"], "loss": -log_p}).assign(**axes))
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=[*AXES, "id", "loss"])
+    )
 
 
 @dataclass

@@ -96,6 +96,8 @@ SERIES = (
             "paired_predictions",
             "draw_predictions",
             "trials_table",
+            "lr_optima",
+            "lr_ratios",
             "selection_table",
             "fold_results",
             "evaluation",
