@@ -77,3 +77,16 @@ def test_without_tests_the_intervals_decide_unadjusted():
 
 def _statuses_of(results) -> list[str]:
     return size_verdicts(results, None)["status"].tolist()
+
+
+def test_the_sentence_gives_the_steps_each_size_took_and_says_when_they_differ():
+    from loralab.figures import crossing_sentence
+
+    tests = _tests((0.1, 0.001), (0.2, 0.001), (0.3, 0.001))
+    unequal = _results().assign(steps_to_best=[None, 4, None, 16, None, 64])
+    text = crossing_sentence(unequal, tests)
+    assert "4 at 16 items, 16 at 64 items, 64 at 256 items" in text
+    assert "differ in steps as well as items" in text
+    equal = _results().assign(steps_to_best=[None, 32, None, 32, None, 32])
+    assert "differ in steps" not in crossing_sentence(equal, tests)
+    assert "same number of epochs" in crossing_sentence(_results(), tests)  # no count: said so

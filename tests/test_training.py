@@ -304,3 +304,36 @@ def test_rslora_and_dora_are_peft_options_of_the_same_wrap(tiny_config):
     scale = {m: m.get_submodule(layer).scaling["default"] for m in (plain, rs)}
     assert scale[plain] == cfg.lora.alpha / 4 and scale[rs] == cfg.lora.alpha / 2
     assert any("lora_magnitude_vector" in n for n, _ in dora.named_parameters())
+
+
+def test_train_steps_gives_every_size_the_same_optimizer_steps(prepared_run):
+    """At equal epochs 8 items take fewer steps than all of them; with train.steps each size
+    takes exactly that many, in train.epochs rounds, and the summary counts them."""
+    counted = {}
+    for size, steps in ((8, None), (None, None), (8, 9), (None, 9)):
+        overrides = {"train.train_sizes": [size], "train.epochs": 3, "train.patience": 5}
+        cfg, run = prepared_run(f"s{size}-{steps}", **overrides, **{"train.steps": steps})
+        base = load_base(cfg)
+        trial = trial_of(cfg)
+        train = stratified_subset(read_split(run, "train", 0), size, 42) if size else None
+        train = read_split(run, "train", 0) if train is None else train
+        result = train_lora(base, train, read_split(run, "val", 0), cfg, trial, lambda _: None)
+        counted[(size, steps)] = result.history["steps"].tolist()
+        assert result.summary["optimizer_steps"] == sum(counted[(size, steps)])
+    assert sum(counted[(8, None)]) < sum(counted[(None, None)])
+    assert counted[(8, 9)] == counted[(None, 9)] == [3, 3, 3]
+
+
+def test_a_round_of_steps_is_passes_over_the_items_cut_at_its_share():
+    from loralab.config import build_config
+    from loralab.errors import ConfigError
+    from loralab.training import round_batches
+
+    enc = Encoded(ids=[[1, 2]] * 6, answer_len=[1] * 6, labels=np.array([0, 1] * 3))
+    sets = {"train.batch_size": 2, "train.grad_accum": 2, "train.epochs": 3, "train.steps": 10}
+    t = build_config({}, "t", sets).train
+    rounds = [round_batches(t, enc, e, np.random.default_rng(0)) for e in (1, 2, 3)]
+    assert [len(r) for r in rounds] == [6, 6, 8]  # 3 + 3 + 4 steps of 2 micro-batches
+    assert sorted(i for b in rounds[0][:3] for i in b) == list(range(6))  # a whole pass first
+    with pytest.raises(ConfigError, match="fewer than train.epochs"):
+        build_config({}, "t", {"train.epochs": 3, "train.steps": 2})

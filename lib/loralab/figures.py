@@ -589,6 +589,25 @@ STEPS_NOTE = (
 )
 
 
+def steps_sentence(results: pd.DataFrame, verdicts: pd.DataFrame) -> str:
+    """The optimizer steps the selected LoRA took to its best epoch at each size, from
+    results.csv (mean over folds and seeds): at equal epochs a smaller size takes fewer, so
+    the curve then measures steps as well as items; runs before the count say so in general."""
+    if "steps_to_best" not in results:
+        return STEPS_NOTE
+    steps = results.set_index("method")["steps_to_best"].reindex(verdicts["method"])
+    if steps.isna().any():
+        return STEPS_NOTE
+    said = ", ".join(
+        f"{number(n)} at {size_label(size)}"
+        for n, size in zip(steps, verdicts["train_size"], strict=True)
+    )
+    text = f"LoRA's optimizer steps to its best epoch: {said}."
+    if steps.max() > 1.5 * steps.min():
+        text += " The sizes differ in steps as well as items (train.steps holds steps equal)."
+    return text
+
+
 def crossing_sentence(
     results: pd.DataFrame, tests: pd.DataFrame | dict | None = None, confidence: float = 0.95
 ) -> str:
@@ -606,7 +625,7 @@ def crossing_sentence(
     paired = tests is not None
     parts = [_lead_sentence(verdicts), _sizes_sentence(verdicts, results, paired, confidence)]
     if len(verdicts) > 1:
-        parts.append(STEPS_NOTE)
+        parts.append(steps_sentence(results, verdicts))
     if not paired:
         parts.insert(
             0,

@@ -63,6 +63,7 @@ from .trials import Trial, trials
 
 HISTORY_COLUMNS = [
     "epoch",
+    "steps",
     "train_loss",
     "val_macro_f1",
     "val_accuracy",
@@ -234,19 +235,38 @@ def lr_factor(progress: float, warmup: float, schedule: str) -> float:
     return 1 - rest if schedule == "linear" else 0.5 * (1 + math.cos(math.pi * rest))
 
 
+def round_batches(t, enc: Encoded, epoch: int, rng: np.random.Generator) -> list:
+    """The micro-batches of one round (all processes'): one class-balanced (or shuffled),
+    length-bucketed pass over the items; with train.steps, passes drawn afresh until the round
+    holds its share of the steps, the last pass cut."""
+    n = len(enc.ids)
+
+    def one_pass() -> list:
+        order = balanced_order(enc.labels, n, rng) if t.balanced_sampling else rng.permutation(n)
+        return make_batches(order, enc.lengths, t.batch_size, t.batch_tokens, rng)
+
+    if t.steps is None:
+        return one_pass()
+    # steps spread over the rounds as evenly as whole steps allow
+    share = epoch * t.steps // t.epochs - (epoch - 1) * t.steps // t.epochs
+    needed, batches = share * t.grad_accum, []
+    while len(batches) < needed:
+        batches += one_pass()
+    return batches[:needed]
+
+
 def _train_epoch(tr: _Trainer, enc: Encoded, epoch: int, rng: np.random.Generator) -> dict:
-    """One pass over a class-balanced, length-bucketed draw of the training items; this
-    process takes its share of the batches. Returns loss and throughput over all processes."""
+    """One round (an epoch: one pass over the items, or train.steps' share of the steps); this
+    process takes its share of the batches. Returns loss, optimizer steps and throughput over
+    all processes."""
     from tqdm.auto import tqdm
 
     t, device = tr.cfg.train, tr.base.precision.device
     tr.model.train()
     t0 = time.perf_counter()
-    n = len(enc.ids)
-    order = balanced_order(enc.labels, n, rng) if t.balanced_sampling else rng.permutation(n)
-    batches = make_batches(order, enc.lengths, t.batch_size, t.batch_tokens, rng)
+    batches = round_batches(t, enc, epoch, rng)
     mine = share_of_batches(batches, tr.acc.num_processes, tr.acc.process_index)
-    losses, tokens = [], 0
+    losses, tokens, steps = [], 0, 0
     tr.optimizer.zero_grad(set_to_none=True)
     desc = f"{tr.trial.id} epoch {epoch}"
     quiet = tr.log is _quiet
@@ -270,11 +290,13 @@ def _train_epoch(tr: _Trainer, enc: Encoded, epoch: int, rng: np.random.Generato
                     group["lr"] = tr.trial.lr * lr_factor(progress, t.warmup_ratio, t.schedule)
                 tr.optimizer.step()
                 tr.optimizer.zero_grad(set_to_none=True)
+                steps += 1
     seconds = time.perf_counter() - t0
     losses = tr.acc.gather(torch.tensor(losses, device=device)).tolist()
     tokens = int(tr.acc.reduce(torch.tensor(tokens, device=device), "sum"))
     return {
         "train_loss": float(np.mean(losses)),
+        "steps": steps,
         "train_seconds": seconds,
         "train_tokens_per_s": tokens / seconds,
     }
@@ -367,7 +389,9 @@ def train_lora(
     val_pred = best.val_scores.frame(val["id"].tolist(), base.builder.labels)
     val_pred.insert(1, "gold", val["label"].to_numpy())
     summary = _summary(tr, history, best.row, time.perf_counter() - t_start - checking, train, val)
+    steps = np.cumsum([row["steps"] for row in history])
     summary.update(fit_check_items=len(fitted), fit_check_seconds=checking)
+    summary.update(optimizer_steps=int(steps[-1]), steps_to_best=int(steps[best.row["epoch"] - 1]))
     per_text = np.bincount(windows.owner)
     summary["train_windows"] = int(per_text.sum())
     summary["windows_per_epoch"] = int(np.minimum(per_text, cfg.train.chunks_per_item).sum())

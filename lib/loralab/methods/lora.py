@@ -83,6 +83,7 @@ class TrainedConfiguration(Method):
             "trainable_mb": s["trainable_mb"],
             "adapter_mb": s["adapter_bytes"] / 2**20,
             "train_time_s": s["time_to_best_s"],
+            "steps_to_best": s.get("steps_to_best", float("nan")),  # older trials lack it
         }
         self.folded = None
         if self.study.cfg.evaluation.merge_adapters and not self.trials[0].full:
