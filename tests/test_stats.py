@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -357,3 +359,17 @@ def test_the_5x2cv_t_test_is_mlxtends_on_the_same_fold_differences(tmp_path):
     shown, note = format_stats(pd.DataFrame([_row() | table.iloc[0].to_dict()]), 0.95, 5000, 42, 2)
     assert "5x2cv t-test p" in shown and "Dietterich" in note
     assert "n_test / n_train = 0.94" in note
+
+
+def test_the_default_primary_comparison_says_it_was_chosen_after_a_result(evaluated):
+    """stats.primary's default was set after a run had shown its pair; a params file's own
+    declaration carries no such note. The record and the index page's headline say which."""
+    from loralab.present import headline
+    from loralab.stats import primary_caveat
+
+    assert "after a run of the default study" in primary_caveat(["selected", "tfidf_all"])
+    assert primary_caveat(["selected", "tfidf_n64"]) == ""
+    _, run, _, _ = evaluated
+    recorded = json.loads(run.stat_tests.read_text())["primary"]
+    assert recorded["caveat"] == primary_caveat(recorded["declared"])
+    assert headline(run)["primary_caveat"] == recorded["caveat"]

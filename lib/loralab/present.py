@@ -253,7 +253,7 @@ def primary_note(table: pd.DataFrame, primary: dict | None) -> str:
         f'The row marked "(primary)" is the primary comparison, declared before the run{setting}: '
         "the headline leads with it whatever its outcome and shows its p-values as they are; "
         f"all other comparisons follow there{others}. "
-        + (primary.get("note", "") + " " if primary and primary.get("note") else "")
+        + "".join(f"{primary[k]} " for k in ("note", "caveat") if primary and primary.get(k))
     )
 
 
@@ -477,6 +477,7 @@ def headline(run: RunPaths) -> dict | None:
         "versus": [v for v in versus if v],
         "rules_competitive": [_metric(rows, m) for m in rules.index if m != lead],
         "adjusted": "bootstrap_p_holm" in tests,
+        "primary_caveat": recorded.get("primary", {}).get("caveat", ""),
         "comparisons": len(tests),
         "cost": {
             "trainable_mb": r["trainable_mb"],

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import read_json, write_json, write_text
-from .config import Config
+from .config import Config, StatsConfig
 from .errors import ConfigError
 from .layout import SPLITS, RunPaths
 from .paired_tests import (
@@ -85,6 +85,21 @@ def primary_comparison(
                 f"{', '.join(ids)}. Declare two of them ('selected': the selected LoRA)."
             )
     return (method, baseline), note
+
+
+DEFAULT_PRIMARY_CAVEAT = (
+    "This is stats.primary's default, which was set after a run of the default study had "
+    "shown this pair (as not separated): declared before this run, but not before every look "
+    "at the data. A study that needs a clean primary comparison declares its own in its params "
+    "file before its first run."
+)
+
+
+def primary_caveat(primary: list[str]) -> str:
+    """What a reader must know of the primary comparison's history: the default's was chosen
+    after a result; one a params file declares carries no such note."""
+    default = StatsConfig.model_fields["primary"].default
+    return DEFAULT_PRIMARY_CAVEAT if list(primary) == list(default) else ""
 
 
 def planned_comparisons(
@@ -263,7 +278,12 @@ def statistics_step(cfg: Config, run: RunPaths) -> Statistics:
         for column in ("cv_p", "cv52_p"):
             if column in table:
                 table[f"{column}_holm"] = holm_present(table[column])
-    declared = {"declared": list(cfg.stats.primary), "pair": list(primary), "note": stand_in}
+    declared = {
+        "declared": list(cfg.stats.primary),
+        "pair": list(primary),
+        "note": stand_in,
+        "caveat": primary_caveat(cfg.stats.primary),
+    }
     s = cfg.stats
     shown, note = format_stats(
         table, s.confidence, s.bootstrap_resamples, s.seed, meta["folds"], declared
