@@ -73,6 +73,21 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_findings(args: argparse.Namespace) -> int:
+    from .findings import export, measured_defaults
+    from .layout import RunPaths
+
+    run = RunPaths(args.run_dir)
+    measured = measured_defaults(run) | {
+        k: v for k, v in vars(args).items() if k in MEASURED and v is not None
+    }
+    print(f"findings: {export(run, args.dest, measured)}")
+    return 0
+
+
+MEASURED = ("commit", "cpu", "dtype", "command", "wall_min", "peak_gib")
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .run_compare import compare_runs, paired_across_runs, write_comparison
 
@@ -131,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_trials(sub, sets)
     _add_others(sub, sets)
     _add_track(sub)
+    _add_findings(sub)
     return parser
 
 
@@ -277,6 +293,26 @@ def _add_others(sub, sets: argparse.ArgumentParser) -> None:
     )
     params.add_argument("params", type=Path, nargs="?", help="params YAML file (default: none)")
     params.set_defaults(func=_cmd_params)
+
+
+def _add_findings(sub) -> None:
+    findings = sub.add_parser(
+        "findings",
+        help="copy a finished run's tables, records and figures to a folder to commit",
+        description="Copy a finished run's small artifacts (no adapters) and figures to DEST "
+        "(e.g. docs/findings/<study>) with when, where and at what cost it ran, for statements "
+        "that must outlive the run folder. The commit, CPU kind and dtype path default to "
+        "those of this checkout, this CPU and the run's trials.",
+    )
+    findings.add_argument("run_dir", type=Path, help="the run folder, e.g. executed/<run-id>")
+    findings.add_argument("dest", type=Path, help="where the finding goes")
+    findings.add_argument("--commit", help="commit of the code that ran")
+    findings.add_argument("--cpu", help="the CPU kind it ran on")
+    findings.add_argument("--dtype", help="the dtype path it took")
+    findings.add_argument("--command", help="the command that ran it")
+    findings.add_argument("--wall-min", type=float, help="its wall time in minutes")
+    findings.add_argument("--peak-gib", type=float, help="its peak resident memory in GiB")
+    findings.set_defaults(func=_cmd_findings)
 
 
 def main(argv: list[str] | None = None) -> int:

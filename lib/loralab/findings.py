@@ -1,0 +1,203 @@
+"""A finished study's answers as committed files, and the README's statements read from them.
+
+A run folder is not kept (`executed/` is ignored, and a session's machine is not either), so a
+finding a README states must rest on files in the repository: `export` copies a run's small
+artifacts (tables, records, figures; no adapters) to `docs/findings/<study>/` with when, where
+and at what cost it ran. `readme_block` writes the README's findings from those files alone,
+each ratio beside its anchor from the study's declaration, so the two cannot drift apart (a
+test compares them).
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from .artifacts import read_json, write_json
+from .crossing import size_verdicts
+from .layout import RunPaths
+from .sweep_tables import learning_rate
+
+# what a finding keeps: small tables and records, by RunPaths member
+KEPT = (
+    "params",
+    "results",
+    "results_markdown",
+    "fold_results",
+    "paired_predictions",
+    "draw_predictions",
+    "selection_table",
+    "trials_table",
+    "lr_optima",
+    "lr_ratios",
+    "evaluation",
+    "stat_tests",
+    "stats_markdown",
+)
+RECORD = "finding.json"
+# the anchors each study declared in its params file: what the literature leads one to expect
+ANCHORS = {
+    ("rank", "lora"): (1.0,),
+    ("rank", "rslora"): ((2 / 64) ** 0.5,),
+    ("lora_over_full", "lora"): (10.0, 15.0),
+}
+
+
+def measured_defaults(run: RunPaths) -> dict:
+    """What `export` records unless told otherwise: this checkout's commit, this CPU, the dtype
+    path of the run's first trial, the run's params and the sum of its steps' times (the wall
+    time of a run with one job; `--wall-min` gives a measured one)."""
+    from .environment import git_commit
+    from .models import cpu_kind
+
+    record = read_json(run.run_record)
+    trials = run.trained_trials()
+    precision = read_json(run.train_summary(trials[0]))["precision"] if trials else "?"
+    return {
+        "params": record["params"],
+        "commit": git_commit(Path.cwd()),
+        "cpu": cpu_kind(),
+        "dtype": precision,
+        "command": f"loralab run {record['params']} --run-id {record['run_id']}",
+        "wall_min": sum(s["seconds"] or 0 for s in record["steps"]) / 60,
+    }
+
+
+def export(run: RunPaths, dest: Path, measured: dict) -> Path:
+    """Copy the run's kept artifacts and figures to `dest` (replacing what was there) with
+    `measured` (commit, CPU kind, dtype path, command, wall time, peak memory) and the date."""
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    for member in KEPT:
+        source = getattr(run, member)
+        if source.is_file():
+            target = dest / source.relative_to(run.root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    if run.figures.is_dir():
+        shutil.copytree(run.figures, dest / "figures")
+    record = {"run_id": run.root.name, "date": date.today().isoformat(), **measured}
+    write_json(dest / RECORD, record)
+    return dest
+
+
+def verdict(low: float, high: float, anchors: tuple[float, ...], others: tuple = ()) -> str:
+    """The declared reading of a ratio's interval against its anchors: it agrees when it holds
+    one of them (and, where the study names a rival anchor, not that one), disagrees when it
+    holds none, and cannot tell when it holds the rival too."""
+
+    def held(values: tuple) -> bool:
+        return any(low <= a <= high for a in values)
+
+    if held(anchors) and held(others):
+        return "cannot tell"
+    return "agrees" if held(anchors) else "disagrees"
+
+
+def ratio_rows(folder: Path) -> pd.DataFrame:
+    """A finding's ratios with their anchors and readings."""
+    path = Path(folder) / "eval" / "lr_ratios.csv"
+    if not path.is_file():  # a run from before the optima were written
+        return pd.DataFrame()
+    ratios = pd.read_csv(path)
+    rows = []
+    for r in ratios.itertuples():
+        variant = r.numerator.split(" ")[0]
+        anchors = ANCHORS.get((r.kind, variant), ())
+        rival = ANCHORS.get((r.kind, "rslora" if variant == "lora" else "lora"), ())
+        others = rival if r.kind == "rank" else ()
+        reading = verdict(r.low, r.high, anchors, others) if anchors else ""
+        rows.append(r._asdict() | {"anchor": anchors, "reading": reading})
+    return pd.DataFrame(rows)
+
+
+def _ratio_line(r) -> str:
+    anchor = " or ".join(f"{a:.2g}" for a in r.anchor)
+    overlap = "" if r.grids_overlap else "; the grids do not overlap"
+    return (
+        f"| {r.numerator} / {r.denominator} | {r.ratio:.2g} [{r.low:.2g}, {r.high:.2g}] | "
+        f"{anchor} | {r.reading}{overlap} |"
+    )
+
+
+def _optima_lines(folder: Path) -> list[str]:
+    path = Path(folder) / "eval" / "lr_optima.csv"
+    if not path.is_file():
+        return []
+    optima = pd.read_csv(path)
+    lines = []
+    for r in optima.itertuples():
+        name = "full" if r.method == "full" else f"{r.variant} r={r.rank}"
+        edge = ", at the grid's edge" if r.edge else ""
+        lines.append(
+            f"{name}: {learning_rate(r.lr)} [{learning_rate(r.low)}, {learning_rate(r.high)}]{edge}"
+        )
+    return lines
+
+
+def study_block(folder: Path) -> str:
+    """One study's findings in Markdown: its optima and ratios against their anchors, and its
+    run's date, commit, CPU kind, time and peak memory."""
+    folder = Path(folder)
+    record = read_json(folder / RECORD)
+    peak = record.get("peak_gib")
+    memory = f"peak {peak:.2f} GiB" if peak is not None else "peak memory not measured"
+    lines = [
+        f"**`{record['params']}`** ({record['date']}, commit `{record['commit']}`, "
+        f"{record['cpu']}, {record['dtype']}: {record['wall_min']:.1f} min, {memory}; "
+        f"`{record['command']}`; files in `docs/findings/{folder.name}`)."
+    ]
+    ratios = ratio_rows(folder)
+    if len(ratios):
+        lines += ["", "| optimum ratio | estimate [95% CI] | anchor | reading |"]
+        lines += ["|---|---|---|---|", *(_ratio_line(r) for r in ratios.itertuples())]
+    optima = _optima_lines(folder)
+    if optima:
+        lines += ["", "Optimum learning rates [95% CI]: " + "; ".join(optima) + "."]
+    lines += _crossing_lines(folder)
+    return "\n".join(lines)
+
+
+def _crossing_lines(folder: Path) -> list[str]:
+    """Per training size: the selected LoRA against TF-IDF on the same items, Holm over the
+    sizes (crossing.size_verdicts), where a study has more than one size."""
+    results = pd.read_csv(folder / "eval" / "results.csv")
+    tests = read_json(folder / "stats" / "stat_tests.json")
+    comparisons = pd.DataFrame(tests.get("comparisons", []))
+    verdicts = size_verdicts(results, comparisons, tests.get("confidence", 0.95))
+    if len(verdicts) < 2:
+        return []
+    lines = ["", "| training items | LoRA | TF-IDF, same items: Δ macro-F1 [95% CI] | Holm p | |"]
+    lines.append("|---|---|---|---|---|")
+    for v in verdicts.itertuples():
+        lines.append(
+            f"| {v.train_items:g} | {v.macro_f1:.3f} | {v.delta:+.3f} [{v.low:+.3f}, "
+            f"{v.high:+.3f}] | {v.p_holm:.2g} | {v.status} |"
+        )
+    return lines
+
+
+def readme_block(root: Path) -> str:
+    """Every committed finding under `root` (docs/findings), one block each, by study name."""
+    folders = sorted(p.parent for p in Path(root).glob(f"*/{RECORD}"))
+    return "\n\n".join(study_block(f) for f in folders) + "\n"
+
+
+BEGIN = "<!-- findings: generated by loralab.findings.readme_block -->\n"
+END = "<!-- end of findings -->"
+
+
+def rewrite_readme(readme: Path, root: Path) -> None:
+    """Replace the README's findings block with what the committed findings give."""
+    text = readme.read_text(encoding="utf-8")
+    head, rest = text.split(BEGIN)
+    tail = rest.split(END, 1)[1]
+    readme.write_text(head + BEGIN + readme_block(root) + END + tail, encoding="utf-8")
+
+
+if __name__ == "__main__":  # python -m loralab.findings, from the repository root
+    rewrite_readme(Path("README.md"), Path("docs/findings"))
