@@ -12,8 +12,12 @@ def test_default_yaml_is_generated_from_the_typed_config(repo):
     assert (repo / "params/default.yaml").read_text() == config_to_yaml(Config())
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "smoke.yaml", "seed-mistral7b.yaml"])
-def test_shipped_params_files_load(repo, name):
+PARAMS = sorted(p.name for p in (Path(__file__).parents[1] / "params").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", PARAMS)
+def test_every_shipped_params_file_loads(repo, name):
+    """Every file in params/ (the studies, the sweep and the masked runs too) is valid."""
     load_config(repo / "params" / name)
 
 
