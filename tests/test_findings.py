@@ -39,3 +39,31 @@ def test_the_readmes_findings_are_those_the_committed_files_give(repo):
     between = text.split(BEGIN)[1].split(END)[0]
     expected = readme_block(repo / "docs" / "findings")
     assert between == expected, "regenerate: .venv/bin/python -m loralab.findings"
+
+
+def test_the_rule_before_is_read_from_the_same_trials_histories(tmp_path):
+    """r=16 spells out the answer's format better (lower answer-token loss at its best epoch),
+    r=8 tells the labels apart better (chosen by the label loss): the finding says both."""
+    import pandas as pd
+
+    from loralab.findings import choices_by_rule, study_block
+
+    folder = tmp_path / "study"
+    (folder / "eval").mkdir(parents=True)
+    rows = [(0, "64", "lora", "lora", 8, 1e-3, True), (0, "64", "lora", "lora", 16, 1e-3, False)]
+    columns = ["fold", "train_size", "method", "variant", "rank", "lr", "selected"]
+    pd.DataFrame(rows, columns=columns).to_csv(folder / "eval" / "selection.csv", index=False)
+    for rank, losses in ((8, [0.30, 0.25]), (16, [0.22, 0.19])):
+        trial = folder / "train" / f"r{rank}"
+        trial.mkdir(parents=True)
+        summary = dict(zip(columns[:-1], (0, "64", "lora", "lora", rank, 1e-3), strict=True))
+        (trial / "summary.json").write_text(json.dumps(summary | {"seed": 42}))
+        pd.DataFrame({"epoch": [1, 2], "val_loss": losses}).to_csv(trial / "history.csv")
+    choices = choices_by_rule(folder)
+    assert (choices["rank"].item(), choices["rank_before"].item()) == (8, 16)
+    (folder / "stats").mkdir()
+    (folder / "stats" / "stat_tests.json").write_text(json.dumps({"comparisons": []}))
+    pd.DataFrame(columns=["method"]).to_csv(folder / "eval" / "results.csv", index=False)
+    record = {"params": "p.yaml", "date": "d", "commit": "c", "cpu": "x", "dtype": "y"}
+    (folder / "finding.json").write_text(json.dumps(record | {"command": "c", "wall_min": 1}))
+    assert "lora r=8, lr 1e-3 (the answer-token loss: lora r=16, lr 1e-3)" in study_block(folder)

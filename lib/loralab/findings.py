@@ -78,6 +78,11 @@ def export(run: RunPaths, dest: Path, measured: dict) -> Path:
             target = dest / source.relative_to(run.root)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+    for trial in run.trained_trials():  # small: what selection and the optimum read
+        for source in (run.history(trial), run.train_summary(trial), run.val_predictions(trial)):
+            target = dest / source.relative_to(run.root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
     if run.figures.is_dir():
         shutil.copytree(run.figures, dest / "figures")
     record = {"run_id": run.root.name, "date": date.today().isoformat(), **measured}
@@ -139,6 +144,52 @@ def _optima_lines(folder: Path) -> list[str]:
     return lines
 
 
+def choices_by_rule(folder: Path) -> pd.DataFrame:
+    """Per fold, size and method: the configuration the label loss chose (selection.csv) and
+    the one the answer-token loss, the rule before 2026-12-07, would have chosen from the same
+    trials' histories (each trial at its own best epoch by that loss, averaged over seeds)."""
+    folder = Path(folder)
+    chosen = pd.read_csv(folder / "eval" / "selection.csv", dtype={"train_size": str})
+    chosen = chosen[chosen["selected"]]
+    trials = []
+    for summary_path in sorted(folder.glob("train/*/summary.json")):
+        s = read_json(summary_path)
+        history = pd.read_csv(summary_path.parent / "history.csv")
+        trials.append(
+            {k: s[k] for k in (*KEY, *CONFIG, "seed")} | {"loss": history["val_loss"].min()}
+        )
+    if not trials:
+        return pd.DataFrame()
+    mean = pd.DataFrame(trials).groupby([*KEY, *CONFIG], as_index=False)["loss"].mean()
+    mean["train_size"] = mean["train_size"].astype(str)
+    before = mean.sort_values([*KEY, "loss", "rank", "lr"]).drop_duplicates(KEY)
+    out = chosen[[*KEY, *CONFIG]].merge(before[[*KEY, *CONFIG]], on=KEY, suffixes=("", "_before"))
+    return out
+
+
+KEY = ["fold", "train_size", "method"]
+CONFIG = ["variant", "rank", "lr"]
+
+
+def _config_name(variant: str, rank: int, lr: float) -> str:
+    what = "full fine-tuning" if variant == "full" else f"{variant} r={rank}"
+    return f"{what}, lr {learning_rate(lr)}"
+
+
+def _choice_line(choices: pd.DataFrame) -> list[str]:
+    if choices.empty:
+        return []
+    said = []
+    for r in choices.itertuples():
+        now = _config_name(r.variant, r.rank, r.lr)
+        then = _config_name(r.variant_before, r.rank_before, r.lr_before)
+        where = f"fold {r.fold}, {r.train_size} items"
+        said.append(
+            f"{where}: {now}" + ("" if now == then else f" (the answer-token loss: {then})")
+        )
+    return ["", "Chosen by the validation label loss: " + "; ".join(said) + "."]
+
+
 def study_block(folder: Path) -> str:
     """One study's findings in Markdown: its optima and ratios against their anchors, and its
     run's date, commit, CPU kind, time and peak memory."""
@@ -158,6 +209,7 @@ def study_block(folder: Path) -> str:
     optima = _optima_lines(folder)
     if optima:
         lines += ["", "Optimum learning rates [95% CI]: " + "; ".join(optima) + "."]
+    lines += _choice_line(choices_by_rule(folder))
     lines += _crossing_lines(folder)
     return "\n".join(lines)
 
