@@ -435,6 +435,15 @@ class TrainConfig(Section):
         "(seeded), each with the text's label as target; more see more of every text per epoch "
         "at that many times the training tokens.",
     )
+    compile: bool | Literal["auto"] = Field(
+        "auto",
+        description="torch.compile the training step (LoRA and full fine-tuning; validation "
+        "and scoring stay eager). Its compiled code is kept under the loralab cache folder, so "
+        "only a machine's first trial pays the compile. auto: on CUDA; on a CPU only where "
+        "bench/compile.py measured that it pays on this CPU kind and dtype path; true, false: "
+        "always, never. Each trial records whether it compiled, the cache's hits and the "
+        "compile's cost.",
+    )
     activation_checkpointing: int = Field(
         0,
         ge=0,

@@ -43,6 +43,7 @@ from .adapters import (
 )
 from .artifacts import read_json, write_csv, write_json
 from .batching import Encoded, TrainingWindows, balanced_order, collate, make_batches
+from .compiled import CompileRecord, inductor_cache, should_compile
 from .config import Config, accumulation_problem
 from .distributed import launch_training, launched, share_of_batches
 from .errors import ConfigError
@@ -52,6 +53,7 @@ from .models import (
     LoadedModel,
     attention_for,
     attention_kernel,
+    cpu_kind,
     load_base,
     resolve_device,
 )
@@ -177,6 +179,7 @@ class _Trainer:
     cfg: Config
     trial: Trial
     log: Callable[[str], None]
+    compiling: CompileRecord
 
     @property
     def rank(self) -> int:
@@ -202,11 +205,18 @@ def _prepare(
         fused=base.precision.device == "cuda",
     )
     parallel = acc.prepare_model(model)  # DistributedDataParallel when launched, else `model`
+    precision = base.precision
+    decided, why = should_compile(
+        cfg.train.compile, precision.device, precision.weights, cpu_kind()
+    )
+    if decided:
+        inductor_cache()
+        parallel = torch.compile(parallel)  # the training step only: scoring stays eager
     quiet = not acc.is_main_process  # every process would print the same lines
     accum = cfg.train.grad_accum // acc.num_processes
-    return _Trainer(
-        acc, model, parallel, optimizer, accum, base, cfg, trial, _quiet if quiet else log
-    )
+    log = _quiet if quiet else log
+    compiling = CompileRecord.begin(decided, why)
+    return _Trainer(acc, model, parallel, optimizer, accum, base, cfg, trial, log, compiling)
 
 
 def _trainable(base: LoadedModel, cfg: Config, trial: Trial, own_base: bool):
@@ -273,6 +283,7 @@ def _train_epoch(tr: _Trainer, enc: Encoded, epoch: int, rng: np.random.Generato
     pad = tr.base.builder.tokenizer.pad_token_id
     kernel = attention_for(tr.cfg.model, tr.base.precision, training=True)
     batches = tqdm(mine, desc=desc, mininterval=10, leave=False, disable=quiet)
+    t_step = time.perf_counter()
     with attention_kernel(tr.model, kernel):  # validation scores with the scoring kernel
         for step, batch in enumerate(batches, 1):
             ids, mask, keep, targets = (x.to(device) for x in collate(enc, batch, pad))
@@ -291,6 +302,8 @@ def _train_epoch(tr: _Trainer, enc: Encoded, epoch: int, rng: np.random.Generato
                 tr.optimizer.step()
                 tr.optimizer.zero_grad(set_to_none=True)
                 steps += 1
+                tr.compiling.timed(t_step)
+                t_step = time.perf_counter()
     seconds = time.perf_counter() - t0
     losses = tr.acc.gather(torch.tensor(losses, device=device)).tolist()
     tokens = int(tr.acc.reduce(torch.tensor(tokens, device=device), "sum"))
@@ -391,6 +404,7 @@ def train_lora(
     summary = _summary(tr, history, best.row, time.perf_counter() - t_start - checking, train, val)
     steps = np.cumsum([row["steps"] for row in history])
     summary.update(fit_check_items=len(fitted), fit_check_seconds=checking)
+    summary.update(tr.compiling.summary())
     summary.update(optimizer_steps=int(steps[-1]), steps_to_best=int(steps[best.row["epoch"] - 1]))
     per_text = np.bincount(windows.owner)
     summary["train_windows"] = int(per_text.sum())
