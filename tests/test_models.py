@@ -67,13 +67,15 @@ def test_the_float32_path_can_be_asked_for_on_a_cpu_with_bf16(monkeypatch):
     assert (auto.weights, auto.autocast) == (torch.float32, None)
 
 
-def test_cpu_kind_names_a_forced_float32_path(monkeypatch):
+def test_cpu_kind_names_the_bf16_sets_found_and_a_forced_float32_path(monkeypatch):
     from loralab import models
 
-    monkeypatch.setattr(models, "_cpu_flags_have_bf16", lambda: True)
+    monkeypatch.setattr(models, "_bf16_flags", lambda: ["AVX512-BF16"])
     monkeypatch.delenv("LORALAB_NATIVE_BF16", raising=False)
-    assert models.cpu_kind() == "native bf16 (AVX512-BF16/AMX)"
+    assert models.cpu_kind() == "native bf16 (AVX512-BF16)"  # no AMX claimed where it is not
+    monkeypatch.setattr(models, "_bf16_flags", lambda: ["AVX512-BF16", "AMX"])
+    assert models.cpu_kind() == "native bf16 (AVX512-BF16, AMX)"
     monkeypatch.setenv("LORALAB_NATIVE_BF16", "0")
     assert "treated as without it" in models.cpu_kind() and not models.cpu_has_native_bf16()
-    monkeypatch.setattr(models, "_cpu_flags_have_bf16", lambda: False)
+    monkeypatch.setattr(models, "_bf16_flags", lambda: [])
     assert models.cpu_kind() == "no native bf16"

@@ -184,18 +184,27 @@ def cpu_has_native_bf16() -> bool:
     return _cpu_flags_have_bf16()
 
 
-def _cpu_flags_have_bf16() -> bool:
+BF16_FLAGS = {"avx512_bf16": "AVX512-BF16", "amx_bf16": "AMX"}
+
+
+def _bf16_flags() -> list[str]:
+    """The native-bf16 instruction sets /proc/cpuinfo names, in words."""
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        flags = set(Path("/proc/cpuinfo").read_text().split())
     except OSError:
-        return False
-    return any(f in flags for f in (" avx512_bf16", " amx_bf16"))
+        return []
+    return [name for flag, name in BF16_FLAGS.items() if flag in flags]
+
+
+def _cpu_flags_have_bf16() -> bool:
+    return bool(_bf16_flags())
 
 
 def cpu_kind() -> str:
-    """The CPU a benchmark figure came from, in words, naming a forced float32 path as such."""
-    native = _cpu_flags_have_bf16()
-    kind = "native bf16 (AVX512-BF16/AMX)" if native else "no native bf16"
+    """The CPU a benchmark figure came from, in words: the native-bf16 instruction sets it has
+    (AVX512-BF16, AMX), and a forced float32 path named as such."""
+    native = _bf16_flags()
+    kind = f"native bf16 ({', '.join(native)})" if native else "no native bf16"
     if native and not cpu_has_native_bf16():
         kind += ", treated as without it (LORALAB_NATIVE_BF16=0)"
     return kind
