@@ -190,6 +190,13 @@ def _choice_line(choices: pd.DataFrame) -> list[str]:
     return ["", "Chosen by the validation label loss: " + "; ".join(said) + "."]
 
 
+def _resampled(folder: Path) -> str:
+    """What the optima's intervals resampled, as a finding's table says."""
+    optima = pd.read_csv(Path(folder) / "eval" / "lr_optima.csv")
+    units = optima.get("resampled", pd.Series(dtype=str)).dropna().unique()
+    return f", bootstrap over {units[0]}" if len(units) == 1 else ""
+
+
 def study_block(folder: Path) -> str:
     """One study's findings in Markdown: its optima and ratios against their anchors, and its
     run's date, commit, CPU kind, time and peak memory."""
@@ -208,7 +215,8 @@ def study_block(folder: Path) -> str:
         lines += ["|---|---|---|---|", *(_ratio_line(r) for r in ratios.itertuples())]
     optima = _optima_lines(folder)
     if optima:
-        lines += ["", "Optimum learning rates [95% CI]: " + "; ".join(optima) + "."]
+        over = _resampled(folder)
+        lines += ["", f"Optimum learning rates [95% CI{over}]: " + "; ".join(optima) + "."]
     lines += _choice_line(choices_by_rule(folder))
     lines += _crossing_lines(folder)
     return "\n".join(lines)

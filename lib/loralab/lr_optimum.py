@@ -29,7 +29,7 @@ from .sweep_tables import FULL, LORA, with_sizes
 
 CURVE = ["method", "variant", "rank", "train_size"]
 OPTIMA = [*CURVE, "criterion", "lr", "low", "high", "grid_best", "best_value", "plausible"]
-OPTIMA += ["edge", "lr_min", "lr_max", "units"]
+OPTIMA += ["edge", "lr_min", "lr_max", "units", "resampled"]
 
 
 def criterion_column(frame: pd.DataFrame, criterion: str | None = None) -> str:
@@ -170,7 +170,8 @@ def lr_optima(
             key = (*curve, size)
             lrs = block.index.get_level_values("lr").to_numpy(dtype=float)
             found = _curve_optimum(lrs, block.to_numpy(), sampled[block.index].to_numpy())
-            found = found | {"units": units} | _spread(found.pop("draws"), lrs, confidence)
+            found |= {"units": units, "resampled": unit}
+            found |= _spread(found.pop("draws"), lrs, confidence)
             draws[key] = found.pop("vertices")
             table.append(dict(zip(CURVE, key, strict=True)) | {"criterion": column} | found)
     grid = tuple(sorted(set(rows["lr"].astype(float))))
