@@ -66,4 +66,6 @@ def test_the_rule_before_is_read_from_the_same_trials_histories(tmp_path):
     pd.DataFrame(columns=["method"]).to_csv(folder / "eval" / "results.csv", index=False)
     record = {"params": "p.yaml", "date": "d", "commit": "c", "cpu": "x", "dtype": "y"}
     (folder / "finding.json").write_text(json.dumps(record | {"command": "c", "wall_min": 1}))
-    assert "lora r=8, lr 1e-3 (the answer-token loss: lora r=16, lr 1e-3)" in study_block(folder)
+    assert "lora r=8, lr 1e-3 (the answer-token loss, the rule before: lora r=16, lr 1e-3)" in (
+        study_block(folder)
+    )

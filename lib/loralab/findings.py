@@ -124,7 +124,7 @@ def _ratio_line(r) -> str:
     anchor = " or ".join(f"{a:.2g}" for a in r.anchor)
     overlap = "" if r.grids_overlap else "; the grids do not overlap"
     return (
-        f"| {r.numerator} / {r.denominator} | {r.ratio:.2g} [{r.low:.2g}, {r.high:.2g}] | "
+        f"| {r.numerator} / {r.denominator} | {r.ratio:.3g} [{r.low:.3g}, {r.high:.3g}] | "
         f"{anchor} | {r.reading}{overlap} |"
     )
 
@@ -184,9 +184,8 @@ def _choice_line(choices: pd.DataFrame) -> list[str]:
         now = _config_name(r.variant, r.rank, r.lr)
         then = _config_name(r.variant_before, r.rank_before, r.lr_before)
         where = f"fold {r.fold}, {r.train_size} items"
-        said.append(
-            f"{where}: {now}" + ("" if now == then else f" (the answer-token loss: {then})")
-        )
+        before = "the same" if now == then else then
+        said.append(f"{where}: {now} (the answer-token loss, the rule before: {before})")
     return ["", "Chosen by the validation label loss: " + "; ".join(said) + "."]
 
 
