@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from .artifacts import read_json, write_json
-from .crossing import size_verdicts
+from .crossing import first_lora_ahead, lead_changes, size_verdicts
 from .layout import RunPaths
 from .sweep_tables import learning_rate
 
@@ -135,7 +135,7 @@ def _optima_lines(folder: Path) -> list[str]:
         return []
     optima = pd.read_csv(path)
     lines = []
-    for r in optima.itertuples():
+    for r in optima[optima["lr_min"] < optima["lr_max"]].itertuples():  # a grid to find it on
         name = "full" if r.method == "full" else f"{r.variant} r={r.rank}"
         edge = ", at the grid's edge" if r.edge else ""
         lines.append(
@@ -162,6 +162,7 @@ def choices_by_rule(folder: Path) -> pd.DataFrame:
         return pd.DataFrame()
     mean = pd.DataFrame(trials).groupby([*KEY, *CONFIG], as_index=False)["loss"].mean()
     mean["train_size"] = mean["train_size"].astype(str)
+    mean = mean[mean.groupby(KEY)["loss"].transform("size") > 1]  # one candidate: no choice
     before = mean.sort_values([*KEY, "loss", "rank", "lr"]).drop_duplicates(KEY)
     out = chosen[[*KEY, *CONFIG]].merge(before[[*KEY, *CONFIG]], on=KEY, suffixes=("", "_before"))
     return out
@@ -230,14 +231,19 @@ def _crossing_lines(folder: Path) -> list[str]:
     verdicts = size_verdicts(results, comparisons, tests.get("confidence", 0.95))
     if len(verdicts) < 2:
         return []
-    lines = ["", "| training items | LoRA | TF-IDF, same items: Δ macro-F1 [95% CI] | Holm p | |"]
-    lines.append("|---|---|---|---|---|")
+    steps = results.set_index("method").get("steps_to_best")
+    head = "| training items | LoRA macro-F1 | steps to its best round | Δ against TF-IDF on the "
+    lines = ["", head + "same items [95% CI] | Holm p | reading |", "|---|---|---|---|---|---|"]
     for v in verdicts.itertuples():
+        took = f"{steps[v.method]:g}" if steps is not None else "not recorded"
         lines.append(
-            f"| {v.train_items:g} | {v.macro_f1:.3f} | {v.delta:+.3f} [{v.low:+.3f}, "
+            f"| {v.train_items:g} | {v.macro_f1:.3f} | {took} | {v.delta:+.3f} [{v.low:+.3f}, "
             f"{v.high:+.3f}] | {v.p_holm:.2g} | {v.status} |"
         )
-    return lines
+    first, changes = first_lora_ahead(verdicts), lead_changes(verdicts)
+    where = "never" if first is None else f"at {first['train_items']:g} items"
+    hands = "it changes hands" if changes else "the lead never changes hands"
+    return [*lines, "", f"LoRA is first separated ahead of TF-IDF {where}; {hands}."]
 
 
 def readme_block(root: Path) -> str:
