@@ -25,8 +25,9 @@ def test_a_saved_adapter_reloads_onto_a_fresh_base_with_identical_predictions(pr
     assert trained.predictions == reloaded.predictions
     np.testing.assert_allclose(trained.verbalizer_scores, reloaded.verbalizer_scores, atol=1e-5)
     history = pd.read_csv(run.history("r2-f0-s42"))
-    assert list(history.columns[:5]) == [
+    assert list(history.columns[:6]) == [
         "epoch",
+        "steps",
         "train_loss",
         "val_macro_f1",
         "val_accuracy",

@@ -21,7 +21,8 @@ def test_an_exported_finding_keeps_the_tables_and_says_when_where_and_at_what_co
     assert record["commit"] == "abc" and record["date"]
     block = readme_block(tmp_path / "findings")
     assert "1.5 min, peak 2.25 GiB" in block and "docs/findings/tiny" in block
-    assert "Optimum learning rates [95% CI, bootstrap over validation items" in block
+    assert "Chosen by the validation label loss: fold 0, all items: lora r=" in block
+    assert "Optimum learning rates" not in block  # one learning rate: no optimum to find
 
 
 def test_a_ratio_is_read_against_its_anchor_and_the_rival_one():
