@@ -132,9 +132,9 @@ def _item_draws(items: pd.DataFrame, resamples: int, rng) -> tuple:
         total += np.nanmean(np.take_along_axis(per_seed, picks[:, None, :], axis=2), axis=2)
         point += np.nanmean(losses.mean(axis=2), axis=1)
     unit = f"validation items (resampled per fold) and {len(seeds)} training seed(s)"
-    items_per_fold = int(folds["id"].nunique().sum())
+    items_seen = int(folds["id"].nunique().sum())  # every fold's validation items
     mean = pd.Series(point / folds.ngroups, index=configs)
-    return mean, pd.DataFrame(total / folds.ngroups, columns=configs), items_per_fold, unit
+    return mean, pd.DataFrame(total / folds.ngroups, columns=configs), items_seen, unit
 
 
 def lr_optima(
