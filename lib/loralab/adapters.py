@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from .artifacts import write_text
+from .classifier_head import HEAD_MODULE, head_on
 from .config import Config
 from .layout import FULL_WEIGHTS
 from .metrics import CRITERIA
@@ -32,7 +33,7 @@ Trained by loralab on `{base}` to classify text as {labels}.
 | best epoch | {best_epoch} of {epochs_run} run (chosen and early-stopped by {select_by_name}) |
 | validation macro-F1 | {val_macro_f1:.3f} |
 | validation accuracy | {val_accuracy:.3f} |
-| validation loss (answer tokens) | {val_loss:.3f} |
+| validation loss ({loss_of}) | {val_loss:.3f} |
 | validation cross-entropy of the label (chance: {chance:.3f}) | {val_label_loss:.3f} |
 | training items' cross-entropy of the label, same epoch | {train_label_loss:.3f} |
 | trainable parameters | {trainable_params:,} ({trainable_mb:.2f} MB) |
@@ -41,8 +42,7 @@ Trained by loralab on `{base}` to classify text as {labels}.
 | precision | {precision} |
 | data | {source}, corpus hash `{corpus_hash}` |
 
-The model answers with the first verbalizer of each label ({answers}); the scorer compares the
-summed log-probabilities of every verbalizer after the prompt.
+{reads}
 
 ## Load it
 
@@ -52,7 +52,7 @@ from loralab.config import load_config
 from loralab.models import load_base
 
 base = load_base(load_config("params.yaml"))  # run it in the run folder: params.yaml is there
-model = {loader}(base.model, "{folder}")
+model = {loader}(base{loader_args}, "{folder}")
 ```
 
 {note}
@@ -64,16 +64,45 @@ model = {loader}(base.model, "{folder}")
 ```
 """
 
-# What differs between the card of a LoRA adapter and that of a fully fine-tuned model, by method
+VERBALIZER_READS = (
+    "The model answers with the first verbalizer of each label ({answers}); the scorer compares "
+    "the\nsummed log-probabilities of every verbalizer after the prompt."
+)
+# What differs between the cards of a LoRA adapter, of one with a classification head and of a
+# fully fine-tuned model, by method
 KINDS = {
     "lora": {
         "title": "LoRA adapter: rank {rank}",
         "loader": "load_adapter",
+        "loader_args": ".model",
+        "loss_of": "answer tokens",
+        "reads": VERBALIZER_READS,
         "note": 'Plain PEFT works too: `PeftModel.from_pretrained(base_model, "{folder}")`.',
+    },
+    "lora_head": {
+        "title": "LoRA adapter with a classification head: rank {rank}",
+        "loader": "load_head_adapter",
+        "loader_args": ".model, len(base.builder.labels)",
+        "loss_of": "cross-entropy of the label, per window",
+        "reads": (
+            "A linear head (`score`, trained in full) reads the hidden state of the prompt's last "
+            "token and\ngives one logit per label, in this order: {label_order}. No answer "
+            "tokens are generated."
+        ),
+        "note": (
+            "Plain transformers and PEFT work too: "
+            "`AutoModelForSequenceClassification.from_pretrained(<base model folder>, "
+            'num_labels={n_labels})`, then `PeftModel.from_pretrained(model, "{folder}")`. '
+            "transformers pools the last token that is not the pad token, so pad on the right "
+            "or the left, and keep the prompt's last token other than the pad token."
+        ),
     },
     "full": {
         "title": "Fully fine-tuned model",
         "loader": "load_full_weights",
+        "loader_args": ".model",
+        "loss_of": "answer tokens",
+        "reads": VERBALIZER_READS,
         "note": (
             "Every weight of the base in float32, the dtype it trained in, in `model.safetensors`"
             " (the base's config and tokenizer are the run's). Evaluation "
@@ -91,27 +120,34 @@ def wrap_with_lora(
     seed: int | None = None,
     in_place: bool = False,
     variant: str = "lora",
+    head: bool = False,
 ):
     """`base` with new adapters of `rank` and `variant` (lora, rslora, dora: PEFT's own
     options), drawn with `seed` (the first of train.seeds by default): a fresh copy, so `base`
     is never touched, unless `in_place` (a caller that loaded the base for this trial alone
-    saves a copy of the weights: 0.5 GB in float32)."""
+    saves a copy of the weights: 0.5 GB in float32). With `head`, its body under a new
+    classification head over data.labels, which trains in full beside the adapters."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(cfg.train.seeds[0] if seed is None else seed)
+    if head:
+        model = head_on(base, len(cfg.data.labels), in_place)
+    else:
+        model = base if in_place else copy.deepcopy(base)
     lora = LoraConfig(
         r=rank,
         lora_alpha=cfg.lora.alpha,
         lora_dropout=cfg.lora.dropout,
         target_modules=list(cfg.lora.target_modules),
         bias="none",
-        task_type="CAUSAL_LM",
+        task_type=None if head else "CAUSAL_LM",
+        modules_to_save=[HEAD_MODULE] if head else None,
         use_rslora=variant == "rslora",
         use_dora=variant == "dora",
     )
     with quiet_peft():
-        model = get_peft_model(base if in_place else copy.deepcopy(base), lora)
+        model = get_peft_model(model, lora)
     checkpoint_activations(model.base_model.model, cfg)
     return model
 
@@ -124,26 +160,29 @@ def checkpoint_activations(model, cfg: Config) -> None:
 
 
 def model_card(summary: dict, cfg, provenance: dict, folder: Path) -> str:
-    answers = ", ".join(
-        f'{label} → "{cfg.data.verbalizers_for(label)[0]}"' for label in cfg.data.labels
-    )
+    labels = cfg.data.labels
+    fields = {
+        **summary,
+        "folder": folder,
+        "answers": ", ".join(f'{lab} → "{cfg.data.verbalizers_for(lab)[0]}"' for lab in labels),
+        "label_order": ", ".join(labels),
+        "n_labels": len(labels),
+    }
     params = {
         "lora": cfg.lora.model_dump(),
         "train": cfg.train.model_dump(),
         "prompt": cfg.prompt.model_dump(),
     }
-    kind = {k: v.format(**summary, folder=folder) for k, v in KINDS[summary["method"]].items()}
+    kind = {k: v.format(**fields) for k, v in KINDS[summary["method"]].items()}
     return CARD.format(
-        **summary,
+        **fields,
         **kind,
         base=cfg.model.name_or_path,
-        labels=" / ".join(cfg.data.labels),
+        labels=" / ".join(labels),
         source=provenance.get("source", "?"),
         corpus_hash=provenance.get("corpus_hash", "?"),
-        answers=answers,
         select_by_name=CRITERIA[cfg.train.select_by].name,
-        chance=math.log(len(cfg.data.labels)),
-        folder=folder,
+        chance=math.log(len(labels)),
         params=yaml.safe_dump(params, sort_keys=False).strip(),
     )
 
@@ -196,6 +235,15 @@ def load_adapter(base, folder: str | Path):
 
     with quiet_peft():
         return PeftModel.from_pretrained(base, str(folder)).eval()
+
+
+def load_head_adapter(base, n_labels: int, folder: str | Path):
+    """A classification head and its adapter, trained by a `lora_head` trial, on a copy of
+    `base`'s transformer body, ready for scoring; `base` (the causal LM) is not touched."""
+    from peft import PeftModel
+
+    with quiet_peft():
+        return PeftModel.from_pretrained(head_on(base, n_labels), str(folder)).eval()
 
 
 def load_full_weights(base, folder: str | Path):

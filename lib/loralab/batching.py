@@ -31,10 +31,14 @@ class Encoded:
         return cls.of(builder, frame["text"].tolist(), frame["label"].to_numpy())
 
     @classmethod
-    def of(cls, builder: PromptBuilder, texts: list[str], labels: np.ndarray) -> Encoded:
+    def of(
+        cls, builder: PromptBuilder, texts: list[str], labels: np.ndarray, answers: bool = True
+    ) -> Encoded:
+        """`answers` off: the prompts alone, for a classification head, whose target is the
+        label itself."""
         ids, answer = [], []
         for text, label in zip(texts, labels, strict=True):
-            a = builder.answer_ids(label)
+            a = builder.answer_ids(label) if answers else []
             ids.append(builder.prompt_ids(text) + a)
             answer.append(len(a))
         return cls(ids, answer, np.asarray(labels))
@@ -58,10 +62,10 @@ class TrainingWindows:
     owner: np.ndarray
 
     @classmethod
-    def build(cls, base: LoadedModel, frame: pd.DataFrame) -> TrainingWindows:
+    def build(cls, base: LoadedModel, frame: pd.DataFrame, answers: bool = True) -> TrainingWindows:
         texts, owner = base.view.expand(frame["text"].tolist())
         labels = frame["label"].to_numpy()[owner]
-        return cls(Encoded.of(base.builder, texts, labels), owner)
+        return cls(Encoded.of(base.builder, texts, labels, answers), owner)
 
     def draw(self, per_item: int, rng: np.random.Generator) -> Encoded:
         """At most `per_item` windows of every text, drawn without replacement: an epoch's

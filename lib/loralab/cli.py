@@ -60,7 +60,7 @@ def _cmd_trials(args: argparse.Namespace) -> int:
     cfg = load_config(args.params, args.set)
     found = trials(cfg)
     for t in found:
-        axes = f"{t.kind:5} {t.variant:6} r={t.rank:<3} lr={t.lr:<8g} {t.size + ' items':9}"
+        axes = f"{t.kind:9} {t.variant:6} r={t.rank:<3} lr={t.lr:<8g} {t.size + ' items':9}"
         print(f"{t.id:36} {axes} fold {t.fold} seed {t.seed}")
     print(f"{len(found)} trials")
     return 0

@@ -266,6 +266,16 @@ class LoraConfig(Section):
         "use_rslora, scale alpha / sqrt(r), so rank and step size can be told apart); dora "
         "(use_dora, weight-decomposed).",
     )
+    formats: list[Literal["verbalizer", "head"]] = Field(
+        ["verbalizer"],
+        min_length=1,
+        description="How a LoRA model answers, each a grid axis: verbalizer (it is trained to "
+        "write a label's first verbalizer, and scored by every verbalizer's log-probability, "
+        "as zero-shot is); head (a linear layer over the labels reads the last prompt token's "
+        "hidden state, trained in full with the adapters by cross-entropy over the labels, "
+        "PEFT's modules_to_save; transformers' sequence classification). Both read the same "
+        "prompt and windows; the head needs no answer tokens and no LM head.",
+    )
     dropout: float = Field(
         0.0,
         ge=0,
@@ -290,12 +300,12 @@ class LoraConfig(Section):
             raise ValueError(f"ranks must be distinct, got {ranks}")
         return ranks
 
-    @field_validator("variants")
+    @field_validator("variants", "formats")
     @classmethod
-    def _distinct_variants(cls, variants: list[str]) -> list[str]:
-        if len(set(variants)) != len(variants):
-            raise ValueError(f"variants must be distinct, got {variants}")
-        return variants
+    def _distinct(cls, values: list[str]) -> list[str]:
+        if len(set(values)) != len(values):
+            raise ValueError(f"give each value once, got {values}")
+        return values
 
 
 class TrainConfig(Section):
@@ -592,7 +602,8 @@ class StatsConfig(Section):
         min_length=2,
         max_length=2,
         description="The primary comparison, declared before the run: [method, baseline], "
-        "results.csv ids; 'selected' is the LoRA selected at the largest training size. The "
+        "results.csv ids; 'selected' is the LoRA selected at the largest training size, "
+        "'selected_head' the same for lora.formats' head. The "
         "headline leads with it whatever its outcome; all other comparisons follow, "
         "Holm-adjusted and labelled as such. An id the run lacks fails the statistics step, "
         "except tfidf_all where LoRA trained on all items: then the TF-IDF row on the same "

@@ -48,7 +48,7 @@ from .selection import (
     validation_item_losses,
 )
 from .splits import read_split, repeat_folds
-from .trials import trials
+from .trials import KIND_NAMES, trials
 
 
 def run_methods(
@@ -176,7 +176,7 @@ def selected_rows(
     """The configuration each fold chose, pooled over folds and repeats: a row of its own."""
     rows = []
     for method, parts in chosen.items():
-        kind = "LoRA" if parts[0].kind == "lora" else "Full fine-tuning"
+        kind = KIND_NAMES[parts[0].kind]
         configs = [p.name.removeprefix(kind).lstrip(", ") or "as above" for p in parts]
         if len(configs) > MOST_FOLDS_NAMED:
             configs = [f"{c} in {n} of {len(parts)} folds" for c, n in Counter(configs).items()]

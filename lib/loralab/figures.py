@@ -401,7 +401,12 @@ def _lr_axes(ax, lrs: list[float], ranks: list[int]) -> None:
         ax.set_xlim(ranks[0] / 2, ranks[0] * 2)
 
 
-CURVE_SHIFT = {"LoRA (selected)": 0.95, "full fine-tuning (selected)": 1.05}  # apart on log x
+# the trained series drawn apart on the log x axis
+CURVE_SHIFT = {
+    "LoRA (selected)": 0.95,
+    "LoRA + head (selected)": 0.9,
+    "full fine-tuning (selected)": 1.05,
+}
 UNTRAINED_LINES = ((LABEL_TERMS, ":"), (ZERO_SHOT, "-."))
 
 
@@ -409,10 +414,10 @@ def learning_curve(
     results: pd.DataFrame, verdicts: pd.DataFrame | None = None
 ) -> plt.Figure | None:
     """Test macro-F1 with its interval against training items (log scale): the selected LoRA
-    and full fine-tuning per size, TF-IDF at the same sizes and on every item; the label-term
-    rule and zero-shot as horizontal lines over their intervals; LoRA's sizes separated from
-    TF-IDF in `verdicts` ringed. None when the trained methods have fewer than two training
-    sizes."""
+    (with a classification head too, where trained) and full fine-tuning per size, TF-IDF at
+    the same sizes and on every item; the label-term rule and zero-shot as horizontal lines
+    over their intervals; LoRA's sizes separated from TF-IDF in `verdicts` ringed. None when
+    the trained methods have fewer than two training sizes."""
     series = curve_points(results)
     trained = [s for name, s in series.items() if name in CURVE_SHIFT]
     if len({n for s in trained for n in s["train_items"]}) < 2:

@@ -19,6 +19,7 @@ import pandas as pd
 from .artifacts import read_json, write_json
 from .crossing import first_lora_ahead, lead_changes, size_verdicts
 from .layout import RunPaths
+from .stats import primary_caveat
 from .sweep_tables import learning_rate
 
 # what a finding keeps: small tables and records, by RunPaths member
@@ -218,6 +219,7 @@ def study_block(folder: Path) -> str:
         over = _resampled(folder)
         lines += ["", f"Optimum learning rates [95% CI{over}]: " + "; ".join(optima) + "."]
     lines += _choice_line(choices_by_rule(folder))
+    lines += _primary_lines(folder)
     lines += _crossing_lines(folder)
     return "\n".join(lines)
 
@@ -244,6 +246,39 @@ def _crossing_lines(folder: Path) -> list[str]:
     where = "never" if first is None else f"at {first['train_items']:g} items"
     hands = "it changes hands" if changes else "the lead never changes hands"
     return [*lines, "", f"LoRA is first separated ahead of TF-IDF {where}; {hands}."]
+
+
+def _primary_lines(folder: Path) -> list[str]:
+    """The primary comparison a study declared in its params file (none where it kept the
+    default, which was set after a result): both methods' macro-F1, the paired difference with
+    its interval, McNemar's counts, and, where not separated, what it had the power to see."""
+    tests = read_json(folder / "stats" / "stat_tests.json")
+    declared = tests.get("primary", {})
+    if not declared or primary_caveat(declared["declared"]):  # runs before the caveat too
+        return []
+    comparisons = pd.DataFrame(tests["comparisons"])
+    c = comparisons[comparisons["primary"].astype(bool)].iloc[0]
+    rows = pd.read_csv(folder / "eval" / "results.csv").set_index("method")
+    scores = "; ".join(
+        f"{rows.at[m, 'name']} {rows.at[m, 'macro_f1']:.3f} "
+        f"[{rows.at[m, 'macro_f1_low']:.3f}, {rows.at[m, 'macro_f1_high']:.3f}]"
+        for m in (c["method"], c["baseline"])
+    )
+    separated = c["delta_low"] > 0 or c["delta_high"] < 0
+    reading = "separated (the interval excludes 0)" if separated else "not separated"
+    if not separated and pd.notna(c.get("detectable_delta_80")):
+        reading += (
+            f"; McNemar had 80 % power only for an accuracy difference of "
+            f"{c['detectable_delta_80']:.3f} or more"
+        )
+    return [
+        "",
+        f"Primary comparison, declared before the run: {c['comparison']} over "
+        f"{tests['n_test']} paired test items. Macro-F1 [95% CI]: {scores}. Δ macro-F1 "
+        f"{c['delta_macro_f1']:+.3f} [{c['delta_low']:+.3f}, {c['delta_high']:+.3f}] (paired "
+        f"bootstrap p {c['bootstrap_p']:.2g}); McNemar b={c['mcnemar_b']}, c={c['mcnemar_c']}, "
+        f"p {c['mcnemar_p']:.2g}: {reading}.",
+    ]
 
 
 def readme_block(root: Path) -> str:

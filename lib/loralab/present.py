@@ -17,7 +17,7 @@ from .artifacts import read_json, write_text
 from .layout import RunPaths
 from .metrics import CRITERIA
 from .roles import ANCHOR, HEADLINE, with_role
-from .trials import plain_number
+from .trials import KIND_NAMES, plain_number
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -588,7 +588,7 @@ def selection_note(chosen: dict) -> str:
             )
             if w
         )
-        what = "full fine-tuning" if method == "full" else f"LoRA r={int(best['rank'])}"
+        what = KIND_NAMES[method] + ("" if method == "full" else f" r={int(best['rank'])}")
         seeds = f", mean of {int(best['seeds'])} seeds" if best["seeds"] > 1 else ""
         value = best[criterion.column]
         text = f"{what}, lr {plain_number(best['lr'])} ({measure} {value:.3f}{seeds})"

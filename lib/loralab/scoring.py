@@ -13,6 +13,10 @@ verbalizer's tokens to the tail once more), instead of a second forward pass ove
 answer. The verbalizer scores stay the same numbers, to float rounding (a longer tail can change
 a kernel's summation order: at most 8e-6 nats in float32 on the tests' model).
 
+A model with a classification head (lora.formats: head; classifier_head.py) is scored by the same
+code: same windows, batches, shared prefix and timing, but its label scores are the head's
+log-softmax over the labels at the last prompt position, one forward pass and no continuations.
+
 Timing terms used in the report:
 - latency: wall time of one scoring call divided by the items in it (with evaluation.batch_size = 1,
   the time to classify one item);
@@ -32,6 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .classifier_head import is_head
 from .documents import DocumentView, aggregate
 from .models import Precision
 from .prompts import PromptBuilder
@@ -50,6 +55,8 @@ class Scores:
     chunks: np.ndarray | None = None  # windows scored per item (None: one each)
     # items x labels: summed log-probability of each label's answer (answers=True, else None)
     answer_scores: np.ndarray | None = None
+    # per label: the tokens of its answer, the count a loss per answer token divides by
+    answer_lengths: np.ndarray | None = None
 
     @property
     def chunk_counts(self) -> np.ndarray:
@@ -101,6 +108,7 @@ class Scores:
             column("prompt_tokens"),
             float(sum(share(s, i) for s, i in rows)),
             answer_scores=column("answer_scores") if answered else None,
+            answer_lengths=rows[0][0].answer_lengths if rows else None,
         )
 
     @classmethod
@@ -177,7 +185,8 @@ class SharedPrefix:
         if not ids:
             return None
         device = next(model.parameters()).device
-        out = model(input_ids=torch.tensor([ids], device=device), use_cache=True, logits_to_keep=1)
+        lm_only = {} if is_head(model) else {"logits_to_keep": 1}
+        out = model(input_ids=torch.tensor([ids], device=device), use_cache=True, **lm_only)
         return cls(len(ids), out.cache)
 
     def for_batch(self, n: int):
@@ -194,7 +203,8 @@ def score_batch(
     pad_id: int,
     prefix: SharedPrefix | None = None,
 ) -> torch.Tensor:
-    """Summed log-probabilities, items x continuations, from a single forward pass.
+    """Summed log-probabilities, items x continuations, from a single forward pass; for a
+    model with a classification head, the log-probability of each label (no continuations).
 
     With a `prefix`, `prompts` hold only what follows the shared prefix.
     """
@@ -202,18 +212,20 @@ def score_batch(
     offset = prefix.length if prefix else 0
     ids, allowed, positions, tail = _tree_inputs(prompts, continuations, pad_id, offset)
     width = ids.shape[1] - len(tail)
-    keep = torch.arange(width - 1, ids.shape[1], device=device)  # last prompt token + tail
     # An additive float mask: the one format both eager and SDPA attention read the same way.
     dtype = next(model.parameters()).dtype
     additive = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
-    logits = model(
-        input_ids=ids.to(device),
-        attention_mask=additive.to(device),
-        position_ids=positions.to(device),
-        logits_to_keep=keep,
-        cache=prefix.for_batch(len(prompts)) if prefix else None,
-        use_cache=prefix is not None,
-    ).logits
+    inputs = {
+        "input_ids": ids.to(device),
+        "attention_mask": additive.to(device),
+        "position_ids": positions.to(device),
+        "cache": prefix.for_batch(len(prompts)) if prefix else None,
+        "use_cache": prefix is not None,
+    }
+    if is_head(model):
+        return torch.log_softmax(model(**inputs).logits.float(), dim=-1).cpu()
+    keep = torch.arange(width - 1, ids.shape[1], device=device)  # last prompt token + tail
+    logits = model(**inputs, logits_to_keep=keep).logits
     logp = torch.log_softmax(logits.float(), dim=-1)  # B x (1 + len(tail)) x vocab
     # Where the prediction of each continuation token comes from: the last prompt position for
     # token 0, the continuation's own previous token after that.
@@ -257,22 +269,53 @@ def score_texts(
     progress: bool = False,
     answers: bool = False,
 ) -> Scores:
-    """Score every text against every verbalizer; batches are formed by prompt length. Without
-    a `precision` the model runs in its weights' dtype, with no autocast. With `answers`, also
-    each label's answer (`builder.answer_ids`) in the same pass: training's validation loss
-    comes from it; evaluation leaves it off and pays nothing."""
+    """Score every text against every verbalizer (or, with a classification head, every
+    label); batches are formed by prompt length. Without a `precision` the model runs in its
+    weights' dtype, with no autocast. With `answers`, also each label's answer
+    (`builder.answer_ids`; a head's answer is its label) in the same pass: training's
+    validation loss comes from it; evaluation leaves it off and pays nothing."""
+    prompts = [builder.prompt_ids(t) for t in texts]
+    head = is_head(model)
+    conts = [] if head else [v.ids for v in builder.verbalizers]
+    if answers and not head:
+        conts += [tuple(builder.answer_ids(label)) for label in builder.labels]
+    width = len(conts) or len(builder.labels)
+    pad = builder.tokenizer.pad_token_id
+    scored, latency, seconds = _score_prompts(
+        model, prompts, conts, width, pad, precision, batch_size, progress
+    )
+    n_verb = 0 if head else len(builder.verbalizers)
+    if head:
+        verb = label_scores = scored
+        lengths = np.ones(len(builder.labels), int)
+    else:
+        verb = scored[:, :n_verb]
+        owner = np.array([builder.label_index(v.label) for v in builder.verbalizers])
+        label_scores = np.stack(
+            [verb[:, owner == j].max(axis=1) for j in range(len(builder.labels))], axis=1
+        )
+        lengths = np.array([len(builder.answer_ids(label)) for label in builder.labels])
+    predictions = [builder.labels[j] for j in label_scores.argmax(axis=1)]
+    return Scores(
+        verb,
+        label_scores,
+        predictions,
+        latency,
+        np.array([len(p) for p in prompts]),
+        seconds,
+        answer_scores=(label_scores if head else scored[:, n_verb:]) if answers else None,
+        answer_lengths=lengths if answers else None,
+    )
+
+
+def _score_prompts(model, prompts, conts, width, pad, precision, batch_size, progress):
+    """`score_batch` over every prompt, in batches of similar length after one shared prefix:
+    the scores (prompts x `width`: the continuations, or a head's labels), each prompt's
+    latency, and the wall time of it all."""
     from tqdm.auto import tqdm
 
-    prompts = [builder.prompt_ids(t) for t in texts]
-    conts = [v.ids for v in builder.verbalizers]
-    n_verb = len(conts)
-    if answers:
-        conts += [tuple(builder.answer_ids(label)) for label in builder.labels]
-    owner = np.array([builder.label_index(v.label) for v in builder.verbalizers])
     order = np.argsort([len(p) for p in prompts], kind="stable")
-    scored = np.zeros((len(texts), len(conts)))
-    latency = np.zeros(len(texts))
-    pad = builder.tokenizer.pad_token_id
+    scored, latency = np.zeros((len(prompts), width)), np.zeros(len(prompts))
     compute = precision.compute() if precision else contextlib.nullcontext()
     was_training = model.training
     model.eval()
@@ -284,25 +327,11 @@ def score_texts(
         prefix = SharedPrefix.build(model, prompts[0][:shared] if prompts else [])
         for batch in tqdm(batches, desc="scoring", disable=not progress, mininterval=10):
             t0 = time.perf_counter()
-            chunk = [rest[i] for i in batch]
-            scored[batch] = score_batch(model, chunk, conts, pad, prefix).numpy()
+            scored[batch] = score_batch(model, [rest[i] for i in batch], conts, pad, prefix).numpy()
             latency[batch] = (time.perf_counter() - t0) / len(batch)
     seconds = time.perf_counter() - t_all
     model.train(was_training)
-    verb = scored[:, :n_verb]
-    label_scores = np.stack(
-        [verb[:, owner == j].max(axis=1) for j in range(len(builder.labels))], axis=1
-    )
-    predictions = [builder.labels[j] for j in label_scores.argmax(axis=1)]
-    return Scores(
-        verb,
-        label_scores,
-        predictions,
-        latency,
-        np.array([len(p) for p in prompts]),
-        seconds,
-        answer_scores=scored[:, n_verb:] if answers else None,
-    )
+    return scored, latency, seconds
 
 
 @dataclass

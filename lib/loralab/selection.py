@@ -1,5 +1,6 @@
 """Which configuration the study reports: chosen on validation data only, by a rule stated up
-front, per fold, training size and method (LoRA; full fine-tuning)."""
+front, per fold, training size and method (LoRA; LoRA with a classification head; full
+fine-tuning)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ def selection_rule(by: str) -> str:
     return (
         f"Per fold and training size, LoRA's configuration (variant, rank, learning rate) is the "
         f"one with the {better} {criterion.name} at each trial's best epoch (chosen by the same "
-        "measure), averaged over the training seeds; full fine-tuning's learning rate is chosen "
-        f"the same way (train.select_by: {by}). Ties (equal to {TIE}) go to the smaller rank, "
+        "measure), averaged over the training seeds; LoRA with a classification head "
+        "(lora.formats) and full fine-tuning's learning rate are each chosen the same way among "
+        f"their own (train.select_by: {by}). Ties (equal to {TIE}) go to the smaller rank, "
         "then the smaller learning rate. Each fold chooses on its own validation split; the "
         "test set plays no part."
     )

@@ -37,10 +37,13 @@ from .paired_tests import (
 )
 from .present import format_stats
 from .roles import ANCHOR, BASELINE, HEADLINE, TRAINED, with_role
+from .selection import size_order
 from .splits import read_split, repeat_folds
 
 POWER = 0.8  # the power at which the detectable difference is stated
 SELECTED = "selected"  # stats.primary's name for evaluation.json's selected_method
+SELECTED_HEAD = "selected_head"  # the same for LoRA with a classification head
+TRAINED_KINDS = ("lora", "lora_head", "full")
 ALL_ITEMS_BASELINE = "tfidf_all"  # the default primary baseline: TF-IDF on every training item
 
 
@@ -53,16 +56,18 @@ def item_folds(run: RunPaths, ids: pd.Series, folds: int, repeats: int = 1) -> n
 
 
 def primary_comparison(
-    primary: list[str], selected: str | None, results: pd.DataFrame
+    primary: list[str], selected: str | None, results: pd.DataFrame, head: str | None = None
 ) -> tuple[tuple[str, str], str]:
     """stats.primary as two results.csv ids, and a note where a stand-in was taken.
 
-    'selected' names the lead. An id the run lacks is a ConfigError: a declared comparison is
+    'selected' names the lead, 'selected_head' LoRA with a classification head selected at the
+    largest size (`head`). An id the run lacks is a ConfigError: a declared comparison is
     never silently swapped for another. One exception: tfidf_all exists only where the trained
     method saw fewer than every training item; where it saw them all, TF-IDF on those same
     items (the classic row with the same training items) is that comparison."""
     ids = results["method"].tolist()
-    method, baseline = (selected if m == SELECTED else m for m in primary)
+    aliases = {SELECTED: selected, SELECTED_HEAD: head}
+    method, baseline = (aliases.get(m, m) for m in primary)
     note = ""
     rows = results.set_index("method")
     if baseline == ALL_ITEMS_BASELINE and baseline not in rows.index and method in rows.index:
@@ -79,10 +84,11 @@ def primary_comparison(
     for declared, found in zip(primary, (method, baseline), strict=True):
         if found not in rows.index:
             what = "no selected method" if found is None else f"no method {found!r}"
-            alias = f" ('selected' is {selected})" if declared == SELECTED and found else ""
+            alias = f" ('{declared}' is {found})" if declared in aliases and found else ""
             raise ConfigError(
                 f"stats.primary = {primary}: this run has {what}{alias}; its methods: "
-                f"{', '.join(ids)}. Declare two of them ('selected': the selected LoRA)."
+                f"{', '.join(ids)}. Declare two of them ('selected': the selected LoRA; "
+                "'selected_head': the selected LoRA with a classification head)."
             )
     return (method, baseline), note
 
@@ -100,6 +106,15 @@ def primary_caveat(primary: list[str]) -> str:
     after a result; one a params file declares carries no such note."""
     default = StatsConfig.model_fields["primary"].default
     return DEFAULT_PRIMARY_CAVEAT if list(primary) == list(default) else ""
+
+
+def lead_of(meta: dict, kind: str) -> str | None:
+    """The results.csv id of what selection chose for `kind` at the largest training size,
+    from evaluation.json (None: the run trained no such method)."""
+    chosen = [c for c in meta.get("selected_methods", []) if c["method"] == kind]
+    if not chosen:
+        return None
+    return max(chosen, key=lambda c: size_order(c["train_size"]))["id"]
 
 
 def planned_comparisons(
@@ -123,16 +138,26 @@ def planned_comparisons(
 
 
 def same_items_pairs(results: pd.DataFrame) -> list[tuple[str, str]]:
-    """Each trained row with the classic row (TF-IDF) trained on the same training size."""
+    """Pairs of methods trained on the same items: each trained row with the classic row
+    (TF-IDF) at its training size, and each selected LoRA-with-head row with the selected
+    verbalizer LoRA at its size (lora.formats: the head against the verbalizer)."""
     if "train_size" not in results:  # a run older than the trial grid
         return []
     sized = results.dropna(subset=["train_size"]).astype({"train_size": str})
     classic = sized[sized["kind"] == "classic"].set_index("train_size")["method"]
-    trained = sized[sized["kind"].isin(["lora", "full"])]
-    return [
+    trained = sized[sized["kind"].isin(TRAINED_KINDS)]
+    pairs = [
         (m, classic[s])
         for m, s in zip(trained["method"], trained["train_size"], strict=True)
         if s in classic.index
+    ]
+    chosen = trained[trained["selected"].astype(bool)]
+    verbalizer = chosen[chosen["kind"] == "lora"].set_index("train_size")["method"]
+    heads = chosen[chosen["kind"] == "lora_head"]
+    return pairs + [
+        (m, verbalizer[s])
+        for m, s in zip(heads["method"], heads["train_size"], strict=True)
+        if s in verbalizer.index
     ]
 
 
@@ -255,7 +280,8 @@ def statistics_step(cfg: Config, run: RunPaths) -> Statistics:
     results = pd.read_csv(run.results)
     names = meta["methods"]
     selected = meta["selected_method"]
-    primary, stand_in = primary_comparison(cfg.stats.primary, selected, results)
+    head = lead_of(meta, "lora_head")
+    primary, stand_in = primary_comparison(cfg.stats.primary, selected, results, head)
     repeats = meta.get("repeats", 1)
     folds = item_folds(run, paired["id"], meta["folds"], repeats)
     resamples = resample_weights(

@@ -13,7 +13,7 @@ import math
 
 import pandas as pd
 
-LORA, FULL, CLASSIC = "lora", "full", "classic"
+LORA, HEAD, FULL, CLASSIC = "lora", "lora_head", "full", "classic"
 VARIANT_NAMES = {"lora": "LoRA", "rslora": "rsLoRA", "dora": "DoRA", "full": "full fine-tuning"}
 LABEL_TERMS, ZERO_SHOT = "label_terms", "zero_shot"
 GRID_NEEDS = {"fold", "train_size", "method", "variant", "rank", "lr", "selected", "val_loss"}
@@ -95,7 +95,8 @@ def grid_varies(grid: pd.DataFrame) -> bool:
 
 def curve_points(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The learning curve's series from results.csv, each sorted by training items: the
-    selected LoRA per size, the selected full fine-tuning per size, TF-IDF at every size it
+    selected LoRA per size (with a classification head too, where trained), the selected full
+    fine-tuning per size, TF-IDF at every size it
     was trained at (tfidf_all included). Columns: method, name, train_size, train_items,
     macro_f1, macro_f1_low, macro_f1_high."""
     if not CURVE_NEEDS.issubset(results.columns):  # a run from before the trial grid
@@ -106,6 +107,7 @@ def curve_points(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
     trained = frame["selected"].astype(bool) & frame["train_items"].notna()
     series = {
         "LoRA (selected)": frame[trained & (frame["kind"] == LORA)],
+        "LoRA + head (selected)": frame[trained & (frame["kind"] == HEAD)],
         "full fine-tuning (selected)": frame[trained & (frame["kind"] == FULL)],
         "TF-IDF + logistic regression": frame[
             (frame["kind"] == CLASSIC) & frame["train_items"].notna()

@@ -3,12 +3,14 @@ in one sitting.
 
 Every rank starts from a clean copy of the base model (the reference wrapped the same base twice,
 so its r=16 run trained on top of r=8's layers). The loss covers the answer tokens only, and the
-LM head is applied only at the positions that predict them. Early stopping watches the
-validation label loss (or another measure: train.select_by); the best epoch's adapter is the one
-saved. Validation scores the labels as the test is scored, and the same pass scores each label's
-answer, which gives the validation loss: one forward pass over the validation windows per epoch,
-not two. A fixed draw of the training items is scored the same way (train.fit_check_items), so
-the history shows whether the model fitted what it trained on.
+LM head is applied only at the positions that predict them; a trial of the classification head
+(lora.formats) instead trains the head and the adapters by cross-entropy over the labels at the
+prompt's last token (classifier_head.py), on the same prompts, windows and batches. Early
+stopping watches the validation label loss (or another measure: train.select_by); the best
+epoch's adapter is the one saved. Validation scores the labels as the test is scored, and the
+same pass scores each label's answer, which gives the validation loss: one forward pass over the
+validation windows per epoch, not two. A fixed draw of the training items is scored the same way
+(train.fit_check_items), so the history shows whether the model fitted what it trained on.
 
 What the loop works with lives beside it: batching.py turns training items into class-balanced,
 length-bucketed, padded batches; adapters.py wraps the base with new adapters (wrap_with_lora)
@@ -43,6 +45,7 @@ from .adapters import (
 )
 from .artifacts import read_json, write_csv, write_json
 from .batching import Encoded, TrainingWindows, balanced_order, collate, make_batches
+from .classifier_head import head_loss
 from .compiled import CompileRecord, inductor_cache, should_compile
 from .config import Config, accumulation_problem
 from .distributed import launch_training, launched, share_of_batches
@@ -88,11 +91,25 @@ def answer_loss(model, ids, mask, keep, targets) -> torch.Tensor:
 def scored_answer_loss(windows: Scores, builder: PromptBuilder, gold: np.ndarray) -> float:
     """Mean cross-entropy per answer token over scored windows (`gold`: each window's label),
     token-weighted as `answer_loss` is: from the answer log-probabilities of a scoring pass with
-    answers on, so validation needs no second forward pass for its loss."""
+    answers on, so validation needs no second forward pass for its loss. A head's answer is its
+    label, one "token": its loss is the labels' cross-entropy per window, as `head_loss`'s."""
     rows = np.arange(len(gold))
     cols = [builder.label_index(label) for label in gold]
-    tokens = sum(len(builder.answer_ids(label)) for label in gold)
+    tokens = windows.answer_lengths[cols].sum()
     return float(-windows.answer_scores[rows, cols].sum() / tokens)
+
+
+def batch_loss(tr: _Trainer, enc: Encoded, batch: np.ndarray) -> torch.Tensor:
+    """The training loss of one micro-batch: over its answer tokens, or, for a classification
+    head, over its labels."""
+    device, builder = tr.base.precision.device, tr.base.builder
+    ids, mask, keep, targets = (
+        x.to(device) for x in collate(enc, batch, builder.tokenizer.pad_token_id)
+    )
+    if tr.trial.head:
+        labels = torch.tensor([builder.label_index(label) for label in enc.labels[batch]])
+        return head_loss(tr.parallel, ids, mask, labels.to(device))
+    return answer_loss(tr.parallel, ids, mask, keep, targets)
 
 
 def _quiet(_: str) -> None:
@@ -225,7 +242,13 @@ def _trainable(base: LoadedModel, cfg: Config, trial: Trial, own_base: bool):
     (compute still runs under the precision's autocast)."""
     if not trial.full:
         return wrap_with_lora(
-            base.model, cfg, trial.rank, trial.seed, in_place=own_base, variant=trial.variant
+            base.model,
+            cfg,
+            trial.rank,
+            trial.seed,
+            in_place=own_base,
+            variant=trial.variant,
+            head=trial.head,
         )
     torch.manual_seed(trial.seed)
     model = (base.model if own_base else copy.deepcopy(base.model)).float()
@@ -280,21 +303,19 @@ def _train_epoch(tr: _Trainer, enc: Encoded, epoch: int, rng: np.random.Generato
     tr.optimizer.zero_grad(set_to_none=True)
     desc = f"{tr.trial.id} epoch {epoch}"
     quiet = tr.log is _quiet
-    pad = tr.base.builder.tokenizer.pad_token_id
     kernel = attention_for(tr.cfg.model, tr.base.precision, training=True)
     batches = tqdm(mine, desc=desc, mininterval=10, leave=False, disable=quiet)
     t_step = time.perf_counter()
     with attention_kernel(tr.model, kernel):  # validation scores with the scoring kernel
         for step, batch in enumerate(batches, 1):
-            ids, mask, keep, targets = (x.to(device) for x in collate(enc, batch, pad))
             update = step % tr.accum == 0 or step == len(mine)
             # gradients are averaged over processes only at the micro-batch that updates
             with contextlib.nullcontext() if update else tr.acc.no_sync(tr.parallel):
                 with tr.base.precision.compute(tr.model):
-                    loss = answer_loss(tr.parallel, ids, mask, keep, targets)
+                    loss = batch_loss(tr, enc, batch)
                 (loss / tr.accum).backward()
             losses.append(loss.detach().item())
-            tokens += int(mask.sum())
+            tokens += sum(len(enc.ids[i]) for i in batch)
             if update:
                 progress = (epoch - 1 + (step - 1) / len(mine)) / t.epochs
                 for group in tr.optimizer.param_groups:
@@ -374,7 +395,7 @@ def train_lora(
     """Train one trial; keep the adapter of the best epoch (train.select_by). With
     `own_base` the adapters go into `base.model` itself, which is then the trained model."""
     tr = _prepare(base, cfg, trial, log, own_base)
-    windows = TrainingWindows.build(base, train)
+    windows = TrainingWindows.build(base, train, answers=not trial.head)
     rng = np.random.default_rng(trial.seed)
     fitted, checking = fit_check_items(train, cfg, trial.seed), 0.0
     history, best = [], BestEpoch(cfg.train.patience, cfg.train.select_by)

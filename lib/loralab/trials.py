@@ -1,12 +1,13 @@
 """The unit of training: a trial is one configuration trained on one fold's split with one seed.
 
-The grid is `lora.variants` x `lora.ranks` x `train.lrs` x `train.train_sizes` x `train.seeds` x
-`split.folds` x `split.repeats` (a repeat's folds are numbered after the one before's), plus,
-with `train.full_finetune`, full fine-tuning at each of `train.full_lrs`.
+The grid is `lora.formats` x `lora.variants` x `lora.ranks` x `train.lrs` x `train.train_sizes` x
+`train.seeds` x `split.folds` x `split.repeats` (a repeat's folds are numbered after the one
+before's), plus, with `train.full_finetune`, full fine-tuning at each of `train.full_lrs`.
 Each trial is one executed 03_train notebook and one step of the runner, so skip, resume,
 `--jobs` and `train.processes` work per trial. A trial id names the rank (or `full`), the fold,
 the seed, and every other axis that has more than one value: the default study's ids stay
-`r8-f0-s42`, a sweep's read `dora-r8-lr0.001-n16-f0-s42`.
+`r8-f0-s42`, a sweep's read `dora-r8-lr0.001-n16-f0-s42`; a trial of the classification head
+(lora.formats) starts with `head-`, so verbalizer trials keep their ids when heads are added.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import numpy as np
 from .config import Config
 
 FULL = "full"  # the variant of a full fine-tuning trial: every weight trains, no adapter
+VERBALIZER, HEAD = "verbalizer", "head"  # lora.formats: how a LoRA model answers
+# how tables name each kind of trained method (Trial.kind)
+KIND_NAMES = {"lora": "LoRA", "lora_head": "LoRA + head", "full": "Full fine-tuning"}
 
 
 @dataclass(frozen=True)
@@ -28,12 +32,17 @@ class Trial:
     lr: float
     items: int | None = None  # training items drawn per fold; None: all
     variant: str = "lora"  # lora, rslora, dora, or FULL
+    format: str = VERBALIZER  # or HEAD: a classification head instead of the verbalizer
     # the axes beyond rank, fold and seed that the id names: those with several values
     named: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def full(self) -> bool:
         return self.variant == FULL
+
+    @property
+    def head(self) -> bool:
+        return self.format == HEAD
 
     @property
     def config(self) -> tuple[str, int, float]:
@@ -57,6 +66,8 @@ class Trial:
             parts = [FULL]
         else:
             parts = [f"{self.variant}-r{self.rank}" if "variant" in self.named else f"r{self.rank}"]
+            if self.head:
+                parts.insert(0, HEAD)
         if "lr" in self.named:
             parts.append(f"lr{self.lr:g}")
         if "items" in self.named:
@@ -65,13 +76,17 @@ class Trial:
 
     @property
     def kind(self) -> str:
-        """The method the trial belongs to: `lora`, or `full` for full fine-tuning."""
-        return FULL if self.full else "lora"
+        """The method the trial belongs to: `lora`, `lora_head` for LoRA with a classification
+        head, or `full` for full fine-tuning. Selection chooses a configuration per kind."""
+        if self.full:
+            return FULL
+        return "lora_head" if self.head else "lora"
 
     @property
     def method(self) -> str:
         """The results.csv id of the trial's configuration at its size, over folds and seeds:
-        its id without fold and seed (`lora_r8`, `lora_dora_r8_lr0.001_n16`, `full_n16`)."""
+        its id without fold and seed (`lora_r8`, `lora_dora_r8_lr0.001_n16`, `lora_head_r8`,
+        `full_n16`)."""
         head = self.id.rsplit("-f", 1)[0].replace("-", "_")
         return head if self.full else f"lora_{head}"
 
@@ -105,14 +120,15 @@ def trials(cfg: Config) -> list[Trial]:
         for items in t.train_sizes:
             for seed in t.seeds:
                 found += [
-                    Trial(fold, rank, seed, lr, items, variant, lora_named)
+                    Trial(fold, rank, seed, lr, items, variant, answer, lora_named)
+                    for answer in lora.formats
                     for variant in lora.variants
                     for rank in lora.ranks
                     for lr in t.lrs
                 ]
                 if t.full_finetune:
                     found += [
-                        Trial(fold, 0, seed, lr, items, FULL, full_named) for lr in t.full_lrs
+                        Trial(fold, 0, seed, lr, items, FULL, named=full_named) for lr in t.full_lrs
                     ]
     return sorted(found, key=_order)
 
@@ -121,7 +137,16 @@ def _order(trial: Trial) -> tuple:
     """Fold by fold, size by size (all last), seed by seed: every configuration of the first
     seed is done before any second seed starts."""
     size = float("inf") if trial.items is None else trial.items
-    return (trial.fold, size, trial.seed, trial.full, trial.variant, trial.rank, trial.lr)
+    return (
+        trial.fold,
+        size,
+        trial.seed,
+        trial.full,
+        trial.head,
+        trial.variant,
+        trial.rank,
+        trial.lr,
+    )
 
 
 def trial_of(cfg: Config, trial_id: str | None = None) -> Trial:

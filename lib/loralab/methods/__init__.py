@@ -5,7 +5,7 @@ To add a baseline: write a `Method` subclass (see base.py) and add it to `REGIST
 
 from .base import Method, MethodResult, Study
 from .classic import TfidfLogisticRegression
-from .lora import TrainedConfiguration
+from .lora import HeadConfiguration, TrainedConfiguration
 from .prompting import CalibratedZeroShot, FewShot, FewShotBias, ZeroShot, ZeroShotBias
 from .rules import LabelTermRule, MajorityClass
 
@@ -19,6 +19,7 @@ REGISTRY: list[type[Method]] = [
     FewShotBias,
     TfidfLogisticRegression,
     TrainedConfiguration,
+    HeadConfiguration,
 ]
 
 __all__ = ["REGISTRY", "Method", "MethodResult", "Study"]

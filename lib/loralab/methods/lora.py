@@ -1,5 +1,6 @@
 """Trained configurations as methods: each LoRA configuration (variant, rank, learning rate) or
-full fine-tuning learning rate, at one training size, over its seeds.
+full fine-tuning learning rate, at one training size, over its seeds; LoRA with a classification
+head (lora.formats) is a method of its own, chosen among its own configurations.
 
 Training happened in each trial's own step (03_train); here `fit` loads what it saved. Test items
 are scored by the model validation scored when the configuration was chosen, or by one that
@@ -25,17 +26,17 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from ..adapters import load_adapter, load_full_weights
+from ..adapters import load_adapter, load_full_weights, load_head_adapter
 from ..artifacts import read_json
 from ..config import FOLD_TOLERANCE
 from ..roles import CANDIDATE
-from ..trials import Trial, trials
+from ..trials import KIND_NAMES, Trial, trials
 from .base import Method, MethodResult, Study
 
 
 def configuration_name(trial: Trial) -> str:
     """How tables name a configuration: only the axes the study varies."""
-    parts = ["Full fine-tuning" if trial.full else f"LoRA r={trial.rank}"]
+    parts = ["Full fine-tuning" if trial.full else f"{KIND_NAMES[trial.kind]} r={trial.rank}"]
     if "variant" in trial.named and not trial.full:
         parts.append(trial.variant)
     if "lr" in trial.named:
@@ -52,6 +53,7 @@ class TrainedConfiguration(Method):
     kind = "lora"
     role = CANDIDATE
     tunes = "the epoch, by validation loss"
+    with_head: bool = False  # the trials it scores: verbalizer ones (and full fine-tuning)
 
     def __init__(self, study: Study, mine: list[Trial]):
         self.trials = mine
@@ -69,7 +71,7 @@ class TrainedConfiguration(Method):
         every = study.cfg.evaluation.test_candidates
         groups: dict[str, list[Trial]] = {}
         for t in trials(study.cfg):
-            if t.fold != study.fold or t.id not in done:
+            if t.fold != study.fold or t.id not in done or t.head != cls.with_head:
                 continue
             if study.selection is None or study.selection.scores_on_test(t, every):
                 groups.setdefault(t.method, []).append(t)
@@ -98,6 +100,8 @@ class TrainedConfiguration(Method):
         folder = self.study.run.adapter(trial.id)
         if trial.full:
             return load_full_weights(self.study.base.model, folder)
+        if trial.head:
+            return load_head_adapter(self.study.base.model, len(self.study.cfg.data.labels), folder)
         return load_adapter(copy.deepcopy(self.study.base.model), folder)
 
     def merge_drift(self, merged, trial: str, val: pd.DataFrame) -> dict:
@@ -138,6 +142,14 @@ class TrainedConfiguration(Method):
         return self.result(
             runs[0], self.cost, draws=draws, trial_predictions=by_trial, size=self.size
         )
+
+
+class HeadConfiguration(TrainedConfiguration):
+    """LoRA with a classification head (lora.formats: head): its trials, scored through the
+    head instead of the verbalizers, the same way in everything else."""
+
+    kind = "lora_head"
+    with_head = True
 
 
 def folding_scores_the_same(drift: dict) -> bool:
