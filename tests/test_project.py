@@ -66,3 +66,21 @@ def test_torch_index_takes_the_pinned_torch_alone_from_that_index_first(repo, tm
     assert pips[1].endswith("pip install -q torch==2.13.0 --index-url https://example.invalid/cpu")
     assert "-e '.[dev]'" in pips[2]
     assert not any("--index-url" in line for line in _install_commands(repo, tmp_path))
+
+
+LONGEST_FUNCTION = 50  # lines, signature and docstring included
+
+
+def test_no_library_function_is_longer_than_a_screen(repo):
+    """A function a reader can hold in view: longer ones are split where a step of their own
+    can be named."""
+    import ast
+
+    long = []
+    for path in sorted((repo / "lib" / "loralab").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > LONGEST_FUNCTION:
+                    long.append(f"{path.relative_to(repo)}:{node.lineno} {node.name} ({lines})")
+    assert not long, "split these: " + ", ".join(long)

@@ -182,6 +182,12 @@ def _add_run(sub, sets: argparse.ArgumentParser) -> None:
         metavar="NB[,NB...]",
         help="run only these notebooks, e.g. --only 01_eda,02_split",
     )
+    _add_backend_options(run)
+    run.set_defaults(func=_cmd_run)
+
+
+def _add_backend_options(run: argparse.ArgumentParser) -> None:
+    """Where and how many trials train at once: --jobs, --backend and Ray's options."""
     run.add_argument(
         "--jobs",
         type=int,
@@ -212,7 +218,6 @@ def _add_run(sub, sets: argparse.ArgumentParser) -> None:
         help="with --backend ray: times a trial is tried again when its worker process dies "
         "(a failing cell is not retried; default: 2)",
     )
-    run.set_defaults(func=_cmd_run)
 
 
 def _add_trials(sub, sets: argparse.ArgumentParser) -> None:

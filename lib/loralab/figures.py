@@ -283,42 +283,48 @@ def sweep_heatmaps(selection: pd.DataFrame) -> plt.Figure | None:
     )
     for row, variant in enumerate(variants):
         for col, size in enumerate(sizes):
-            ax = axes[row][col]
             part = grid[(grid["variant"] == variant) & (grid["train_size"] == size)]
             if part.empty:
-                ax.remove()
+                axes[row][col].remove()
                 continue
-            table = part.pivot(index="rank", columns="lr", values="val_loss").sort_index()
-            table = table[sorted(table.columns)]
-            sns.heatmap(
-                table,
-                annot=True,
-                fmt=".3f",
-                cmap="Blues_r",
-                cbar=False,
-                annot_kws={"fontsize": "small"},
-                xticklabels=[learning_rate(lr) for lr in table.columns],
-                yticklabels=[str(r) for r in table.index],
-                ax=ax,
+            pick = (
+                chosen.loc[size]
+                if size in chosen.index and chosen.at[size, "variant"] == variant
+                else None
             )
-            ax.set(
-                title=_variant_title(variant, size, len(variants)),
-                xlabel="learning rate",
-                ylabel="rank" if col == 0 else "",
-            )
-            ax.tick_params(axis="y", rotation=0)
-            if size in chosen.index and chosen.at[size, "variant"] == variant:
-                pick = chosen.loc[size]
-                y, x = list(table.index).index(pick["rank"]), list(table.columns).index(pick["lr"])
-                ax.add_patch(
-                    Rectangle((x, y), 1, 1, fill=False, edgecolor=CHOSEN_EDGE, lw=3, clip_on=False)
-                )
+            _loss_panel(axes[row][col], part, pick, col == 0)
+            axes[row][col].set_title(_variant_title(variant, size, len(variants)))
     fig.suptitle(
         "Validation loss of LoRA, mean over folds and seeds (boxed: chosen by most folds)",
         fontsize="medium",
     )
     fig.tight_layout()
     return fig
+
+
+def _loss_panel(ax, part: pd.DataFrame, pick: pd.Series | None, first_column: bool) -> None:
+    """One training size's (and variant's) validation loss over rank x learning rate, the
+    configuration most folds chose (`pick`) boxed."""
+    table = part.pivot(index="rank", columns="lr", values="val_loss").sort_index()
+    table = table[sorted(table.columns)]
+    sns.heatmap(
+        table,
+        annot=True,
+        fmt=".3f",
+        cmap="Blues_r",
+        cbar=False,
+        annot_kws={"fontsize": "small"},
+        xticklabels=[learning_rate(lr) for lr in table.columns],
+        yticklabels=[str(r) for r in table.index],
+        ax=ax,
+    )
+    ax.set(xlabel="learning rate", ylabel="rank" if first_column else "")
+    ax.tick_params(axis="y", rotation=0)
+    if pick is not None:
+        y, x = list(table.index).index(pick["rank"]), list(table.columns).index(pick["lr"])
+        ax.add_patch(
+            Rectangle((x, y), 1, 1, fill=False, edgecolor=CHOSEN_EDGE, lw=3, clip_on=False)
+        )
 
 
 def _optima_of(frame: Optima | pd.DataFrame, criterion=None, confidence=0.95) -> Optima | None:

@@ -19,6 +19,7 @@ import pandas as pd
 from .artifacts import read_json, write_json
 from .crossing import first_lora_ahead, lead_changes, size_verdicts
 from .layout import RunPaths
+from .lr_optimum import curve_name
 from .stats import primary_caveat
 from .sweep_tables import learning_rate
 
@@ -137,7 +138,7 @@ def _optima_lines(folder: Path) -> list[str]:
     optima = pd.read_csv(path)
     lines = []
     for r in optima[optima["lr_min"] < optima["lr_max"]].itertuples():  # a grid to find it on
-        name = "full" if r.method == "full" else f"{r.variant} r={r.rank}"
+        name = curve_name(r.method, r.variant, r.rank)
         edge = ", at the grid's edge" if r.edge else ""
         lines.append(
             f"{name}: {learning_rate(r.lr)} [{learning_rate(r.low)}, {learning_rate(r.high)}]{edge}"
@@ -173,8 +174,8 @@ KEY = ["fold", "train_size", "method"]
 CONFIG = ["variant", "rank", "lr"]
 
 
-def _config_name(variant: str, rank: int, lr: float) -> str:
-    what = "full fine-tuning" if variant == "full" else f"{variant} r={rank}"
+def _config_name(method: str, variant: str, rank: int, lr: float) -> str:
+    what = "full fine-tuning" if method == "full" else curve_name(method, variant, rank)
     return f"{what}, lr {learning_rate(lr)}"
 
 
@@ -183,8 +184,8 @@ def _choice_line(choices: pd.DataFrame) -> list[str]:
         return []
     said = []
     for r in choices.itertuples():
-        now = _config_name(r.variant, r.rank, r.lr)
-        then = _config_name(r.variant_before, r.rank_before, r.lr_before)
+        now = _config_name(r.method, r.variant, r.rank, r.lr)
+        then = _config_name(r.method, r.variant_before, r.rank_before, r.lr_before)
         where = f"fold {r.fold}, {r.train_size} items"
         before = "the same" if now == then else then
         said.append(f"{where}: {now} (the answer-token loss, the rule before: {before})")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .sweep_tables import FULL, LORA, with_sizes
+from .sweep_tables import FULL, HEAD, LORA, with_sizes
 
 CURVE = ["method", "variant", "rank", "train_size"]
 OPTIMA = [*CURVE, "criterion", "lr", "low", "high", "grid_best", "best_value", "plausible"]
@@ -230,8 +230,8 @@ def _ratio_row(optima: Optima, kind: str, top: pd.Series, bottom: pd.Series) -> 
     return {
         "train_size": top["train_size"],
         "kind": kind,
-        "numerator": _curve_name(top),
-        "denominator": _curve_name(bottom),
+        "numerator": curve_name(top["method"], top["variant"], top["rank"]),
+        "denominator": curve_name(bottom["method"], bottom["variant"], bottom["rank"]),
         "ratio": ratio,
         "low": low,
         "high": high,
@@ -239,8 +239,12 @@ def _ratio_row(optima: Optima, kind: str, top: pd.Series, bottom: pd.Series) -> 
     }
 
 
-def _curve_name(curve: pd.Series) -> str:
-    return "full" if curve["method"] == FULL else f"{curve['variant']} r={int(curve['rank'])}"
+def curve_name(method: str, variant: str, rank) -> str:
+    """A learning-rate curve as findings and ratios name it: `full`, `lora r=8`, `rslora r=64`,
+    `lora r=8 + head` (lora.formats: head)."""
+    if method == FULL:
+        return "full"
+    return f"{variant} r={int(rank)}" + (" + head" if method == HEAD else "")
 
 
 def grids_overlap(a: pd.Series, b: pd.Series) -> bool:

@@ -177,69 +177,66 @@ def format_stats(
     stat_tests.json records of stats.primary."""
     if table.empty:
         return table, "No comparisons: fewer than two methods were evaluated."
-    holm_on = "mcnemar_p_holm" in table
-    adjusted = " (Holm)" if holm_on else ""
-    floor = 2 / (resamples + 1)  # bootstrap_p's smallest value
-    ci_methods = table.get("delta_ci_method", pd.Series("", index=table.index))
-    repeated = repeated_cv(table)
-    drawn = [
-        draws_text(a, b, repeated)
-        for a, b in zip(
-            table.get("draws_method", pd.Series(1, index=table.index)),
-            table.get("draws_baseline", pd.Series(1, index=table.index)),
-            strict=True,
-        )
-    ]
+    adjusted = " (Holm)" if "mcnemar_p_holm" in table else ""
     first = table.get("primary", pd.Series(False, index=table.index)).fillna(False)
-
-    def holm_of(column: str) -> list[float | None]:
-        return table[f"{column}_holm"].tolist() if holm_on else [None] * len(table)
-
+    pairs = zip(table["mcnemar_b"], table["mcnemar_c"], strict=True)
     shown = pd.DataFrame(
         {
             "comparison": table["comparison"] + np.where(first.astype(bool), " (primary)", ""),
-            "b / c": [
-                f"{b} / {c}" for b, c in zip(table["mcnemar_b"], table["mcnemar_c"], strict=True)
-            ],
-            f"McNemar p{adjusted}": [
-                p_text(p, ph)
-                for p, ph in zip(table["mcnemar_p"], holm_of("mcnemar_p"), strict=True)
-            ],
-            f"Δ macro-F1 [{confidence:.0%} CI]": [
-                f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-                + (f" ({over})" if over else " (percentile)" if m == "percentile" else "")
-                for d, lo, hi, m, over in zip(
-                    table["delta_macro_f1"],
-                    table["delta_low"],
-                    table["delta_high"],
-                    ci_methods,
-                    drawn,
-                    strict=True,
-                )
-            ],
-            f"bootstrap p{adjusted}": [
-                p_text(p, ph, floor)
-                for p, ph in zip(table["bootstrap_p"], holm_of("bootstrap_p"), strict=True)
-            ],
+            "b / c": [f"{b} / {c}" for b, c in pairs],
+            f"McNemar p{adjusted}": _p_column(table, "mcnemar_p"),
+            f"Δ macro-F1 [{confidence:.0%} CI]": _delta_column(table),
+            f"bootstrap p{adjusted}": _p_column(table, "bootstrap_p", 2 / (resamples + 1)),
         }
     )
-    power_on = "detectable_delta_80" in table
-    if power_on:
+    if "detectable_delta_80" in table:
         shown["detectable Δ accuracy (80% power)"] = [
             "none" if pd.isna(d) else f"±{d:.3f}" for d in table["detectable_delta_80"]
         ]
-    if repeated:
-        shown[f"repeated-CV t-test p{adjusted}"] = [
-            "—" if pd.isna(p) else p_text(p, ph)
-            for p, ph in zip(table["cv_p"], holm_of("cv_p"), strict=True)
-        ]
+    if repeated_cv(table):
+        shown[f"repeated-CV t-test p{adjusted}"] = _p_column(table, "cv_p", missing="—")
     if "cv52_p" in table:
-        shown[f"5x2cv t-test p{adjusted}"] = [
-            "—" if pd.isna(p) else p_text(p, ph)
-            for p, ph in zip(table["cv52_p"], holm_of("cv52_p"), strict=True)
-        ]
-    note = stats_note(table, confidence, resamples, seed, folds, primary)
-    return shown, note
+        shown[f"5x2cv t-test p{adjusted}"] = _p_column(table, "cv52_p", missing="—")
+    return shown, stats_note(table, confidence, resamples, seed, folds, primary)
+
+
+def _p_column(
+    table: pd.DataFrame, column: str, floor: float = 0.0, missing: str | None = None
+) -> list[str]:
+    """A p-value column as shown, each with its Holm-adjusted value where the table has them;
+    `floor`: the smallest value the test can give (a bootstrap's); `missing`: what a pair
+    without a p-value shows."""
+    holm = table[f"{column}_holm"] if f"{column}_holm" in table else [None] * len(table)
+    return [
+        missing if missing is not None and pd.isna(p) else p_text(p, ph, floor)
+        for p, ph in zip(table[column], holm, strict=True)
+    ]
+
+
+def _delta_column(table: pd.DataFrame) -> list[str]:
+    """Δ macro-F1 with its interval, and how the interval was had where it is not BCa: the
+    percentile method, or draws (training seeds, repeats) resampled with the items."""
+    repeated = repeated_cv(table)
+    ones = pd.Series(1, index=table.index)
+    drawn = [
+        draws_text(a, b, repeated)
+        for a, b in zip(
+            table.get("draws_method", ones), table.get("draws_baseline", ones), strict=True
+        )
+    ]
+    methods = table.get("delta_ci_method", pd.Series("", index=table.index))
+    return [
+        f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+        + (f" ({over})" if over else " (percentile)" if m == "percentile" else "")
+        for d, lo, hi, m, over in zip(
+            table["delta_macro_f1"],
+            table["delta_low"],
+            table["delta_high"],
+            methods,
+            drawn,
+            strict=True,
+        )
+    ]
 
 
 def primary_note(table: pd.DataFrame, primary: dict | None) -> str:
