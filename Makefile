@@ -36,7 +36,7 @@ test-fast: install
 # The tests whose outcome depends on arithmetic (they train or score the tiny model) again on
 # the bf16 path, which a CPU without native bf16 computes slowly but with bf16's rounding.
 DTYPE_TESTS := $(addprefix tests/test_,training.py methods.py scoring.py adapters.py \
-	evaluation.py label_bias.py documents.py trials.py)
+	evaluation.py label_bias.py documents.py trials.py classifier_head.py)
 test-bf16: install
 	LORALAB_TEST_DTYPE=bfloat16 $(BIN)/python -m pytest -q -m "not slow" $(DTYPE_TESTS)
 

@@ -4,9 +4,11 @@ peak measured in the same run, and the step's measured time as a multiple of it.
 Work is counted, not guessed: torch's FlopCounterMode counts one scoring forward pass (the LM
 head at the answer position only, as scoring runs) and one LoRA training step (forward and
 backward, without activation checkpointing: its recompute is overhead, not work the step must
-do) of the run's model at the run's mean prompt length, per token. Tokens come from the run's
-artifacts: every epoch's training tokens (history.csv), validation scored once per epoch (its
-loss comes from the same pass), every LLM method's test items (few-shot once per draw), and
+do) of the run's model at the run's mean prompt length, per token; for a trial of the
+classification head (lora.formats), its own step (no answer tokens, no LM head). Tokens come
+from the run's artifacts: every epoch's training tokens (history.csv), validation scored once
+per epoch (its loss comes from the same pass) and the training items scored to check the fit
+(train.fit_check_items), every LLM method's test items (few-shot once per draw), and
 what evaluation scores to fit or check a method: the training and validation items of a fitted
 label bias, the validation items a folded adapter scores again. Scored tokens are
 counted whole per item, the KV-cached template head included, so the floor is an upper bound
@@ -32,18 +34,21 @@ from train_throughput import matmul_peak
 
 from loralab.adapters import wrap_with_lora
 from loralab.batching import Encoded, collate
+from loralab.classifier_head import head_loss
 from loralab.config import load_config
 from loralab.layout import RunPaths
 from loralab.models import attention_for, attention_kernel, cpu_kind, load_base
 from loralab.splits import read_split
 from loralab.steps import series
 from loralab.training import answer_loss
+from loralab.trials import trial_of
 
 BATCH = 4
 
 
-def flops_per_token(base, cfg, length: int) -> tuple[float, float]:
-    """(scoring forward, LoRA training step) FLOPs per token at `length` tokens."""
+def flops_per_token(base, cfg, length: int) -> tuple[float, dict[bool, float]]:
+    """Scoring forward FLOPs per token at `length` tokens, and a LoRA training step's, by
+    whether the trial trains a classification head."""
     ids = torch.randint(100, 1000, (BATCH, length))
     scoring_kernel = attention_for(cfg.model, base.precision)
     with (
@@ -53,11 +58,18 @@ def flops_per_token(base, cfg, length: int) -> tuple[float, float]:
         attention_kernel(base.model, scoring_kernel),
     ):
         base.model(input_ids=ids, logits_to_keep=1, use_cache=False)
+    step = {head: training_step_flops(base, cfg, ids, head) for head in (False, True)}
+    return scoring.get_total_flops() / ids.numel(), step
+
+
+def training_step_flops(base, cfg, ids: torch.Tensor, head: bool) -> float:
+    """FLOPs per token of one training step: forward and backward of the verbalizer's answer
+    loss, or of a classification head's label loss."""
     plain = cfg.model_copy(
         update={"train": cfg.train.model_copy(update={"activation_checkpointing": 0})}
     )
-    model = wrap_with_lora(base.model, plain, cfg.lora.ranks[0])
-    answer = base.builder.answer_ids(cfg.data.labels[0])
+    model = wrap_with_lora(base.model, plain, cfg.lora.ranks[0], head=head)
+    answer = [] if head else base.builder.answer_ids(cfg.data.labels[0])
     enc = Encoded([row + answer for row in ids.tolist()], [len(answer)] * BATCH, np.zeros(BATCH))
     batch = collate(enc, np.arange(BATCH), base.builder.tokenizer.pad_token_id)
     model.train()
@@ -67,17 +79,24 @@ def flops_per_token(base, cfg, length: int) -> tuple[float, float]:
         attention_kernel(model, kernel),
         base.precision.compute(model),
     ):
-        answer_loss(model, *batch).backward()
-    return scoring.get_total_flops() / ids.numel(), training.get_total_flops() / ids.numel()
+        ids_, mask, keep, targets = batch
+        loss = (
+            head_loss(model, ids_, mask, torch.zeros(BATCH, dtype=torch.long))
+            if head
+            else answer_loss(model, ids_, mask, keep, targets)
+        )
+        loss.backward()
+    return training.get_total_flops() / ids.numel()
 
 
 def trial_work(run: RunPaths, trial: str, item_tokens: float, fwd: float, step: float) -> float:
-    """FLOPs of one trial: its training tokens, and validation scored after every epoch."""
+    """FLOPs of one trial: its training tokens, and validation and the fit check scored after
+    every epoch."""
     history = pd.read_csv(run.history(trial))
     summary = json.loads(run.train_summary(trial).read_text())
     trained = float((history["train_tokens_per_s"] * history["train_seconds"]).sum())
-    validated = summary["val_items"] * item_tokens * len(history)
-    return trained * step + validated * fwd
+    scored = summary["val_items"] + summary.get("fit_check_items", 0)
+    return trained * step + scored * item_tokens * len(history) * fwd
 
 
 def evaluation_rows(results: pd.DataFrame, folds: int, val_items: int):
@@ -86,7 +105,8 @@ def evaluation_rows(results: pd.DataFrame, folds: int, val_items: int):
     each configuration has a row of its own, evaluation.test_candidates; with folds, zero-shot's
     bias fit, whose items the base model scored as other folds' test items) is not a pass of
     its own."""
-    llm = results[results["kind"].isin(["prompting", "lora"]) & results["tokens_per_doc"].notna()]
+    llm = results[results["kind"].isin(["prompting", "lora", "lora_head"])]
+    llm = llm[llm["tokens_per_doc"].notna()]
     if (results["role"] == "candidate").any():
         llm = llm[~llm["name"].str.contains("chosen per fold")]
     for _, r in llm.drop_duplicates(["tokens_per_doc", "prompt_tokens_per_s"]).iterrows():
@@ -125,7 +145,8 @@ def main() -> None:
     print(f"CPU: {cpu_kind()}; dtype path: {base.precision.describe()}")
     print(
         f"matmul peak {peak / 1e9:.0f} GFLOP/s ({torch.get_num_threads()} threads); per token at "
-        f"{item_tokens:.0f} tokens: scoring {fwd / 1e6:.0f} MFLOP, training {step / 1e6:.0f} MFLOP"
+        f"{item_tokens:.0f} tokens: scoring {fwd / 1e6:.0f} MFLOP, training {step[False] / 1e6:.0f}"
+        f" MFLOP (with a classification head {step[True] / 1e6:.0f} MFLOP)"
     )
     seconds = {s["name"]: s["seconds"] for s in json.loads(run.run_record.read_text())["steps"]}
     val_items = sum(len(read_split(run, "val", f)) for f in range(cfg.split.folds))
@@ -135,7 +156,8 @@ def main() -> None:
     for name, measured in seconds.items():
         floor = None
         if name in trials:
-            floor = trial_work(run, trials[name], item_tokens, fwd, step) / peak
+            head = trial_of(cfg, trials[name]).head
+            floor = trial_work(run, trials[name], item_tokens, fwd, step[head]) / peak
         elif name == "04_evaluate":
             floor = sum(items for _, _, items in passes) * item_tokens * fwd / peak
         shown = f"{floor:9.1f} {measured / floor:8.1f}x" if floor else f"{'-':>9} {'-':>9}"

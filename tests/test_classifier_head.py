@@ -108,8 +108,11 @@ def test_training_the_head_lowers_the_label_loss_on_a_separable_set(separable_ru
     assert any("score" in n for n in trained) and any("lora_" in n for n in trained)
 
 
-def test_a_saved_head_adapter_loads_back_and_predicts_the_same(separable_run, make_texts):
-    """With loralab's loader, and with plain transformers and PEFT as the model card says."""
+def test_a_saved_head_adapter_loads_back_and_predicts_the_same(
+    separable_run, make_texts, test_dtype
+):
+    """With loralab's loader, and with plain transformers and PEFT as the model card says (its
+    head is held in the model's dtype, ours in float32: bf16 rounds the logits' third digit)."""
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification
 
@@ -134,7 +137,8 @@ def test_a_saved_head_adapter_loads_back_and_predicts_the_same(separable_run, ma
     with torch.no_grad():
         ours = loaded(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
         theirs = plain(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
-    torch.testing.assert_close(theirs.float(), ours.float(), atol=1e-4, rtol=1e-3)
+    atol = 1e-4 if test_dtype == "float32" else 5e-2
+    torch.testing.assert_close(theirs.float(), ours.float(), atol=atol, rtol=1e-2)
 
 
 def test_heads_leave_the_verbalizer_trials_and_their_ids_as_they_were(tiny_config):

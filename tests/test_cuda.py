@@ -59,17 +59,20 @@ def test_cuda_scores_chunked_documents_as_the_cpu_does(tiny_config, long_text):
     np.testing.assert_allclose(docs["cuda"].label_scores, docs["cpu"].label_scores, atol=1e-3)
 
 
-def test_cuda_training_in_bf16(tmp_path, tiny_config, make_rows, write_table):
+@pytest.mark.parametrize("trial", ["r2-f0-s42", "head-r2-f0-s42"])
+def test_cuda_training_in_bf16(tmp_path, tiny_config, make_rows, write_table, trial):
+    """The verbalizer and the classification head (lora.formats) alike."""
     cfg = tiny_config(
         **{
             "data.path": str(write_table(make_rows(per_class=24))),
             "train.device": "cuda",
             "train.dtype": "auto",
+            "lora.formats": ["verbalizer", "head"],
         }
     )
     run = RunPaths(tmp_path / "run")
     eda_step(cfg, run)
     split_step(cfg, run)
-    result = train_trial(cfg, run, trial_of(cfg, "r2-f0-s42"), log=lambda _: None)
+    result = train_trial(cfg, run, trial_of(cfg, trial), log=lambda _: None)
     assert result.summary["precision"].startswith("cuda, weights bfloat16")
-    assert result.summary["peak_memory_mb"] > 0 and run.trained_trials() == ["r2-f0-s42"]
+    assert result.summary["peak_memory_mb"] > 0 and run.trained_trials() == [trial]
