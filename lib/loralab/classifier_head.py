@@ -16,6 +16,7 @@ with plain PEFT, as the model card says.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -73,11 +74,12 @@ def head_on(causal_lm, n_labels: int, in_place: bool = False) -> HeadClassifier:
     return HeadClassifier(body if in_place else copy.deepcopy(body), n_labels)
 
 
+@dataclass
 class HeadOutput:
     """What the head's forward returns: its label logits and, if asked, the body's cache."""
 
-    def __init__(self, logits: torch.Tensor, cache=None):
-        self.logits, self.cache = logits, cache
+    logits: torch.Tensor
+    cache: object = None
 
 
 def is_head(model) -> bool:

@@ -36,7 +36,8 @@ from .base import Method, MethodResult, Study
 
 def configuration_name(trial: Trial) -> str:
     """How tables name a configuration: only the axes the study varies."""
-    parts = ["Full fine-tuning" if trial.full else f"{KIND_NAMES[trial.kind]} r={trial.rank}"]
+    name = KIND_NAMES[trial.kind]
+    parts = [name if trial.full else f"{name} r={trial.rank}"]
     if "variant" in trial.named and not trial.full:
         parts.append(trial.variant)
     if "lr" in trial.named:
