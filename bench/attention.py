@@ -15,14 +15,15 @@ import argparse
 import numpy as np
 import torch
 
-from loralab.adapters import wrap_with_lora
-from loralab.cli import params_options
 from loralab.config import load_config
-from loralab.datasets import load_raw
-from loralab.methods.prompting import few_shot_examples
-from loralab.models import attention_kernel, cpu_kind, load_base, resolve_precision
-from loralab.prompts import PromptBuilder
-from loralab.scoring import score_texts
+from loralab.data.sources import load_raw
+from loralab.environment import cpu_kind
+from loralab.evaluate.methods.prompting import few_shot_examples
+from loralab.model.adapters import wrap_with_lora
+from loralab.model.loading import attention_kernel, load_base, resolve_precision
+from loralab.model.prompts import PromptBuilder
+from loralab.model.scoring import score_texts
+from loralab.run.cli import params_options
 
 KERNELS = ("eager", "sdpa")
 

@@ -21,19 +21,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from loralab.compiled import record_verdict, verdict_key
 from loralab.config import load_config
-from loralab.eda import eda_step
+from loralab.data.eda import eda_step
+from loralab.data.splits import split_step
+from loralab.environment import cpu_kind
 from loralab.layout import RunPaths
-from loralab.models import cpu_kind, resolve_precision
-from loralab.splits import split_step
+from loralab.model.loading import resolve_precision
+from loralab.train.compiled import record_verdict, verdict_key
 
 TRIAL = """
 import json, sys
 from loralab.config import load_config
 from loralab.layout import RunPaths
-from loralab.training import train_trial
-from loralab.trials import trial_of
+from loralab.train.loop import train_trial
+from loralab.train.trials import trial_of
 run = RunPaths(sys.argv[1])
 cfg = load_config(run.params, [f"train.compile={sys.argv[2]}"])
 result = train_trial(cfg, run, trial_of(cfg), log=lambda _: None)

@@ -17,7 +17,7 @@ from loralab.config import PUBMED_FILES
 def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         os.environ["LORALAB_CACHE"] = cache
-        from loralab.pubmed import load_pubmed
+        from loralab.data.pubmed import load_pubmed
 
         t0 = time.perf_counter()
         frame, _ = load_pubmed(list(PUBMED_FILES), 30)

@@ -32,16 +32,17 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from train_throughput import matmul_peak
 
-from loralab.adapters import wrap_with_lora
-from loralab.batching import Encoded, collate
-from loralab.classifier_head import head_loss
 from loralab.config import load_config
+from loralab.data.splits import read_split
+from loralab.environment import cpu_kind
 from loralab.layout import RunPaths
-from loralab.models import attention_for, attention_kernel, cpu_kind, load_base
-from loralab.splits import read_split
-from loralab.steps import series
-from loralab.training import answer_loss
-from loralab.trials import trial_of
+from loralab.model.adapters import wrap_with_lora
+from loralab.model.head import head_loss
+from loralab.model.loading import attention_for, attention_kernel, load_base
+from loralab.run.steps import series
+from loralab.train.batching import Encoded, collate
+from loralab.train.loop import answer_loss
+from loralab.train.trials import trial_of
 
 BATCH = 4
 

@@ -15,12 +15,13 @@ import argparse
 
 import torch
 
-from loralab.cli import params_options
 from loralab.config import load_config
-from loralab.datasets import load_raw
-from loralab.documents import DocumentView
-from loralab.models import cpu_kind, load_base
-from loralab.scoring import score_chunks
+from loralab.data.sources import load_raw
+from loralab.environment import cpu_kind
+from loralab.model.loading import load_base
+from loralab.model.scoring import score_chunks
+from loralab.model.windows import DocumentView
+from loralab.run.cli import params_options
 
 STUDY_DOCS = 466  # the embedded corpus's Lung/Colon items, every one a paired test item
 

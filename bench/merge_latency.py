@@ -13,12 +13,12 @@ import copy
 
 import numpy as np
 
-from loralab.adapters import load_adapter
 from loralab.config import load_config
+from loralab.data.splits import read_split
 from loralab.layout import RunPaths
-from loralab.models import load_base
-from loralab.scoring import score_texts
-from loralab.splits import read_split
+from loralab.model.adapters import load_adapter
+from loralab.model.loading import load_base
+from loralab.model.scoring import score_texts
 
 
 def main() -> None:

@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 from unittest import mock
 
-from loralab import models
-from loralab.cli import params_options
 from loralab.config import load_config
-from loralab.models import cpu_kind, load_base
+from loralab.environment import cpu_kind
+from loralab.model import loading as models
+from loralab.model.loading import load_base
+from loralab.run.cli import params_options
 
 
 def timed(cfg) -> float:

@@ -19,12 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from loralab.cli import params_options
 from loralab.config import load_config
+from loralab.environment import cpu_kind
 from loralab.layout import RunPaths
-from loralab.models import cpu_kind, resolve_precision
-from loralab.ray_backend import RayOptions
-from loralab.runner import run_series
+from loralab.model.loading import resolve_precision
+from loralab.run.cli import params_options
+from loralab.run.ray_backend import RayOptions
+from loralab.run.runner import run_series
 
 
 def train_stage(params: str, sets: list[str], run: RunPaths, **backend) -> float:

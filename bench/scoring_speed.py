@@ -13,11 +13,11 @@ import time
 import numpy as np
 import torch
 
-from loralab.cli import params_options
 from loralab.config import load_config
-from loralab.datasets import load_raw
-from loralab.models import load_base
-from loralab.scoring import score_full_forward, score_texts
+from loralab.data.sources import load_raw
+from loralab.model.loading import load_base
+from loralab.model.scoring import score_full_forward, score_texts
+from loralab.run.cli import params_options
 
 
 def main() -> None:

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from loralab.cli import params_options
 from loralab.config import load_config
-from loralab.models import cpu_kind, resolve_precision
-from loralab.runner import run_series
+from loralab.environment import cpu_kind
+from loralab.model.loading import resolve_precision
+from loralab.run.cli import params_options
+from loralab.run.runner import run_series
 
 
 def main() -> None:

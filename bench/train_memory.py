@@ -26,12 +26,12 @@ VARIANTS = [("eager", "0"), ("eager", "2"), ("eager", "1"), ("sdpa", "0"), ("sdp
 
 def one(args) -> dict:
     """One variant in this process: warm-up, then timed steps; returns its figures."""
-    from loralab.adapters import wrap_with_lora
-    from loralab.batching import Encoded, collate, make_batches
     from loralab.config import load_config
-    from loralab.datasets import load_raw
-    from loralab.models import load_base
-    from loralab.training import answer_loss
+    from loralab.data.sources import load_raw
+    from loralab.model.adapters import wrap_with_lora
+    from loralab.model.loading import load_base
+    from loralab.train.batching import Encoded, collate, make_batches
+    from loralab.train.loop import answer_loss
 
     sets = [*args.set, f"model.attn_implementation={args.attn}"]
     sets.append(f"train.activation_checkpointing={args.checkpointing}")
@@ -72,8 +72,8 @@ def one(args) -> dict:
 
 
 def main() -> None:
-    from loralab.cli import params_options
-    from loralab.models import cpu_kind
+    from loralab.environment import cpu_kind
+    from loralab.run.cli import params_options
 
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], parents=[params_options()]

@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from loralab.adapters import wrap_with_lora
-from loralab.batching import Encoded, collate, make_batches
-from loralab.cli import params_options
 from loralab.config import load_config
-from loralab.datasets import load_raw
-from loralab.models import attention_for, load_base
-from loralab.training import answer_loss
+from loralab.data.sources import load_raw
+from loralab.model.adapters import wrap_with_lora
+from loralab.model.loading import attention_for, load_base
+from loralab.run.cli import params_options
+from loralab.train.batching import Encoded, collate, make_batches
+from loralab.train.loop import answer_loss
 
 
 def matmul_peak(dtype: torch.dtype, sizes=(512, 1024, 2048), repeats: int = 5) -> float:

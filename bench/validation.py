@@ -17,14 +17,15 @@ import time
 import numpy as np
 import torch
 
-from loralab.adapters import wrap_with_lora
-from loralab.batching import Encoded, collate
-from loralab.cli import params_options
 from loralab.config import load_config
-from loralab.datasets import load_raw
-from loralab.models import cpu_kind, load_base
-from loralab.scoring import score_chunks
-from loralab.training import answer_loss, scored_answer_loss
+from loralab.data.sources import load_raw
+from loralab.environment import cpu_kind
+from loralab.model.adapters import wrap_with_lora
+from loralab.model.loading import load_base
+from loralab.model.scoring import score_chunks
+from loralab.run.cli import params_options
+from loralab.train.batching import Encoded, collate
+from loralab.train.loop import answer_loss, scored_answer_loss
 
 
 @torch.no_grad()

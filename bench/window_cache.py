@@ -14,14 +14,15 @@ import time
 
 import numpy as np
 
-from loralab import scoring
 from loralab.config import load_config
+from loralab.data.splits import read_split
+from loralab.environment import cpu_kind
+from loralab.evaluate.methods import base as methods_base
+from loralab.evaluate.methods.base import Study
+from loralab.evaluate.methods.prompting import ZeroShot, ZeroShotBias
 from loralab.layout import RunPaths
-from loralab.methods import base as methods_base
-from loralab.methods.base import Study
-from loralab.methods.prompting import ZeroShot, ZeroShotBias
-from loralab.models import cpu_kind, load_base
-from loralab.splits import read_split
+from loralab.model import scoring
+from loralab.model.loading import load_base
 
 
 def main() -> None:

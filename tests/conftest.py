@@ -115,7 +115,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from loralab.config import ModelConfig
-    from loralab.models import load_tokenizer
+    from loralab.model.loading import load_tokenizer
 
     folder = tmp_path_factory.mktemp("tiny-model")
     # A saved copy of the embedded tokenizer, where the wheel cannot go (a GPU machine that
@@ -191,7 +191,7 @@ def long_text():
 @pytest.fixture(scope="module")
 def scoring_setup(tiny_model_dir):
     """(cfg, tokenizer, model in eval mode, prompt builder) of the tiny model on labels A, B."""
-    from loralab.models import load_base
+    from loralab.model.loading import load_base
 
     cfg = build_config(
         {},
@@ -212,8 +212,8 @@ def scoring_setup(tiny_model_dir):
 @pytest.fixture
 def prepared_run(tmp_path, tiny_config, make_rows, write_table):
     """A run folder with a corpus and splits of 24 items per label."""
-    from loralab.eda import eda_step
-    from loralab.splits import split_step
+    from loralab.data.eda import eda_step
+    from loralab.data.splits import split_step
 
     def make(name: str = "run", **overrides):
         cfg = tiny_config(**{"data.path": str(write_table(make_rows(per_class=24))), **overrides})
@@ -231,12 +231,12 @@ def evaluated(tmp_path_factory, tiny_model_dir):
 
     Built once per session and shared: tests read it and never write into its run folder
     (copy `run.root` first to run a step again)."""
-    from loralab.eda import eda_step
-    from loralab.evaluation import evaluate_step
-    from loralab.splits import split_step
-    from loralab.stats import statistics_step
-    from loralab.training import train_trial
-    from loralab.trials import trial_of
+    from loralab.data.eda import eda_step
+    from loralab.data.splits import split_step
+    from loralab.evaluate.step import evaluate_step
+    from loralab.stats.step import statistics_step
+    from loralab.train.loop import train_trial
+    from loralab.train.trials import trial_of
 
     root = tmp_path_factory.mktemp("study")
     rng = random.Random(0)
@@ -304,7 +304,7 @@ def sweep(tmp_path_factory, repo, tiny_model_dir) -> tuple[RunPaths, Path]:
 
     Built once per session and shared: tests read it and never write into its run folder (copy
     `run.root` first to run it again)."""
-    from loralab.runner import run_series
+    from loralab.run.runner import run_series
 
     root = tmp_path_factory.mktemp("sweep")
     index = run_series(

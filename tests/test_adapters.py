@@ -2,13 +2,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from loralab.adapters import load_adapter, wrap_with_lora
-from loralab.batching import Encoded, collate
-from loralab.models import load_base
-from loralab.scoring import score_texts
-from loralab.splits import read_split
-from loralab.training import answer_loss, train_trial
-from loralab.trials import trial_of
+from loralab.data.splits import read_split
+from loralab.model.adapters import load_adapter, wrap_with_lora
+from loralab.model.loading import load_base
+from loralab.model.scoring import score_texts
+from loralab.train.batching import Encoded, collate
+from loralab.train.loop import answer_loss, train_trial
+from loralab.train.trials import trial_of
 
 
 def test_a_saved_adapter_reloads_onto_a_fresh_base_with_identical_predictions(prepared_run):

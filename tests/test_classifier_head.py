@@ -11,23 +11,23 @@ import pandas as pd
 import pytest
 import torch
 
-from loralab.adapters import load_head_adapter, wrap_with_lora
-from loralab.classifier_head import head_loss, head_on, is_head
+from loralab.data.splits import read_split
 from loralab.errors import ConfigError
-from loralab.models import load_base
-from loralab.scoring import score_texts
-from loralab.splits import read_split
-from loralab.training import train_lora, train_trial
-from loralab.trials import trial_of, trials
+from loralab.model.adapters import load_head_adapter, wrap_with_lora
+from loralab.model.head import head_loss, head_on, is_head
+from loralab.model.loading import load_base
+from loralab.model.scoring import score_texts
+from loralab.train.loop import train_lora, train_trial
+from loralab.train.trials import trial_of, trials
 
 
 @pytest.fixture
 def separable_run(tmp_path, tiny_config, write_table):
     """A run folder whose classes draw their words from disjoint vocabularies, so that a model
     that learns anything learns to tell them apart."""
-    from loralab.eda import eda_step
+    from loralab.data.eda import eda_step
+    from loralab.data.splits import split_step
     from loralab.layout import RunPaths
-    from loralab.splits import split_step
 
     def make(name: str = "run", **overrides):
         rng = random.Random(0)
@@ -155,8 +155,8 @@ def test_heads_leave_the_verbalizer_trials_and_their_ids_as_they_were(tiny_confi
 
 def test_the_head_is_a_method_of_its_own_through_evaluation_and_statistics(separable_run):
     from loralab.artifacts import read_json
-    from loralab.evaluation import evaluate_step
-    from loralab.stats import statistics_step
+    from loralab.evaluate.step import evaluate_step
+    from loralab.stats.step import statistics_step
 
     cfg, run = separable_run(
         **{

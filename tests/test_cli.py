@@ -4,7 +4,7 @@ import sys
 
 import yaml
 
-from loralab.cli import build_parser, main
+from loralab.run.cli import build_parser, main
 
 
 def test_params_prints_resolved_yaml_with_help(capsys, repo):
@@ -39,7 +39,7 @@ def test_every_command_has_help():
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for args in ([], *([c] for c in commands.choices)):
         out = subprocess.run(
-            [sys.executable, "-m", "loralab.cli", *args, "--help"],
+            [sys.executable, "-m", "loralab.run.cli", *args, "--help"],
             capture_output=True,
             text=True,
             check=True,

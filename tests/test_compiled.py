@@ -9,12 +9,12 @@ import sys
 import pytest
 import torch
 
-from loralab.compiled import record_verdict, should_compile, verdict_key
 from loralab.config import config_to_yaml
-from loralab.models import load_base
-from loralab.splits import read_split
-from loralab.training import train_lora
-from loralab.trials import trial_of
+from loralab.data.splits import read_split
+from loralab.model.loading import load_base
+from loralab.train.compiled import record_verdict, should_compile, verdict_key
+from loralab.train.loop import train_lora
+from loralab.train.trials import trial_of
 
 
 def test_auto_compiles_on_cuda_and_on_a_cpu_only_where_it_was_measured_to_pay(
@@ -63,8 +63,8 @@ def test_a_second_process_loads_the_compiled_step_from_the_cache(prepared_run, t
         "import json, sys\n"
         "from loralab.config import load_config\n"
         "from loralab.layout import RunPaths\n"
-        "from loralab.training import train_trial\n"
-        "from loralab.trials import trial_of\n"
+        "from loralab.train.loop import train_trial\n"
+        "from loralab.train.trials import trial_of\n"
         "run = RunPaths(sys.argv[1]); cfg = load_config(run.params)\n"
         "r = train_trial(cfg, run, trial_of(cfg), log=lambda _: None)\n"
         "print(json.dumps(r.summary))\n"

@@ -4,7 +4,7 @@ changes of hands in either direction."""
 import pandas as pd
 import pytest
 
-from loralab.crossing import first_lora_ahead, lead_changes, size_verdicts
+from loralab.stats.crossing import first_lora_ahead, lead_changes, size_verdicts
 
 SIZES = (16, 64, 256)
 
@@ -80,7 +80,7 @@ def _statuses_of(results) -> list[str]:
 
 
 def test_the_sentence_gives_the_steps_each_size_took_and_says_when_they_differ():
-    from loralab.figures import crossing_sentence
+    from loralab.report.figures import crossing_sentence
 
     tests = _tests((0.1, 0.001), (0.2, 0.001), (0.3, 0.001))
     unequal = _results().assign(steps_to_best=[None, 4, None, 16, None, 64])

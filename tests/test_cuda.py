@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from loralab.eda import eda_step
+from loralab.data.eda import eda_step
+from loralab.data.splits import split_step
 from loralab.layout import RunPaths
-from loralab.models import load_base
-from loralab.scoring import score_chunks, score_full_forward, score_texts
-from loralab.splits import split_step
-from loralab.training import train_trial
-from loralab.trials import trial_of
+from loralab.model.loading import load_base
+from loralab.model.scoring import score_chunks, score_full_forward, score_texts
+from loralab.train.loop import train_trial
+from loralab.train.trials import trial_of
 
 pytestmark = [
     pytest.mark.cuda,

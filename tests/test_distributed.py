@@ -8,15 +8,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from loralab.cli import main
 from loralab.config import load_config, save_config
-from loralab.distributed import launch_command, share_of_batches
-from loralab.eda import eda_step
+from loralab.data.eda import eda_step
+from loralab.data.splits import split_step
 from loralab.errors import ConfigError
 from loralab.layout import RunPaths
-from loralab.runner import _job_env
-from loralab.splits import split_step
-from loralab.trials import Trial
+from loralab.run.cli import main
+from loralab.run.runner import _job_env
+from loralab.train.launch import launch_command, share_of_batches
+from loralab.train.trials import Trial
 
 
 def groups_of_one_process(batches, grad_accum):

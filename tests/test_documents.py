@@ -6,14 +6,14 @@ import pandas as pd
 import pytest
 from scipy.special import log_softmax
 
-from loralab.batching import TrainingWindows
-from loralab.documents import DocumentView, aggregate, window_summary
-from loralab.long_documents import long_documents
-from loralab.methods import Study
-from loralab.methods.prompting import CalibratedZeroShot
-from loralab.methods.rules import LabelTermRule
-from loralab.models import load_base, load_tokenizer
-from loralab.scoring import score_chunks, score_texts
+from loralab.data.long_documents import long_documents
+from loralab.evaluate.methods import Study
+from loralab.evaluate.methods.prompting import CalibratedZeroShot
+from loralab.evaluate.methods.rules import LabelTermRule
+from loralab.model.loading import load_base, load_tokenizer
+from loralab.model.scoring import score_chunks, score_texts
+from loralab.model.windows import DocumentView, aggregate, window_summary
+from loralab.train.batching import TrainingWindows
 
 
 @pytest.fixture(scope="module")
@@ -191,9 +191,9 @@ def test_long_documents_name_the_site_only_in_their_second_half(evidence_deep_in
 def test_chunking_finds_evidence_that_truncation_cannot(
     evidence_deep_inside, tmp_path, tiny_config, write_table
 ):
-    from loralab.eda import eda_step
+    from loralab.data.eda import eda_step
+    from loralab.data.splits import split_step
     from loralab.layout import RunPaths
-    from loralab.splits import split_step
 
     accuracy = {}
     for mode in ("truncate", "chunks"):

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from loralab.eda import audit_table, eda_step, flagged_examples
+from loralab.data.eda import audit_table, eda_step, flagged_examples
 from loralab.layout import RunPaths
 
 

@@ -1,6 +1,6 @@
 from loralab.artifacts import read_json
-from loralab.error_analysis import error_browser, static_view, wrong_items
-from loralab.splits import read_split
+from loralab.data.splits import read_split
+from loralab.report.error_analysis import error_browser, static_view, wrong_items
 
 
 def test_error_analysis_escapes_dataset_text_and_filters_in_the_widget(evaluated):

@@ -6,7 +6,10 @@ import pandas as pd
 import pytest
 
 from loralab.config import build_config
-from loralab.evaluation import (
+from loralab.data.splits import read_split
+from loralab.evaluate.methods import MethodResult
+from loralab.evaluate.selection import Selection
+from loralab.evaluate.step import (
     chosen_per_fold,
     draw_predictions,
     over_repeats,
@@ -16,10 +19,7 @@ from loralab.evaluation import (
     train_items,
     with_selection_roles,
 )
-from loralab.methods import MethodResult
-from loralab.present import with_ci
-from loralab.selection import Selection
-from loralab.splits import read_split
+from loralab.report.tables import format_results, with_ci
 
 
 def test_every_method_is_scored_on_the_same_test_items(evaluated):
@@ -47,10 +47,10 @@ def test_every_method_is_scored_on_the_same_test_items(evaluated):
         assert (ev.results[col] <= ev.results[f"{col}_high"]).all()
 
 
-def test_every_number_in_results_table_md_comes_from_results_csv(evaluated):
+def test_every_number_of_the_results_table_comes_from_results_csv(evaluated):
     _, run, _, _ = evaluated
     csv = pd.read_csv(run.results)
-    md = run.results_markdown.read_text().splitlines()[2:]
+    md = format_results(csv).to_markdown(index=False, disable_numparse=True).splitlines()[2:]
     assert len(md) == len(csv)
     for line, (_, row) in zip(md, csv.iterrows(), strict=True):
         numbers = [float(x) for x in re.findall(r"-?\d+\.\d+", line)]
@@ -185,7 +185,7 @@ def test_the_optimum_is_found_from_validation_items_whose_mean_is_each_trials_la
 ):
     """The per-item losses the optimum's bootstrap resamples are those whose mean is the label
     loss selection read, and the step wrote the optima and their ratios beside trials.csv."""
-    from loralab.selection import trained_summaries, validation_item_losses
+    from loralab.evaluate.selection import trained_summaries, validation_item_losses
 
     _, run, ev, _ = evaluated
     items = validation_item_losses(run)

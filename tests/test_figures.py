@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from matplotlib.patches import Rectangle
 
-from loralab.figures import (
+from loralab.formats import number
+from loralab.report.figures import (
     best_lr_figure,
     crossing_sentence,
     curve_figures,
     lr_ratio_sentence,
     method_bars,
-    number,
     sweep_figures,
     sweep_heatmaps,
     text_color_on,

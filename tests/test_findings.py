@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from loralab.findings import BEGIN, END, export, readme_block, verdict
+from loralab.report.findings import BEGIN, END, export, readme_block, verdict
 
 
 def test_an_exported_finding_keeps_the_tables_and_says_when_where_and_at_what_cost(
@@ -39,7 +39,7 @@ def test_the_readmes_findings_are_those_the_committed_files_give(repo):
         pytest.fail("README.md lacks the generated findings block")
     between = text.split(BEGIN)[1].split(END)[0]
     expected = readme_block(repo / "docs" / "findings")
-    assert between == expected, "regenerate: .venv/bin/python -m loralab.findings"
+    assert between == expected, "regenerate: .venv/bin/python -m loralab.report.findings"
 
 
 def test_the_rule_before_is_read_from_the_same_trials_histories(tmp_path):
@@ -47,7 +47,7 @@ def test_the_rule_before_is_read_from_the_same_trials_histories(tmp_path):
     r=8 tells the labels apart better (chosen by the label loss): the finding says both."""
     import pandas as pd
 
-    from loralab.findings import choices_by_rule, study_block
+    from loralab.report.findings import choices_by_rule, study_block
 
     folder = tmp_path / "study"
     (folder / "eval").mkdir(parents=True)

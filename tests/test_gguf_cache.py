@@ -8,8 +8,8 @@ import threading
 import pytest
 import torch
 
-from loralab import gguf_cache
-from loralab.gguf_cache import RECORD, converted
+from loralab.model import gguf_cache
+from loralab.model.gguf_cache import RECORD, converted
 
 
 @pytest.fixture
@@ -101,8 +101,8 @@ def test_the_embedded_model_converted_equals_the_gguf_file(tmp_path, monkeypatch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from loralab.config import Config, ModelConfig
-    from loralab.datasets import load_raw
-    from loralab.models import resolve_model
+    from loralab.data.sources import load_raw
+    from loralab.model.loading import resolve_model
 
     monkeypatch.setenv("LORALAB_CACHE", str(tmp_path))
     source = resolve_model(ModelConfig())

@@ -2,20 +2,20 @@ import numpy as np
 import pytest
 from scipy.special import log_softmax
 
-from loralab.documents import aggregate
-from loralab.methods import REGISTRY, Study
-from loralab.methods import base as methods_base
-from loralab.methods.label_bias import QUANTILES, fit_label_bias, shifted
-from loralab.methods.prompting import (
+from loralab.data.splits import read_split
+from loralab.evaluate.methods import REGISTRY, Study
+from loralab.evaluate.methods import base as methods_base
+from loralab.evaluate.methods.label_bias import QUANTILES, fit_label_bias, shifted
+from loralab.evaluate.methods.prompting import (
     BIAS_TRAIN_ITEMS,
     FewShot,
     FewShotBias,
     ZeroShotBias,
     bias_training_items,
 )
-from loralab.metrics import classification_metrics
+from loralab.model.windows import aggregate
 from loralab.roles import BASELINE, HEADLINE
-from loralab.splits import read_split
+from loralab.stats.metrics import classification_metrics
 
 
 def synthetic(n_per_class: list[int], prior_shift: float, seed: int, evidence: float = 2.5):

@@ -1,9 +1,9 @@
 import pytest
 
 from loralab.config import build_config
-from loralab.datasets import LoadedData
-from loralab.label_terms import MASK, holds_a_term, mask_terms, term_counts, term_patterns
-from loralab.preprocess import preprocess
+from loralab.data.label_terms import MASK, holds_a_term, mask_terms, term_counts, term_patterns
+from loralab.data.preprocess import preprocess
+from loralab.data.sources import LoadedData
 
 
 def data_cfg(**sets):

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loralab.figures import lr_ratio_sentence
-from loralab.lr_optimum import criterion_column, lr_optima, parabola_vertex
+from loralab.report.figures import lr_ratio_sentence
+from loralab.stats.lr_optimum import criterion_column, lr_optima, parabola_vertex
 
 LORA_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 FULL_GRID = (1e-5, 3e-5, 1e-4, 3e-4)
@@ -133,7 +133,7 @@ def test_validation_items_give_an_interval_where_one_fold_and_one_seed_give_none
 
 
 def test_the_rank_ratio_is_about_one_where_the_optimum_does_not_move_and_small_where_it_falls():
-    from loralab.lr_optimum import optimum_ratios
+    from loralab.stats.lr_optimum import optimum_ratios
 
     still = optimum_ratios(lr_optima(_trial_means(_items()), items=_items()))
     row = still.set_index("kind").loc["rank"]

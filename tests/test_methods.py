@@ -6,19 +6,19 @@ import pytest
 from sklearn.metrics import f1_score
 
 from loralab.config import FOLD_TOLERANCE, build_config
-from loralab.documents import Windows
-from loralab.evaluation import evaluate_step
+from loralab.data.splits import read_split
+from loralab.evaluate.methods import REGISTRY, Method, MethodResult
+from loralab.evaluate.methods.base import UNTRAINED, Study
+from loralab.evaluate.methods.classic import TfidfLogisticRegression
+from loralab.evaluate.methods.lora import TrainedConfiguration
+from loralab.evaluate.methods.prompting import CalibratedZeroShot, few_shot_examples
+from loralab.evaluate.methods.rules import LabelTermRule
+from loralab.evaluate.step import evaluate_step
 from loralab.layout import RunPaths
-from loralab.methods import REGISTRY, Method, MethodResult
-from loralab.methods.base import UNTRAINED, Study
-from loralab.methods.classic import TfidfLogisticRegression
-from loralab.methods.lora import TrainedConfiguration
-from loralab.methods.prompting import CalibratedZeroShot, few_shot_examples
-from loralab.methods.rules import LabelTermRule
-from loralab.models import load_tokenizer
-from loralab.prompts import PromptBuilder
-from loralab.scoring import Scores
-from loralab.splits import read_split
+from loralab.model.loading import load_tokenizer
+from loralab.model.prompts import PromptBuilder
+from loralab.model.scoring import Scores
+from loralab.model.windows import Windows
 
 
 def test_merged_adapters_score_what_the_unmerged_ones_scored(evaluated, test_dtype):
@@ -162,7 +162,7 @@ def test_a_new_baseline_is_one_class_plus_one_registry_line(evaluated, registere
     assert (paired["pred_always_last"] == majority).all()
     assert (paired["score_always_last"] == 0).all()
     assert "always_last" in ev.confusion and run.confusion("always_last").is_file()
-    assert "Always the last label" in run.results_markdown.read_text()
+    assert "Always the last label" in set(pd.read_csv(run.results)["name"])
 
 
 class StubStudy:

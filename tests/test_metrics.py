@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss
 
-from loralab.metrics import label_cross_entropy
+from loralab.stats.metrics import label_cross_entropy
 
 LABELS = ["Colon_Cancer", "Lung_Cancer", "Other"]
 

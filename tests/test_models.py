@@ -3,7 +3,7 @@ import torch
 
 from loralab.config import ModelConfig
 from loralab.errors import ModelNotFoundError
-from loralab.models import load_tokenizer, model_problem, resolve_model, resolve_precision
+from loralab.model.loading import load_tokenizer, model_problem, resolve_model, resolve_precision
 
 
 def test_the_embedded_model_is_the_gguf_file_inside_the_wheel():
@@ -51,7 +51,9 @@ def test_auto_takes_apple_silicon_where_torch_offers_it_and_float32_there(monkey
     """No Mac here: torch's answers are replaced, as on a Mac without CUDA."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
-    monkeypatch.setattr("loralab.models.cpu_has_native_bf16", lambda: True)  # M-series: no use
+    monkeypatch.setattr(
+        "loralab.model.loading.cpu_has_native_bf16", lambda: True
+    )  # M-series: no use
     auto = resolve_precision("auto", "auto")
     assert (auto.device, auto.weights, auto.autocast) == ("mps", torch.float32, None)
     assert resolve_precision("auto", "cpu").weights == torch.bfloat16  # asked for: the CPU
@@ -68,14 +70,16 @@ def test_the_float32_path_can_be_asked_for_on_a_cpu_with_bf16(monkeypatch):
 
 
 def test_cpu_kind_names_the_bf16_sets_found_and_a_forced_float32_path(monkeypatch):
-    from loralab import models
+    from loralab import environment
 
-    monkeypatch.setattr(models, "_bf16_flags", lambda: ["AVX512-BF16"])
+    monkeypatch.setattr(environment, "_bf16_flags", lambda: ["AVX512-BF16"])
     monkeypatch.delenv("LORALAB_NATIVE_BF16", raising=False)
-    assert models.cpu_kind() == "native bf16 (AVX512-BF16)"  # no AMX claimed where it is not
-    monkeypatch.setattr(models, "_bf16_flags", lambda: ["AVX512-BF16", "AMX"])
-    assert models.cpu_kind() == "native bf16 (AVX512-BF16, AMX)"
+    assert environment.cpu_kind() == "native bf16 (AVX512-BF16)"  # no AMX claimed where it is not
+    monkeypatch.setattr(environment, "_bf16_flags", lambda: ["AVX512-BF16", "AMX"])
+    assert environment.cpu_kind() == "native bf16 (AVX512-BF16, AMX)"
     monkeypatch.setenv("LORALAB_NATIVE_BF16", "0")
-    assert "treated as without it" in models.cpu_kind() and not models.cpu_has_native_bf16()
-    monkeypatch.setattr(models, "_bf16_flags", lambda: [])
-    assert models.cpu_kind() == "no native bf16"
+    assert (
+        "treated as without it" in environment.cpu_kind() and not environment.cpu_has_native_bf16()
+    )
+    monkeypatch.setattr(environment, "_bf16_flags", lambda: [])
+    assert environment.cpu_kind() == "no native bf16"

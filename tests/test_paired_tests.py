@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import binomtest, bootstrap, chi2, norm, ttest_1samp
 from sklearn.metrics import accuracy_score, f1_score
 
-from loralab.paired_tests import (
+from loralab.stats.paired_tests import (
     Draws,
     Interval,
     _bca,

@@ -1,9 +1,9 @@
 import pandas as pd
 
 from loralab.config import DataConfig
-from loralab.datasets import LoadedData
-from loralab.near_duplicates import near_duplicate_pairs
-from loralab.preprocess import normalize_text, preprocess
+from loralab.data.near_duplicates import near_duplicate_pairs
+from loralab.data.preprocess import normalize_text, preprocess
+from loralab.data.sources import LoadedData
 
 
 def _loaded(frame: pd.DataFrame) -> LoadedData:

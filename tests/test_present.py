@@ -1,10 +1,12 @@
-import json
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 
-from loralab.artifacts import read_json, write_json
-from loralab.present import (
+from loralab.evaluate.selection import trained_summaries
+from loralab.formats import seconds
+from loralab.records import EvaluationRecord, PrimaryDeclaration, StatTestsRecord
+from loralab.report.tables import (
     COST_COLUMNS,
     format_cost,
     format_results,
@@ -12,18 +14,16 @@ from loralab.present import (
     format_stats,
     headline,
     html_table,
-    read_stats,
     render_template,
-    seconds,
+    stats_table,
     with_ci,
 )
-from loralab.selection import trained_summaries
 
 STATS_COLUMNS = ["comparison", "b / c", "McNemar p", "Δ macro-F1 [95% CI]", "bootstrap p"]
 
 
 def _comparisons(run) -> pd.DataFrame:
-    return pd.DataFrame(read_json(run.stat_tests)["comparisons"])
+    return StatTestsRecord.read(run.stat_tests).table
 
 
 @pytest.mark.parametrize(
@@ -100,14 +100,13 @@ def test_format_stats_names_the_holm_columns_only_when_holm_was_applied(smoke_ar
     assert empty.empty and note.startswith("No comparisons")
 
 
-def test_read_stats_uses_the_settings_recorded_in_stat_tests_json(smoke_artifacts):
+def test_the_stats_table_uses_the_settings_recorded_in_stat_tests_json(smoke_artifacts):
     run = smoke_artifacts()
-    shown, note = read_stats(run)
+    tests = StatTestsRecord.read(run.stat_tests)
+    shown, note = stats_table(tests)
     assert "Δ macro-F1 [95% CI]" in shown.columns and "B = 5000" in note and "seed 42" in note
-    tests = read_json(run.stat_tests)
-    tests.update(confidence=0.9, bootstrap_resamples=123, seed=7)
-    run.stat_tests.write_text(json.dumps(tests))
-    shown, note = read_stats(run)
+    replace(tests, confidence=0.9, bootstrap_resamples=123, seed=7).write(run.stat_tests)
+    shown, note = stats_table(StatTestsRecord.read(run.stat_tests))
     assert "Δ macro-F1 [90% CI]" in shown.columns
     assert "B = 123 paired resamples" in note and "seed 7." in note
 
@@ -118,17 +117,17 @@ def test_headline_is_none_before_evaluation_finished(smoke_artifacts):
     assert headline(run) is None
 
 
-def test_headline_leads_with_the_selected_rank_against_the_baselines_of_their_roles(
+def test_headline_leads_with_the_selected_configuration_against_the_baselines_of_their_roles(
     smoke_artifacts,
 ):
     run = smoke_artifacts()
     rows = pd.read_csv(run.results).set_index("method")
-    record = read_json(run.evaluation)
-    lead = record["selected_method"]
+    record = EvaluationRecord.read(run.evaluation)
+    lead = record.selected_method
     h = headline(run)
     assert h["lead"]["method"] == lead and h["lead"]["name"] == rows.loc[lead, "name"]
     assert h["lead"]["text"] == with_ci(rows.loc[lead], "macro_f1")
-    roles = record["roles"]
+    roles = record.roles
     baselines = [m for m in rows.index if roles[m] in ("anchor", "headline")]
     assert {"zero_shot", "zero_shot_calibrated", "label_terms", "tfidf"} <= set(baselines)
     assert [o["method"] for o in h["others"]] == baselines
@@ -157,34 +156,34 @@ def test_headline_leads_with_the_selected_rank_against_the_baselines_of_their_ro
 
 def test_a_new_baseline_joins_the_headline_by_its_recorded_role(smoke_artifacts):
     run = smoke_artifacts()
-    record = read_json(run.evaluation)
-    write_json(run.evaluation, record | {"roles": record["roles"] | {"few_shot": "headline"}})
+    record = EvaluationRecord.read(run.evaluation)
+    replace(record, roles=record.roles | {"few_shot": "headline"}).write(run.evaluation)
     assert "few_shot" in [o["method"] for o in headline(run)["others"]]
 
 
 def test_the_headline_says_when_most_texts_were_cut_and_names_the_setting(smoke_artifacts):
     run = smoke_artifacts()
-    record = read_json(run.evaluation)
-    read = record["long_text"] | {"mode": "truncate", "texts": 100, "window_tokens": 64}
+    record = EvaluationRecord.read(run.evaluation)
+    read = record.long_text | {"mode": "truncate", "texts": 100, "window_tokens": 64}
     few = read | {"texts_longer_than_one_window": 10, "median_tokens": 50.0}
-    write_json(run.evaluation, record | {"long_text": few})
+    replace(record, long_text=few).write(run.evaluation)
     assert headline(run)["reading"] == ""
     most = read | {"texts_longer_than_one_window": 88, "median_tokens": 256.0}
-    write_json(run.evaluation, record | {"long_text": most})
+    replace(record, long_text=most).write(run.evaluation)
     note = headline(run)["reading"]
     assert "88 of 100 test texts (88%)" in note and "about 25% of it" in note
     assert "data.long_text: chunks" in note
 
 
-def test_headline_without_statistics_or_a_selected_rank(smoke_artifacts):
+def test_headline_without_statistics_or_a_selected_configuration(smoke_artifacts):
     run = smoke_artifacts()
     run.stat_tests.unlink()
     h = headline(run)
     assert h["versus"] == [] and not h["adjusted"]
     table = pd.read_csv(run.results).assign(selected=False)
     table.to_csv(run.results, index=False)
-    record = read_json(run.evaluation)
-    write_json(run.evaluation, record | {"selected_method": None})
+    record = EvaluationRecord.read(run.evaluation)
+    replace(record, selected_method=None).write(run.evaluation)
     assert headline(run)["lead"]["method"] == table["method"].iloc[0]
 
 
@@ -207,8 +206,8 @@ def test_html_table_and_templates_escape_dataset_text():
 
 
 def test_the_selection_table_reads_per_fold_and_is_empty_when_nothing_was_chosen(smoke_artifacts):
-    chosen = read_json(smoke_artifacts().evaluation)
-    shown = format_selection(chosen["selection"])
+    chosen = EvaluationRecord.read(smoke_artifacts().evaluation)
+    shown = format_selection(chosen.selection)
     assert list(shown.columns)[:2] == ["rank", "selected"]  # one fold, size, lr: not shown
     assert (shown["selected"] == "yes").sum() == 1
     assert format_selection([]).empty
@@ -217,20 +216,20 @@ def test_the_selection_table_reads_per_fold_and_is_empty_when_nothing_was_chosen
 def _declare(run, method: str, baseline: str) -> dict:
     """stat_tests.json as the statistics step writes it with stats.primary = [method,
     baseline]: that comparison first, flagged; returns it."""
-    tests = read_json(run.stat_tests)
+    tests = StatTestsRecord.read(run.stat_tests)
     rows = [
         c | {"primary": (c["method"], c["baseline"]) == (method, baseline)}
-        for c in tests["comparisons"]
+        for c in tests.comparisons
     ]
     rows.sort(key=lambda c: not c["primary"])
-    declared = {"declared": [method, baseline], "pair": [method, baseline], "note": ""}
-    write_json(run.stat_tests, tests | {"comparisons": rows, "primary": declared})
+    declared = PrimaryDeclaration([method, baseline], [method, baseline])
+    replace(tests, comparisons=rows, primary=declared).write(run.stat_tests)
     return rows[0]
 
 
 def test_the_headline_leads_with_the_primary_comparison_whatever_its_outcome(smoke_artifacts):
     run = smoke_artifacts()
-    lead = read_json(run.evaluation)["selected_method"]
+    lead = EvaluationRecord.read(run.evaluation).selected_method
     primary = _declare(run, lead, "tfidf_all")
     assert primary["bootstrap_p"] > 0.05  # not significant: it leads all the same
     h = headline(run)
@@ -249,7 +248,7 @@ def test_the_headline_leads_with_the_primary_comparison_whatever_its_outcome(smo
 
 def test_a_primary_comparison_against_another_baseline_still_leads(smoke_artifacts):
     run = smoke_artifacts()
-    lead = read_json(run.evaluation)["selected_method"]
+    lead = EvaluationRecord.read(run.evaluation).selected_method
     _declare(run, lead, "zero_shot")
     first = headline(run)["versus"][0]
     assert (first["method"], first["baseline"], first["primary"]) == (lead, "zero_shot", True)
@@ -258,12 +257,12 @@ def test_a_primary_comparison_against_another_baseline_still_leads(smoke_artifac
 def test_format_stats_marks_the_primary_row_and_the_intervals_drawn_over_seeds(smoke_artifacts):
     run = smoke_artifacts()
     _declare(run, "lora_r4", "tfidf_all")
-    tests = read_json(run.stat_tests)
-    table = pd.DataFrame(tests["comparisons"]).assign(draws_method=1, draws_baseline=1)
+    tests = StatTestsRecord.read(run.stat_tests)
+    table = tests.table.assign(draws_method=1, draws_baseline=1)
     table.loc[0, "draws_method"] = 3
     table.loc[1, ["draws_method", "draws_baseline"]] = [3, 5]
     table.loc[:1, "delta_ci_method"] = "percentile"
-    shown, note = format_stats(table, 0.95, 5000, 42, 1, tests["primary"])
+    shown, note = format_stats(table, 0.95, 5000, 42, 1, tests.primary)
     assert shown["comparison"].iloc[0].endswith(" (primary)")
     assert not shown["comparison"].iloc[1:].str.contains("primary").any()
     delta = shown["Δ macro-F1 [95% CI]"]

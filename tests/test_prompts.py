@@ -1,8 +1,8 @@
 import pytest
 
 from loralab.config import ModelConfig, build_config
-from loralab.models import load_tokenizer
-from loralab.prompts import PromptBuilder
+from loralab.model.loading import load_tokenizer
+from loralab.model.prompts import PromptBuilder
 
 
 def test_prompt_fits_seq_len_and_keeps_instruction_and_generation_prompt(scoring_setup):

@@ -3,10 +3,10 @@ import gzip
 import pytest
 
 from loralab.config import build_config
-from loralab.eda import eda_step
+from loralab.data.eda import eda_step
+from loralab.data.pubmed import corpus_files, label_records, load_pubmed
 from loralab.errors import DataError
 from loralab.layout import RunPaths
-from loralab.pubmed import corpus_files, label_records, load_pubmed
 
 ABSTRACT = " ".join(f"word{i}" for i in range(40))
 
@@ -142,7 +142,7 @@ def test_the_data_step_audits_the_embedded_corpus(tmp_path, monkeypatch):
         ],
     )
     monkeypatch.setenv("LORALAB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr("loralab.pubmed.corpus_files", lambda names: [path])
+    monkeypatch.setattr("loralab.data.pubmed.corpus_files", lambda names: [path])
     cfg = build_config({}, "test", {"data.pubmed_files": ["audit.xml.gz"], "split.folds": 1})
     corpus = eda_step(cfg, RunPaths(tmp_path / "run"))
     prov = corpus.provenance

@@ -15,12 +15,12 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from loralab.cli import build_parser
 from loralab.config import build_config
 from loralab.errors import ConfigError, StepFailedError
-from loralab.fingerprints import fingerprint, output_hashes
 from loralab.layout import NOTEBOOKS, RunPaths
-from loralab.ray_backend import (
+from loralab.run.cli import build_parser
+from loralab.run.fingerprints import fingerprint, output_hashes
+from loralab.run.ray_backend import (
     RayOptions,
     _pack,
     _submit_and_collect,
@@ -30,8 +30,8 @@ from loralab.ray_backend import (
     environment_signature,
     signature_problem,
 )
-from loralab.runner import run_series
-from loralab.steps import Step, series
+from loralab.run.runner import run_series
+from loralab.run.steps import Step, series
 
 # Half the cores for each of two trials, on either backend: training sums in the same order.
 THREADS = max(1, (os.cpu_count() or 2) // 2)

@@ -4,24 +4,27 @@ expectation is computed from those artifacts, so the page can change without the
 import html
 import json
 import re
+from dataclasses import replace
 
 import markupsafe
 import pandas as pd
 import pytest
 
 from loralab.artifacts import read_json
+from loralab.formats import plain_number
 from loralab.layout import RunPaths
-from loralab.present import (
+from loralab.records import EvaluationRecord, StatTestsRecord
+from loralab.report.bundle import write_report
+from loralab.report.tables import (
     COST_COLUMNS,
     format_results,
     html_table,
-    read_stats,
     selection_note,
+    stats_table,
     with_ci,
 )
-from loralab.report import write_report
-from loralab.runner import render_report
-from loralab.steps import Step
+from loralab.run.runner import render_report
+from loralab.run.steps import Step
 
 # 1.12e+03, 5e-05: how Python prints a float that no formatter took care of
 SCIENTIFIC = re.compile(r"\d[eE][+-]\d")
@@ -64,11 +67,13 @@ def test_the_page_lists_every_recorded_step(smoke_artifacts, render):
         assert str(step["seconds"]) in page
 
 
-def test_the_headline_names_the_selected_rank_and_its_macro_f1_with_ci(smoke_artifacts, render):
+def test_the_headline_names_the_selected_configuration_and_its_macro_f1_with_ci(
+    smoke_artifacts, render
+):
     run = smoke_artifacts()
     results = pd.read_csv(run.results).set_index("method")
     lead = results[results["selected"]].iloc[0]
-    assert lead["name"] == f"LoRA r={read_json(run.evaluation)['selected_rank']}"
+    assert lead.name == EvaluationRecord.read(run.evaluation).selected_method
     shown = text_of(between(render(run), '<div class="headline">', "</div>"))
     assert f"{lead['name']} reaches a test macro-F1 of {with_ci(lead, 'macro_f1')}" in shown
     for baseline in ("zero_shot", "tfidf"):
@@ -81,13 +86,13 @@ def test_the_headline_leads_with_the_primary_comparison_then_the_holm_adjusted_o
     smoke_artifacts, render
 ):
     run = smoke_artifacts()
-    tests = read_json(run.stat_tests)
+    tests = StatTestsRecord.read(run.stat_tests)
     rows = [
         c | {"primary": (c["method"], c["baseline"]) == ("lora_r4", "zero_shot")}
-        for c in tests["comparisons"]
+        for c in tests.comparisons
     ]
     rows.sort(key=lambda c: not c["primary"])
-    run.stat_tests.write_text(json.dumps(tests | {"comparisons": rows}))
+    replace(tests, comparisons=rows).write(run.stat_tests)
     shown = text_of(between(render(run), '<div class="headline">', "</div>"))
     lines = re.findall(r"(primary \(declared before the run\)|Holm-adjusted): ([^:]*):", shown)
     assert lines[0] == ("primary (declared before the run)", "versus Zero-shot")
@@ -99,26 +104,27 @@ def test_the_results_and_statistics_tables_come_from_the_artifacts(smoke_artifac
     run = smoke_artifacts()
     page = render(run)
     results = pd.read_csv(run.results)
-    stats, note = read_stats(run)
+    stats, note = stats_table(StatTestsRecord.read(run.stat_tests))
     assert html_table(format_results(results)) in page
     assert html_table(stats) in page and str(markupsafe.escape(note)) in page
     shown = text_of(between(page, "Results on the test set", "Paired statistics"))
     for _, row in results.iterrows():
         assert with_ci(row, "macro_f1") in shown and with_ci(row, "accuracy") in shown
     shown = text_of(between(page, "Paired statistics", "<h2>Steps"))
-    for c in read_json(run.stat_tests)["comparisons"]:
+    for c in StatTestsRecord.read(run.stat_tests).comparisons:
         assert c["comparison"] in shown and f"{c['delta_macro_f1']:+.3f}" in shown
 
 
-def test_the_selected_rank_and_rule_come_from_evaluation_json(smoke_artifacts, render):
+def test_the_selected_configuration_and_rule_come_from_evaluation_json(smoke_artifacts, render):
     run = smoke_artifacts()
-    chosen = read_json(run.evaluation)
-    chosen["selection_rule"] = "A rule <as written> by the evaluation step."
-    run.evaluation.write_text(json.dumps(chosen))
+    chosen = EvaluationRecord.read(run.evaluation)
+    chosen = replace(chosen, selection_rule="A rule <as written> by the evaluation step.")
+    chosen.write(run.evaluation)
     page = render(run)
-    rule = markupsafe.escape(chosen["selection_rule"])
+    rule = markupsafe.escape(chosen.selection_rule)
     assert f"{selection_note(chosen)} <em>Rule:</em> {rule}" in page
-    assert f"r={chosen['selected_rank']}" in selection_note(chosen)
+    best = pd.DataFrame(chosen.selection).query("selected").iloc[0]
+    assert f"r={int(best['rank'])}, lr {plain_number(best['lr'])}" in selection_note(chosen)
 
 
 def test_the_cost_table_has_short_headers(smoke_artifacts, render):
@@ -130,7 +136,7 @@ def test_the_cost_table_has_short_headers(smoke_artifacts, render):
 
 def test_no_number_on_the_page_is_in_scientific_notation(smoke_artifacts, render):
     run = smoke_artifacts()
-    lead = read_json(run.evaluation)["selected_method"]  # lora_r<rank>
+    lead = EvaluationRecord.read(run.evaluation).selected_method  # lora_r<rank>
     trial = f"r{lead.removeprefix('lora_r')}-f0-s42"
     summary = read_json(run.train_summary(trial))
     summary.update(time_to_best_s=1120.4, train_time_s=1187.9)

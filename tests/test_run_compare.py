@@ -4,11 +4,12 @@ import pandas as pd
 import pytest
 
 from loralab.artifacts import read_json
-from loralab.cli import main
 from loralab.errors import ConfigError
+from loralab.formats import seconds
 from loralab.layout import RunPaths
-from loralab.present import seconds, with_ci
-from loralab.run_compare import compare_runs, write_comparison
+from loralab.report.compare import compare_runs, write_comparison
+from loralab.report.tables import with_ci
+from loralab.run.cli import main
 
 
 def set_lr(run: RunPaths, lr: str) -> None:

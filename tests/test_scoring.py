@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from loralab import scoring
 from loralab.config import build_config
-from loralab.models import load_base
-from loralab.scoring import (
+from loralab.model import scoring
+from loralab.model.loading import load_base
+from loralab.model.scoring import (
     SharedPrefix,
     WindowCache,
     common_prefix_length,

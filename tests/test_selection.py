@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from loralab.artifacts import read_json
-from loralab.selection import select, select_configs, selection_rule, trained_summaries
+from loralab.evaluate.selection import select, select_configs, selection_rule, trained_summaries
+from loralab.records import EvaluationRecord
 
 
 def summary(
@@ -90,11 +90,11 @@ def test_a_runs_recorded_choice_is_what_its_training_summaries_select(smoke_arti
     from loralab.config import load_config
 
     run = smoke_artifacts()
-    chosen = read_json(run.evaluation)
+    chosen = EvaluationRecord.read(run.evaluation)
     selection = select(load_config(run.params), trained_summaries(run))
-    assert selection.rank == chosen["selected_rank"]
-    assert selection.method == chosen["selected_method"]
-    assert selection.method in set(chosen["methods"])
-    assert chosen["roles"][selection.method] == "trained"
+    assert selection.method == chosen.selected_method
+    assert selection.choices == chosen.choices
+    assert selection.method in set(chosen.methods)
+    assert chosen.roles[selection.method] == "trained"
     stored = pd.read_csv(run.selection_table)
-    assert stored["selected"].sum() == len(chosen["selected_methods"])
+    assert stored["selected"].sum() == len(chosen.choices)

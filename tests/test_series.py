@@ -13,8 +13,9 @@ import pytest
 
 from loralab.errors import StepFailedError
 from loralab.layout import RunPaths
-from loralab.present import with_ci
-from loralab.runner import run_series
+from loralab.records import EvaluationRecord
+from loralab.report.tables import with_ci
+from loralab.run.runner import run_series
 
 pytestmark = pytest.mark.slow
 
@@ -172,7 +173,7 @@ def test_report_opens_with_the_headline_and_both_tables(smoke_run):
 
 
 def test_the_report_renders_again_from_the_artifacts_alone(smoke_run, tmp_path):
-    from loralab.runner import render_report
+    from loralab.run.runner import render_report
 
     root, index = smoke_run
     again = render_report(root / "executed/smoke", tmp_path)
@@ -238,7 +239,7 @@ def test_the_report_in_a_real_browser_from_disk_and_copied(smoke_run, tmp_path, 
 
 
 def test_compare_puts_runs_side_by_side_with_the_params_that_differ(smoke_run, tmp_path):
-    from loralab.cli import main
+    from loralab.run.cli import main
 
     root, _ = smoke_run
     other = tmp_path / "other"
@@ -257,7 +258,6 @@ def test_compare_puts_runs_side_by_side_with_the_params_that_differ(smoke_run, t
 
 def test_long_documents_params_run_on_a_csv_of_long_texts(tmp_path, repo, long_text, write_table):
     """The issue's promise: `loralab run params/long-documents.yaml --set data.path=YOUR.csv`."""
-    from loralab.artifacts import read_json
 
     rows = [
         {"id": f"{label}-{i}", "text": long_text(160, seed=100 * k + i), "label": label}
@@ -282,7 +282,7 @@ def test_long_documents_params_run_on_a_csv_of_long_texts(tmp_path, repo, long_t
         log=lambda _: None,
     )
     run = RunPaths(tmp_path / "executed/long")
-    read = read_json(run.evaluation)["long_text"]
+    read = EvaluationRecord.read(run.evaluation).long_text
     assert read["mode"] == "chunks" and read["mean_windows_read"] == 3
     assert read["texts_longer_than_one_window"] == read["texts"]
     results = pd.read_csv(run.results).set_index("method")

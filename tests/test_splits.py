@@ -2,10 +2,10 @@ import pandas as pd
 import pytest
 
 from loralab.config import SplitConfig
-from loralab.eda import eda_step
+from loralab.data.eda import eda_step
+from loralab.data.splits import class_counts, read_split, split_step, stratified_split
 from loralab.errors import LeakageError
 from loralab.layout import RunPaths
-from loralab.splits import class_counts, read_split, split_step, stratified_split
 
 
 def test_split_is_stratified_and_every_class_is_in_every_split(make_rows):

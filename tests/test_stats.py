@@ -1,29 +1,41 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from loralab.artifacts import read_json, read_jsonl, write_json, write_jsonl
+from loralab.artifacts import read_json, read_jsonl, write_jsonl
 from loralab.config import build_config
 from loralab.errors import ConfigError
-from loralab.paired_tests import five_by_two_cv_t_test, paired_bootstrap_delta, resample_weights
-from loralab.present import format_stats
+from loralab.records import EvaluationRecord, StatTestsRecord
+from loralab.report.tables import format_stats, stats_table
 from loralab.roles import ANCHOR, BASELINE, CANDIDATE, HEADLINE, TRAINED
-from loralab.stats import item_folds, planned_comparisons, primary_comparison, statistics_step
+from loralab.stats.paired_tests import (
+    five_by_two_cv_t_test,
+    paired_bootstrap_delta,
+    resample_weights,
+)
+from loralab.stats.step import item_folds, planned_comparisons, primary_comparison, statistics_step
+
+
+def _stats_page(run) -> str:
+    """The statistics table and its note as the report renders them."""
+    shown, note = stats_table(StatTestsRecord.read(run.stat_tests))
+    return shown.to_markdown(index=False) + "\n" + note
 
 
 def test_statistics_cover_the_planned_comparisons_with_holm(evaluated):
     _, run, _, statistics = evaluated
     table, tests = statistics.tests, read_json(run.stat_tests)
-    meta = read_json(run.evaluation)
+    meta = EvaluationRecord.read(run.evaluation)
     primary = tuple(tests["primary"]["pair"])
-    planned = planned_comparisons(meta["roles"], meta["selected_method"], primary)
+    planned = planned_comparisons(meta.roles, meta.selected_method, primary)
     assert len(tests["comparisons"]) == len(table) == len(planned) >= 4
     assert list(zip(table["method"], table["baseline"], strict=True)) == planned
     assert table["primary"].tolist() == [True] + [False] * (len(table) - 1)
     assert (table["mcnemar_p_holm"] >= table["mcnemar_p"]).all()
-    assert "b / c" in run.stats_markdown.read_text()
+    assert "b / c" in _stats_page(run)
     assert tests["folds"] == 1  # one stratum: the plain bootstrap
 
 
@@ -36,7 +48,7 @@ def test_each_comparison_records_its_ci_method_and_detectable_difference(evaluat
         assert c["discordant_rate"] == (c["mcnemar_b"] + c["mcnemar_c"]) / tests["n_test"]
         d = c["detectable_delta_80"]
         assert d is None or 0 < d <= c["discordant_rate"]  # null: none is detectable
-    assert "detectable Δ accuracy (80% power)" in run.stats_markdown.read_text()
+    assert "detectable Δ accuracy (80% power)" in _stats_page(run)
 
 
 def _row(**changes) -> dict:
@@ -124,27 +136,19 @@ def test_ranks_chosen_per_fold_are_compared_with_every_baseline(smoke_artifacts)
         ("lora_selected", "tfidf"),
     ]
     run = smoke_artifacts()
-    meta = read_json(run.evaluation)
+    meta = EvaluationRecord.read(run.evaluation)
     paired = pd.read_csv(run.paired_predictions, dtype={"id": str})
     paired["pred_lora_selected"] = paired["pred_lora_r2"]
     paired.to_csv(run.paired_predictions, index=False)
     results = pd.read_csv(run.results)
     row = results[results["method"] == "lora_r2"].assign(method="lora_selected")
     pd.concat([results, row]).to_csv(run.results, index=False)
-    names = meta["methods"] | {"lora_selected": "LoRA, rank chosen per fold (r=2, r=4)"}
-    write_json(
-        run.evaluation,
-        meta
-        | {
-            "methods": names,
-            "roles": meta["roles"] | {"lora_selected": TRAINED},
-            "selected_rank": None,
-            "selected_method": "lora_selected",
-        },
-    )
+    names = meta.methods | {"lora_selected": "LoRA, rank chosen per fold (r=2, r=4)"}
+    roles = meta.roles | {"lora_selected": TRAINED}
+    replace(meta, methods=names, roles=roles, selected_method="lora_selected").write(run.evaluation)
     cfg = build_config({}, "test", {"stats.bootstrap_resamples": 200})
     table = statistics_step(cfg, run).tests
-    baselines = [m for m, role in meta["roles"].items() if role not in (TRAINED, "candidate")]
+    baselines = [m for m, role in meta.roles.items() if role not in (TRAINED, "candidate")]
     assert set(table.loc[table["method"] == "lora_selected", "baseline"]) == set(baselines)
 
 
@@ -156,7 +160,7 @@ def test_the_bootstrap_is_stratified_by_the_fold_each_split_file_names(smoke_art
     dealt = np.arange(len(items)) % 2
     for k in (0, 1):
         write_jsonl(run.split_file("test", k), items[dealt == k].to_dict("records"))
-    write_json(run.evaluation, read_json(run.evaluation) | {"folds": 2})
+    replace(EvaluationRecord.read(run.evaluation), folds=2).write(run.evaluation)
     cfg = build_config({}, "test", {"stats.bootstrap_resamples": 1000})
 
     table = statistics_step(cfg, run).tests.iloc[0]
@@ -164,7 +168,7 @@ def test_the_bootstrap_is_stratified_by_the_fold_each_split_file_names(smoke_art
     (folds,) = item_folds(run, paired["id"], 2)
     assert (folds == paired["id"].map(dict(zip(items["id"], dealt, strict=True)))).all()
     compared = [paired[f"pred_{table[m]}"] for m in ("method", "baseline")]
-    labels = read_json(run.evaluation)["labels"]
+    labels = EvaluationRecord.read(run.evaluation).labels
 
     def delta(strata):
         w = resample_weights(len(paired), 1000, cfg.stats.seed, strata)
@@ -249,7 +253,7 @@ def test_tfidf_all_absent_because_lora_saw_every_item_falls_back_to_tfidf_on_tho
 def _seed_draws(run, method: str, accuracies) -> None:
     """draw_predictions.csv as evaluation writes it: the method's seeds, the first its row."""
     paired = pd.read_csv(run.paired_predictions, dtype={"id": str})
-    gold, labels = paired["gold"].to_numpy(), read_json(run.evaluation)["labels"]
+    gold, labels = paired["gold"].to_numpy(), EvaluationRecord.read(run.evaluation).labels
     rng = np.random.default_rng(0)
     draws = [paired[f"pred_{method}"].to_numpy()] + [
         np.where(rng.random(len(gold)) < a, gold, np.where(gold == labels[0], *labels[::-1]))
@@ -265,7 +269,7 @@ def test_statistics_lead_with_the_primary_and_draw_a_seed_then_items(smoke_artif
     run = smoke_artifacts()
     cfg = build_config({}, "test", {"stats.bootstrap_resamples": 500})
     before = statistics_step(cfg, run).tests.set_index(["method", "baseline"])
-    lead = read_json(run.evaluation)["selected_method"]
+    lead = EvaluationRecord.read(run.evaluation).selected_method
     _seed_draws(run, lead, [0.2, 1.0])
     stats = statistics_step(cfg, run)
     table = stats.tests.set_index(["method", "baseline"])
@@ -279,8 +283,9 @@ def test_statistics_lead_with_the_primary_and_draw_a_seed_then_items(smoke_artif
     old = before["delta_high"] - before["delta_low"]
     assert (width[drawn] > old[drawn]).all()
     assert (table.loc[~drawn, "delta_low"] == before.loc[~drawn, "delta_low"]).all()
-    assert "training variance over S seeds: each resample draws a seed, then items" in stats.note
-    assert "(over 3 seeds)" in run.stats_markdown.read_text()
+    note = stats_table(stats.record)[1]
+    assert "training variance over S seeds: each resample draws a seed, then items" in note
+    assert "(over 3 seeds)" in _stats_page(run)
 
 
 def test_a_declared_primary_the_run_lacks_fails_the_statistics_step(smoke_artifacts):
@@ -316,7 +321,7 @@ def _cv_run(tmp_path, differences, n_train=200):
 def test_the_corrected_t_test_divides_by_the_items_the_learner_trained_on(tmp_path):
     """LoRA trained on 64 of a fold's 220 train + val items: n_test / n_train = 60 / 64, not
     60 / 220; a pair of untrained methods keeps the pool."""
-    from loralab.stats import repeated_cv_tests
+    from loralab.stats.step import repeated_cv_tests
 
     differences = np.random.default_rng(0).normal(0.02, 0.03, size=(5, 2))
     run, results = _cv_run(tmp_path, differences)
@@ -332,7 +337,7 @@ def test_the_5x2cv_t_test_is_mlxtends_on_the_same_fold_differences(tmp_path):
     """mlxtend's paired_ttest_5x2cv fits its estimators itself: here each 'estimator' hands out
     scripted scores, fold by fold, so both compute on the same per-fold differences."""
     mlxtend = pytest.importorskip("mlxtend.evaluate")
-    from loralab.stats import repeated_cv_tests
+    from loralab.stats.step import repeated_cv_tests
 
     rng = np.random.default_rng(3)
     a, b = rng.uniform(0.6, 0.9, size=(5, 2)), rng.uniform(0.6, 0.9, size=(5, 2))
@@ -364,8 +369,8 @@ def test_the_5x2cv_t_test_is_mlxtends_on_the_same_fold_differences(tmp_path):
 def test_the_default_primary_comparison_says_it_was_chosen_after_a_result(evaluated):
     """stats.primary's default was set after a run had shown its pair; a params file's own
     declaration carries no such note. The record and the index page's headline say which."""
-    from loralab.present import headline
-    from loralab.stats import primary_caveat
+    from loralab.report.tables import headline
+    from loralab.stats.step import primary_caveat
 
     assert "after a run of the default study" in primary_caveat(["selected", "tfidf_all"])
     assert primary_caveat(["selected", "tfidf_n64"]) == ""

@@ -9,8 +9,8 @@ docs/benchmarks.md.
 import pandas as pd
 import pytest
 
-from loralab.artifacts import read_json
-from loralab.training_items import training_items
+from loralab.data.training_items import training_items
+from loralab.records import EvaluationRecord, StatTestsRecord
 
 pytestmark = pytest.mark.slow
 
@@ -49,23 +49,23 @@ def test_each_size_and_method_selects_one_configuration_on_validation(sweep):
 def test_the_results_hold_the_selected_full_fine_tuning_and_tfidf_per_size(sweep):
     run, _ = sweep
     results = pd.read_csv(run.results).set_index("method")
-    record = read_json(run.evaluation)
-    chosen = {(c["method"], str(c["train_size"])): c["id"] for c in record["selected_methods"]}
+    record = EvaluationRecord.read(run.evaluation)
+    chosen = {(c.kind, c.train_size): c.method for c in record.choices}
     assert set(chosen) == {("lora", "8"), ("lora", "16"), ("full", "8"), ("full", "16")}
-    assert all(record["roles"][m] == "trained" for m in chosen.values())
+    assert all(record.roles[m] == "trained" for m in chosen.values())
     assert results.loc[chosen[("full", "16")], "kind"] == "full"
     assert {"tfidf_n8", "tfidf_n16", "tfidf_all"} <= set(results.index)
-    assert record["selected_method"] == chosen[("lora", "16")]
-    candidates = [m for m, r in record["roles"].items() if r == "candidate"]
+    assert record.selected_method == chosen[("lora", "16")]
+    candidates = [m for m, r in record.roles.items() if r == "candidate"]
     assert len(candidates) == 2 * 2 * 2 - 2  # LoRA configurations at both sizes, less chosen
-    tests = pd.DataFrame(read_json(run.stat_tests)["comparisons"])
+    tests = StatTestsRecord.read(run.stat_tests).table
     assert tests.iloc[0]["primary"] and not set(tests["method"]) & set(candidates)
     pairs = set(zip(tests["method"], tests["baseline"], strict=True))
     assert (chosen[("lora", "8")], "tfidf_n8") in pairs
 
 
 def test_the_smaller_size_trained_on_a_subset_of_the_larger(sweep):
-    from loralab.splits import read_split
+    from loralab.data.splits import read_split
 
     run, _ = sweep
     train = read_split(run, "train", 0)

@@ -26,14 +26,14 @@ import pytest
 from mlflow import MlflowClient
 
 from loralab.artifacts import read_json
-from loralab.cli import main
 from loralab.config import build_config, load_config, save_config
 from loralab.errors import ConfigError
-from loralab.fingerprints import fingerprint
 from loralab.layout import NOTEBOOKS, RunPaths
-from loralab.runner import run_series
-from loralab.steps import Step, series
-from loralab.tracking import Tracker, run_params, track_run
+from loralab.run.cli import main
+from loralab.run.fingerprints import fingerprint
+from loralab.run.runner import run_series
+from loralab.run.steps import Step, series
+from loralab.run.tracking import Tracker, run_params, track_run
 
 FIXTURE_TRIALS = {"r2-f0-s42", "r4-f0-s42"}
 

@@ -8,14 +8,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from loralab.adapters import wrap_with_lora
-from loralab.batching import Encoded, TrainingWindows, balanced_order, collate, make_batches
-from loralab.models import load_base
-from loralab.scoring import score_documents
-from loralab.splits import read_split
-from loralab.training import BestEpoch, answer_loss, train_lora, train_trial
-from loralab.training_items import stratified_subset
-from loralab.trials import trial_of, trials
+from loralab.data.splits import read_split
+from loralab.data.training_items import stratified_subset
+from loralab.model.adapters import wrap_with_lora
+from loralab.model.loading import load_base
+from loralab.model.scoring import score_documents
+from loralab.train.batching import Encoded, TrainingWindows, balanced_order, collate, make_batches
+from loralab.train.loop import BestEpoch, answer_loss, train_lora, train_trial
+from loralab.train.trials import trial_of, trials
 
 
 def test_balanced_order_draws_each_class_equally():
@@ -147,7 +147,7 @@ def test_two_ranks_in_one_process_equal_each_rank_in_its_own_process(prepared_ru
     save_config(cfg2, params)
     code = (
         "from loralab.config import load_config; from loralab.layout import RunPaths; "
-        "from loralab.training import train_trial; from loralab.trials import trial_of; "
+        "from loralab.train.loop import train_trial; from loralab.train.trials import trial_of; "
         f"cfg = load_config({str(params)!r}); "
         f"train_trial(cfg, RunPaths({str(alone.root)!r}), trial_of(cfg, 'r4-f0-s42'), "
         "log=lambda _: None)"
@@ -224,7 +224,7 @@ def test_training_runs_the_training_kernel_and_validation_the_scoring_kernel(pre
 
 def test_an_explicit_kernel_is_used_for_both():
     from loralab.config import ModelConfig
-    from loralab.models import attention_for, resolve_precision
+    from loralab.model.loading import attention_for, resolve_precision
 
     bf16, f32 = resolve_precision("bfloat16", "cpu"), resolve_precision("float32", "cpu")
     auto = ModelConfig()
@@ -258,7 +258,7 @@ def test_early_stopping_ends_a_run_whose_validation_loss_rises(prepared_run, dty
 
 
 def test_the_learning_rate_warms_up_then_follows_the_schedule():
-    from loralab.training import lr_factor
+    from loralab.train.loop import lr_factor
 
     assert lr_factor(0.05, 0.1, "constant") == 0.5 and lr_factor(0.5, 0.1, "constant") == 1
     assert lr_factor(0.1, 0.1, "linear") == 1 and abs(lr_factor(0.55, 0.1, "linear") - 0.5) < 1e-12
@@ -269,8 +269,8 @@ def test_the_learning_rate_warms_up_then_follows_the_schedule():
 def test_full_fine_tuning_trains_every_weight_and_saves_them_unscored(prepared_run, monkeypatch):
     """Every weight trains and is saved as trained (float32), with a card; the test split is
     not read: evaluation scores the trial only if validation chose it."""
-    import loralab.training as training
-    from loralab.adapters import load_full_weights
+    import loralab.train.loop as training
+    from loralab.model.adapters import load_full_weights
 
     cfg, run = prepared_run(**{"train.full_finetune": True, "train.full_lrs": [1e-3]})
     base = load_base(cfg)
@@ -327,7 +327,7 @@ def test_train_steps_gives_every_size_the_same_optimizer_steps(prepared_run):
 def test_a_round_of_steps_is_passes_over_the_items_cut_at_its_share():
     from loralab.config import build_config
     from loralab.errors import ConfigError
-    from loralab.training import round_batches
+    from loralab.train.loop import round_batches
 
     enc = Encoded(ids=[[1, 2]] * 6, answer_len=[1] * 6, labels=np.array([0, 1] * 3))
     sets = {"train.batch_size": 2, "train.grad_accum": 2, "train.epochs": 3, "train.steps": 10}

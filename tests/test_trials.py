@@ -2,14 +2,15 @@ import pandas as pd
 import pytest
 
 from loralab.config import build_config
-from loralab.eda import eda_step
-from loralab.error_analysis import wrong_items
-from loralab.evaluation import evaluate_step
+from loralab.data.eda import eda_step
+from loralab.data.splits import read_split, split_step
+from loralab.evaluate.step import evaluate_step
 from loralab.layout import RunPaths
-from loralab.splits import read_split, split_step
-from loralab.stats import statistics_step
-from loralab.training import train_trial
-from loralab.trials import Trial, trial_of, trial_parameters, trials
+from loralab.report.error_analysis import wrong_items
+from loralab.report.tables import stats_table
+from loralab.stats.step import statistics_step
+from loralab.train.loop import train_trial
+from loralab.train.trials import Trial, trial_of, trial_parameters, trials
 
 
 def test_a_trial_is_a_rank_on_a_fold_with_a_seed(tiny_config):
@@ -48,7 +49,7 @@ def test_the_grid_names_every_axis_with_several_values(tiny_config):
 
 
 def test_a_smaller_training_size_is_a_subset_of_a_larger_one(make_rows):
-    from loralab.training_items import training_items
+    from loralab.data.training_items import training_items
 
     frame = pd.DataFrame(make_rows(per_class=30)).assign(id=lambda f: f["id"].astype(str))
     small, large = (set(training_items(frame, n, seed=7)["id"]) for n in (10, 30))
@@ -109,9 +110,9 @@ def test_cross_validation_tests_every_item_once_and_each_fold_selects_its_rank(
 
     # the evaluation notebook's error table reads the step's pooled test items: every fold's
     assert sorted(ev.test["id"]) == sorted(tested["id"]) and set(ev.test["fold"]) == {0, 1}
-    errors = wrong_items(ev.paired, ev.test, ev.record["methods"])
+    errors = wrong_items(ev.paired, ev.test, ev.record.methods)
     assert len(errors) and errors["text"].notna().all()
-    assert ev.lead == ev.selected_method and ev.lead in ev.confusion
+    assert ev.record.lead == ev.selected_method and ev.record.lead in ev.confusion
 
 
 def test_changing_the_test_labels_changes_no_choice(tmp_path, tiny_config, make_rows, write_table):
@@ -188,8 +189,8 @@ def test_full_fine_tuning_is_scored_on_test_only_where_validation_chose_it(
 
     import numpy as np
 
-    from loralab.models import load_base
-    from loralab.scoring import score_documents
+    from loralab.model.loading import load_base
+    from loralab.model.scoring import score_documents
 
     fields = {
         "data.path": str(write_table(make_rows(per_class=15))),
@@ -278,12 +279,13 @@ def test_repeated_cross_validation_trains_each_repeat_and_tests_over_repeats(
     folds = pd.read_csv(run.fold_results)
     pairs = set(zip(folds["fold"], folds["repeat"], strict=True))
     assert sorted(pairs) == [(0, 0), (1, 0), (2, 1), (3, 1)]
-    assert ev.record["repeats"] == 2
+    assert ev.record.repeats == 2
     tests = stats.tests.set_index(["method", "baseline"])
     assert tests.loc[("lora_r2", "zero_shot"), "cv_df"] == 3
     assert 0 <= tests.loc[("lora_r2", "zero_shot"), "cv_p"] <= 1
-    assert "Repeated-CV t-test" in stats.note and '"over S trained models"' in stats.note
-    delta = stats.shown.set_index("comparison").filter(like="Δ macro-F1").iloc[:, 0]
+    shown, note = stats_table(stats.record)
+    assert "Repeated-CV t-test" in note and '"over S trained models"' in note
+    delta = shown.set_index("comparison").filter(like="Δ macro-F1").iloc[:, 0]
     assert delta["LoRA r=2 vs Zero-shot"].endswith("(over 2 trained models)")
     assert len(pd.read_csv(run.trials_table)) == 4
 
@@ -294,8 +296,8 @@ def test_each_repeat_draws_its_own_training_items_and_tfidf_gets_loras(make_rows
     fitted on the items training.train_trial gives LoRA at that fold."""
     from types import SimpleNamespace
 
-    from loralab.methods import classic
-    from loralab.training_items import training_items
+    from loralab.data.training_items import training_items
+    from loralab.evaluate.methods import classic
 
     cfg = build_config({}, "test", {"split.folds": 2, "split.repeats": 2, "split.seed": 7})
     assert [cfg.split.items_seed(f) for f in range(cfg.split.runs)] == [7, 7, 8, 8]

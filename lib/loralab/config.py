@@ -17,8 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .artifacts import write_text
-from .errors import ConfigError
+from loralab.artifacts import write_text
+from loralab.errors import ConfigError
 
 EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
 PUBMED_FILES = ("pubmed21n1298.xml.gz", "pubmed20n0014.xml.gz")
@@ -151,7 +151,10 @@ class DataConfig(Section):
 class SplitConfig(Section):
     train: float = Field(0.8, gt=0, lt=1, description="Fraction of items for training.")
     val: float = Field(
-        0.1, gt=0, lt=1, description="Fraction for validation (early stopping, rank choice)."
+        0.1,
+        gt=0,
+        lt=1,
+        description="Fraction for validation (early stopping, the choice of configuration).",
     )
     test: float = Field(0.1, gt=0, lt=1, description="Fraction for the held-out test set.")
     seed: int = Field(

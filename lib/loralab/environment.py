@@ -82,3 +82,44 @@ def machine() -> dict[str, str]:
     except ImportError:
         pass
     return info
+
+
+BF16_FLAGS = {"avx512_bf16": "AVX512-BF16", "amx_bf16": "AMX"}
+
+
+def _bf16_flags() -> list[str]:
+    """The native-bf16 instruction sets /proc/cpuinfo names, in words."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return []
+    return [name for flag, name in BF16_FLAGS.items() if flag in flags]
+
+
+def cpu_kind() -> str:
+    """The CPU a benchmark figure came from, in words: the native-bf16 instruction sets it has
+    (AVX512-BF16, AMX), and a forced float32 path named as such."""
+    native = _bf16_flags()
+    kind = f"native bf16 ({', '.join(native)})" if native else "no native bf16"
+    if native and not cpu_has_native_bf16():
+        kind += ", treated as without it (LORALAB_NATIVE_BF16=0)"
+    return kind
+
+
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX in /proc/cpuinfo. LORALAB_NATIVE_BF16=0 answers no on any CPU, so
+    the float32 path that most laptops take can be tested on a machine that has bf16."""
+    if os.environ.get("LORALAB_NATIVE_BF16") == "0":
+        return False
+    return bool(_bf16_flags())
+
+
+def cpu_description() -> str:
+    """The CPU's model name, cores and bf16 kind, e.g. `AMD EPYC, 2 cores, no native bf16`."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    name = names[0] if names else platform.processor() or platform.machine()
+    return f"{name}, {os.cpu_count()} cores, {cpu_kind()}"

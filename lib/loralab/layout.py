@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NewType, get_type_hints
 
-from .errors import ConfigError
+from loralab.errors import ConfigError
 
 SPLITS = ("train", "val", "test")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -174,11 +174,6 @@ class RunPaths:
         return self.root / "eval" / "draw_predictions.csv"
 
     @property
-    def results_markdown(self) -> Path:
-        """results.csv formatted for people"""
-        return self.root / "eval" / "results_table.md"
-
-    @property
     def fold_results(self) -> Path:
         """per method and fold: macro-F1, accuracy, per-class F1 on the fold's test items"""
         return self.root / "eval" / "fold_results.csv"
@@ -202,11 +197,6 @@ class RunPaths:
     def stat_tests(self) -> Path:
         """every comparison: McNemar b, c, p; bootstrap Δ, CI, p; Holm"""
         return self.root / "stats" / "stat_tests.json"
-
-    @property
-    def stats_markdown(self) -> Path:
-        """stat_tests.json formatted for people"""
-        return self.root / "stats" / "stats_table.md"
 
 
 def run_paths(run_id: str, executed_root: Path, reports_root: Path) -> RunPaths:
@@ -252,7 +242,7 @@ def report_dir(run: RunPaths, reports_root: Path) -> Path:
 
 
 # What the tree shows for each argument of a RunPaths method, by parameter name. The methods only
-# format their argument into a file name, so a placeholder string stands in for a rank too.
+# format their argument into a file name, so a placeholder string stands in for a trial too.
 PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "step": ("<step>",),
     "name": ("<name>",),

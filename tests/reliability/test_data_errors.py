@@ -3,10 +3,10 @@
 import pandas as pd
 import pytest
 
-from loralab.eda import eda_step
+from loralab.data.eda import eda_step
+from loralab.data.splits import split_step
 from loralab.errors import DataError
 from loralab.layout import RunPaths
-from loralab.splits import split_step
 
 
 def _fail(cfg, tmp_path) -> DataError:

@@ -5,11 +5,11 @@ import os
 
 import pytest
 
-from loralab.eda import eda_step
+from loralab.data.eda import eda_step
+from loralab.data.splits import read_split, split_step
 from loralab.layout import RunPaths
-from loralab.models import load_tokenizer
-from loralab.prompts import PromptBuilder
-from loralab.splits import read_split, split_step
+from loralab.model.loading import load_tokenizer
+from loralab.model.prompts import PromptBuilder
 
 
 def test_a_huge_single_text_is_kept_and_cut_to_the_prompt(

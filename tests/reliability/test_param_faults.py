@@ -2,7 +2,7 @@
 
 import pytest
 
-from loralab.cli import main
+from loralab.run.cli import main
 
 
 @pytest.mark.parametrize(

@@ -5,11 +5,11 @@ import hashlib
 
 import pytest
 
-from loralab.cli import main
 from loralab.errors import ConfigError
-from loralab.execution import execute_step
 from loralab.layout import RunPaths
-from loralab.steps import Step
+from loralab.run.cli import main
+from loralab.run.execution import execute_step
+from loralab.run.steps import Step
 
 
 def _digest(folder):

@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from loralab import fingerprints
 from loralab.artifacts import read_jsonl
 from loralab.errors import ConfigError, StepFailedError
-from loralab.execution import execute_step
 from loralab.layout import NOTEBOOKS, RunPaths
-from loralab.runner import run_series
-from loralab.steps import Step
+from loralab.run import fingerprints
+from loralab.run.execution import execute_step
+from loralab.run.runner import run_series
+from loralab.run.steps import Step
 
 pytestmark = pytest.mark.slow
 METRICS = ["method", "macro_f1", "macro_f1_low", "macro_f1_high", "accuracy", "f1_A", "f1_B"]
@@ -143,7 +143,7 @@ def test_a_run_killed_in_training_resumes_to_the_same_results(tiny_study, uninte
     cmd = [
         sys.executable,
         "-m",
-        "loralab.cli",
+        "loralab.run.cli",
         "run",
         str(tiny_study / "params.yaml"),
         "--run-id",
@@ -297,12 +297,13 @@ def test_edited_library_code_reruns_its_steps_and_notebook_prose_reruns_none(
         fingerprints.LIB, tmp_path / "loralab", ignore=shutil.ignore_patterns("*.pyc")
     )
     monkeypatch.setattr(fingerprints, "LIB", lib)  # the fingerprints read the edited copy
-    (lib / "present.py").write_text((lib / "present.py").read_text() + "\nREWORDED = True\n")
+    for module in (lib / "report").glob("*.py"):
+        module.write_text(module.read_text() + "\nREWORDED = True\n")
     _, lines = _run(tiny_study, "edited")
-    # the steps that write formatted tables re-run; no trial retrains for a wording change
-    assert _ran(lines) == ["04_evaluate", "05_statistics"]
+    assert _ran(lines) == []  # rewording a table or headline re-runs no step
 
-    (lib / "training.py").write_text((lib / "training.py").read_text() + "\nEDITED = True\n")
+    loop = lib / "train" / "loop.py"
+    loop.write_text(loop.read_text() + "\nEDITED = True\n")
     _, lines = _run(tiny_study, "edited")
     # evaluation follows because the trials' outputs (their measured times) change
     assert _ran(lines)[:3] == ["03_train_r2-f0-s42", "03_train_r4-f0-s42", "04_evaluate"]
