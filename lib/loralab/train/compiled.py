@@ -2,7 +2,7 @@
 compiled code is kept, and what compiling cost it.
 
 The training step's time goes largely to unfused work around the matmuls (LoRA's scaling and
-sum, the MLP's product, residuals: docs/benchmarks.md), which inductor fuses. Each trial is its
+sum, the MLP's product, residuals: docs/benchmarks/avx2.md), which inductor fuses. Each trial is its
 own process, so it would pay the compile every time; inductor's FX graph cache and AOTAutograd
 cache keep the compiled code on disk, under the loralab cache folder here, so that only a
 machine's first trial pays and later ones load it.

@@ -8,7 +8,7 @@ scores the same: with `evaluation.merge_adapters` the adapter is folded into a c
 weights (what one would deploy) and that copy scores the validation split again, timed, against
 the scores training saved. Where folding moved no prediction and no label score by more than
 FOLD_TOLERANCE (float32 weights: rounding, about 1e-5), the folded copy scores the test items,
-faster than the adapter beside the base (docs/benchmarks.md); where it moved them more (bf16
+faster than the adapter beside the base (docs/benchmarks/avx2.md); where it moved them more (bf16
 weights: up to 0.5 nats), the folded model is not the validated one and the test is scored with
 the adapter beside the base. A fully fine-tuned model is its saved weights loaded into a copy
 of the base (nothing to fold); evaluation deletes those of the trials it will never score.
