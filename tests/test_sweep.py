@@ -3,7 +3,7 @@
 The notebooks, the runner and the params file are the real ones; the model is the tiny
 in-process one (`--set model.name_or_path`), so 20 trials fit the suite; the run is conftest's
 `sweep`, which test_tracking reads too. The same run on the embedded model is measured in
-docs/benchmarks.md.
+docs/benchmarks/sweep.md.
 """
 
 import pandas as pd

@@ -464,7 +464,7 @@ class TrainConfig(Section):
         "N checkpoints every N-th decoder layer (1: all, least memory, about a third more "
         "compute; 0: none). The default needs none: on the float32 path of a CPU without native "
         "bf16 it trains 1.3x faster without and peaks at 3.2 GB (bench/train_memory.py, "
-        "docs/benchmarks.md); set it for a larger model or seq_len where memory is short.",
+        "docs/benchmarks/avx2.md); set it for a larger model or seq_len where memory is short.",
     )
     seeds: list[int] = Field(
         [42],
@@ -534,7 +534,7 @@ class EvalConfig(Section):
         description="Examples per class from the training split in the few-shot prompt; 0: no "
         "few-shot rows. Off by default for its cost: its test pass and its fitted bias took 272 "
         "s of a 34-min default series on a 2-core AVX2 CPU, float32, 2026-12-01 "
-        "(docs/benchmarks.md), and one draw's "
+        "(docs/benchmarks/avx2.md), and one draw's "
         "score is largely the luck of the draw. 1 adds both few-shot rows.",
     )
     few_shot_draws: int = Field(
