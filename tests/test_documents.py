@@ -75,7 +75,7 @@ def test_truncate_reads_the_first_window_as_the_prompt_shows_it(tokenizer, tiny_
     assert view.visible(text) == view.builder.visible_text(text)
     assert view.windows(text).needed > 1
     summary = window_summary(view, [text, "short text"])
-    assert summary["texts_longer_than_one_window"] == 1 and summary["mean_windows_read"] == 1
+    assert summary.texts_longer_than_one_window == 1 and summary.mean_windows_read == 1
 
 
 def test_aggregates_mean_logsumexp_and_vote():

@@ -25,7 +25,7 @@ def test_a_text_naming_no_label_term_is_flagged_not_dropped(tmp_path, write_tabl
     for masked in (False, True):
         cfg = file_config(path, data__label_terms=terms, data__mask_label_terms=masked)
         corpus = eda_step(cfg, RunPaths(tmp_path / f"run-{masked}"))
-        audit = corpus.provenance["audit"]
+        audit = corpus.provenance.audit
         assert len(corpus.frame) == 12 and list(audit) == ["text names no site"]
         assert audit["text names no site"]["ids"] == ["A-3"]  # read before masking
         assert audit["text names no site"]["labels"] == {"A": 1}
@@ -36,5 +36,5 @@ def test_a_text_naming_no_label_term_is_flagged_not_dropped(tmp_path, write_tabl
 def test_no_label_terms_no_audit(tmp_path, write_table, file_config):
     cfg = file_config(write_table(_rows()), data__label_terms={})
     corpus = eda_step(cfg, RunPaths(tmp_path / "run"))
-    assert corpus.provenance["audit"] == {} and corpus.flags.empty
+    assert corpus.provenance.audit == {} and corpus.flags.empty
     assert audit_table({}).empty

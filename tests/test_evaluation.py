@@ -191,8 +191,8 @@ def test_the_optimum_is_found_from_validation_items_whose_mean_is_each_trials_la
     items = validation_item_losses(run)
     means = items.groupby(["rank", "fold", "seed"])["loss"].mean()
     for summary in trained_summaries(run):
-        key = (summary["rank"], summary["fold"], summary["seed"])
-        assert means[key] == pytest.approx(summary["val_label_loss"], abs=1e-6)
+        key = (summary.rank, summary.fold, summary.seed)
+        assert means[key] == pytest.approx(summary.val_label_loss, abs=1e-6)
     written = pd.read_csv(run.lr_optima)
     assert len(written) == len(ev.optima.table) and "validation items" in ev.optima.unit
     assert run.lr_ratios.is_file()

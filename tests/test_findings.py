@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from loralab.records import TrainSummary
 from loralab.report.findings import BEGIN, END, export, findings_block, verdict
 
 
@@ -42,6 +43,27 @@ def test_the_findings_page_says_what_the_committed_files_give(repo):
     assert between == expected, "regenerate: .venv/bin/python -m loralab.report.findings"
 
 
+# what a summary holds beside a trial's axes, as a finished trial writes it
+COST = {
+    "best_epoch": 2,
+    "epochs_run": 2,
+    "val_macro_f1": 0.9,
+    "val_accuracy": 0.9,
+    "val_loss": 0.2,
+    "trainable_params": 1,
+    "trainable_mb": 0.1,
+    "time_to_best_s": 1.0,
+    "train_time_s": 1.0,
+    "train_tokens_per_s": 1.0,
+    "peak_memory_mb": 1.0,
+    "precision": "cpu, weights float32, compute float32",
+    "processes": 1,
+    "train_items": 64,
+    "val_items": 23,
+    "adapter_bytes": 1,
+}
+
+
 def test_the_rule_before_is_read_from_the_same_trials_histories(tmp_path):
     """r=16 spells out the answer's format better (lower answer-token loss at its best epoch),
     r=8 tells the labels apart better (chosen by the label loss): the finding says both."""
@@ -57,8 +79,8 @@ def test_the_rule_before_is_read_from_the_same_trials_histories(tmp_path):
     for rank, losses in ((8, [0.30, 0.25]), (16, [0.22, 0.19])):
         trial = folder / "train" / f"r{rank}"
         trial.mkdir(parents=True)
-        summary = dict(zip(columns[:-1], (0, "64", "lora", "lora", rank, 1e-3), strict=True))
-        (trial / "summary.json").write_text(json.dumps(summary | {"seed": 42}))
+        axes = dict(zip(columns[:-1], (0, "64", "lora", "lora", rank, 1e-3), strict=True))
+        TrainSummary(**COST, **axes, trial=trial.name, seed=42).write(trial / "summary.json")
         pd.DataFrame({"epoch": [1, 2], "val_loss": losses}).to_csv(trial / "history.csv")
     choices = choices_by_rule(folder)
     assert (choices["rank"].item(), choices["rank_before"].item()) == (8, 16)

@@ -164,11 +164,11 @@ def test_a_new_baseline_joins_the_headline_by_its_recorded_role(smoke_artifacts)
 def test_the_headline_says_when_most_texts_were_cut_and_names_the_setting(smoke_artifacts):
     run = smoke_artifacts()
     record = EvaluationRecord.read(run.evaluation)
-    read = record.long_text | {"mode": "truncate", "texts": 100, "window_tokens": 64}
-    few = read | {"texts_longer_than_one_window": 10, "median_tokens": 50.0}
+    read = replace(record.long_text, mode="truncate", texts=100, window_tokens=64)
+    few = replace(read, texts_longer_than_one_window=10, median_tokens=50.0)
     replace(record, long_text=few).write(run.evaluation)
     assert headline(run)["reading"] == ""
-    most = read | {"texts_longer_than_one_window": 88, "median_tokens": 256.0}
+    most = replace(read, texts_longer_than_one_window=88, median_tokens=256.0)
     replace(record, long_text=most).write(run.evaluation)
     note = headline(run)["reading"]
     assert "88 of 100 test texts (88%)" in note and "about 25% of it" in note
@@ -189,12 +189,12 @@ def test_headline_without_statistics_or_a_selected_configuration(smoke_artifacts
 
 def test_format_cost_has_short_headers_and_plain_numbers(smoke_artifacts):
     summaries = trained_summaries(smoke_artifacts())
-    summaries[0]["time_to_best_s"] = 1120.4
+    summaries[0] = replace(summaries[0], time_to_best_s=1120.4)
     shown = format_cost(summaries)
     assert list(shown.columns) == list(COST_COLUMNS.values())
     assert "time to best (s)" in shown.columns and "time_to_best_s" not in shown.columns
     assert shown["time to best (s)"].tolist()[0] == "1120"
-    assert shown["trainable params"].tolist()[0] == f"{summaries[0]['trainable_params']:,}"
+    assert shown["trainable params"].tolist()[0] == f"{summaries[0].trainable_params:,}"
     assert not shown.astype(str).apply(lambda col: col.str.contains(r"\de[+-]\d")).any().any()
 
 

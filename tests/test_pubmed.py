@@ -147,9 +147,9 @@ def test_the_data_step_audits_the_embedded_corpus(tmp_path, monkeypatch):
     corpus = eda_step(cfg, RunPaths(tmp_path / "run"))
     prov = corpus.provenance
     assert sorted(corpus.frame["id"]) == ["pmid:1", "pmid:2", "pmid:4", "pmid:5"]
-    assert prov["rule_version"] == 2 and "major-topic" in prov["rule"]
-    assert prov["excluded"]["site in minor MeSH headings only"] == 1
-    audit = prov["audit"]
+    assert prov.details["rule_version"] == 2 and "major-topic" in prov.details["rule"]
+    assert prov.details["excluded"]["site in minor MeSH headings only"] == 1
+    audit = prov.audit
     assert audit["text names no site"]["ids"] == ["pmid:4"]
     assert audit["text names no site"]["labels"] == {"Colon_Cancer": 1}
     assert audit["about another cancer kind"]["ids"] == ["pmid:5"]

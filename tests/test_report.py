@@ -13,7 +13,7 @@ import pytest
 from loralab.artifacts import read_json
 from loralab.formats import plain_number
 from loralab.layout import RunPaths
-from loralab.records import EvaluationRecord, StatTestsRecord
+from loralab.records import EvaluationRecord, Provenance, StatTestsRecord
 from loralab.report.bundle import write_report
 from loralab.report.tables import (
     COST_COLUMNS,
@@ -155,10 +155,9 @@ def test_no_number_on_the_page_is_in_scientific_notation(smoke_artifacts, render
 def test_dataset_text_on_the_page_is_escaped(smoke_artifacts, render):
     run = smoke_artifacts()
     evil = "<script>alert('x')</script>"
-    provenance = read_json(run.provenance)
-    provenance["labels"][evil] = 1
-    provenance["source"] = f"{evil}.csv"
-    run.provenance.write_text(json.dumps(provenance))
+    provenance = Provenance.read(run.provenance)
+    labels = provenance.labels | {evil: 1}
+    replace(provenance, labels=labels, source=f"{evil}.csv").write(run.provenance)
     steps = pd.read_csv(run.preprocess_steps, keep_default_na=False)
     steps.loc[1, "detail"] = f"{evil}: 16"
     steps.to_csv(run.preprocess_steps, index=False)

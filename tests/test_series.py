@@ -283,8 +283,8 @@ def test_long_documents_params_run_on_a_csv_of_long_texts(tmp_path, repo, long_t
     )
     run = RunPaths(tmp_path / "executed/long")
     read = EvaluationRecord.read(run.evaluation).long_text
-    assert read["mode"] == "chunks" and read["mean_windows_read"] == 3
-    assert read["texts_longer_than_one_window"] == read["texts"]
+    assert read.mode == "chunks" and read.mean_windows_read == 3
+    assert read.texts_longer_than_one_window == read.texts
     results = pd.read_csv(run.results).set_index("method")
     assert results.loc["zero_shot", "chunks_per_doc"] == 3
     assert results.loc["tfidf", "chunks_per_doc"] == 3

@@ -29,6 +29,7 @@ from loralab.artifacts import read_json
 from loralab.config import build_config, load_config, save_config
 from loralab.errors import ConfigError
 from loralab.layout import NOTEBOOKS, RunPaths
+from loralab.records import Provenance
 from loralab.run.cli import main
 from loralab.run.fingerprints import fingerprint
 from loralab.run.runner import run_series
@@ -174,7 +175,7 @@ def test_loralab_track_logs_a_finished_run(fixture_run, store, capsys):
     assert parent.data.params["lora.ranks"] == "[2, 4]" and "train.epochs" in parent.data.params
     assert not [k for k in parent.data.params if k.startswith("tracking.")]
     tags = parent.data.tags
-    assert tags["loralab.data_hash"] == read_json(run.provenance)["corpus_hash"]
+    assert tags["loralab.data_hash"] == Provenance.read(run.provenance).corpus_hash
     assert tags["loralab.params_file"] == "params/smoke.yaml"
     assert tags["loralab.model"] == cfg.model.name_or_path
     assert f"{os.cpu_count()} cores" in tags["loralab.cpu"]

@@ -1,4 +1,3 @@
-import json
 import subprocess
 import sys
 
@@ -13,6 +12,7 @@ from loralab.data.training_items import stratified_subset
 from loralab.model.adapters import wrap_with_lora
 from loralab.model.loading import load_base
 from loralab.model.scoring import score_documents
+from loralab.records import TrainSummary
 from loralab.train.batching import Encoded, TrainingWindows, balanced_order, collate, make_batches
 from loralab.train.loop import BestEpoch, answer_loss, train_lora, train_trial
 from loralab.train.trials import trial_of, trials
@@ -283,11 +283,11 @@ def test_full_fine_tuning_trains_every_weight_and_saves_them_unscored(prepared_r
         lambda r, split, fold: splits.append(split) or read_split(r, split, fold),
     )
     result = train_trial(cfg, run, trial, log=lambda _: None)
-    summary = json.loads(run.train_summary(trial.id).read_text())
-    assert summary["trainable_params"] == total and summary["method"] == "full"
+    summary = TrainSummary.read(run.train_summary(trial.id))
+    assert summary.trainable_params == total and summary.method == "full"
     assert "test" not in splits and not list(run.train_dir(trial.id).glob("test_*"))
     assert {w.dtype for w in load_file(run.full_weights(trial.id)).values()} == {torch.float32}
-    assert summary["adapter_bytes"] == run.full_weights(trial.id).stat().st_size
+    assert summary.adapter_bytes == run.full_weights(trial.id).stat().st_size
     card = training.TrainedTrial.read(run, trial).card
     assert card.startswith("# Fully fine-tuned model") and "load_full_weights" in card
     reloaded = load_full_weights(base.model, run.adapter(trial.id)).state_dict()

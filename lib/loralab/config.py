@@ -621,7 +621,7 @@ class StatsConfig(Section):
         return primary
 
 
-# Where the runner mirrors a run (tracking.py). No step's contract reads it, so no fingerprint
+# Where the runner mirrors a run (run/tracking.py). No step's contract reads it, so no fingerprint
 # follows it: setting a tracker re-runs nothing.
 class TrackingConfig(Section):
     mlflow_uri: str = Field(

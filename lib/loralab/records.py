@@ -1,9 +1,9 @@
 """The records one step hands the next, typed, and written and read here only.
 
-A step's JSON used to be read back by string keys wherever it was needed, so a renamed key
-broke readers silently. Each record here is a frozen dataclass with one `write` and one `read`;
-`read` also takes the files of older runs (committed findings among them), filling what they
-lack with what those runs did.
+Each is a frozen dataclass with one `write` and one `read`, so a field renamed here fails in
+one place, loudly, instead of in every reader that looked it up by its string key. `read`
+also takes the files of older runs (committed findings among them), filling what they lack
+with what those runs did.
 """
 
 from __future__ import annotations
@@ -31,6 +31,142 @@ class Configuration(NamedTuple):
 def size_order(size: str) -> float:
     """Training sizes as numbers, `all` the largest."""
     return float("inf") if size == "all" else float(size)
+
+
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """data/provenance.json: where the corpus came from and what the data step did to it; the
+    split step, every model card, the report and the tracker read it."""
+
+    source: str
+    split_given: bool
+    items: int
+    labels: dict[str, int]
+    corpus_hash: str
+    label_terms: dict[str, Any] = field(default_factory=dict)  # held, masked
+    audit: dict[str, Any] = field(default_factory=dict)  # per flag: meaning, items, ids
+    details: dict[str, Any] = field(default_factory=dict)  # what the source adds (rule, files)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The file's content: the fields, the source's details beside them."""
+        record = dataclasses.asdict(self)
+        return record | record.pop("details")
+
+    def write(self, path: Path) -> None:
+        write_json(path, self.as_dict())
+
+    @classmethod
+    def read(cls, path: Path) -> Provenance:
+        raw = read_json(path)
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "details"]
+        known = {k: raw.pop(k) for k in names if k in raw}
+        return cls(**known, details=raw)
+
+
+@dataclass(frozen=True)
+class LeakageRecord:
+    """split/leakage.json: the overlap between every pair of splits (of every fold), and the
+    policy that judged it; the report reads it."""
+
+    clean: bool
+    policy: str  # split.on_leakage
+    summary: list[dict]  # per pair of splits and fold: exact and near overlaps
+    exact: list[dict]  # the leaking pairs
+    near: list[dict]
+
+    def write(self, path: Path) -> None:
+        write_json(path, dataclasses.asdict(self))
+
+    @classmethod
+    def read(cls, path: Path) -> LeakageRecord:
+        return cls(**read_json(path))
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    """train/<trial>/summary.json: one finished trial, its axes, its best epoch's validation
+    scores (what selection weighs) and its cost. Written last, so it marks the trial done.
+    Fields with a default are those that trials trained before them lack."""
+
+    trial: str
+    method: str  # the trial's kind: lora, lora_head, full
+    variant: str
+    rank: int
+    lr: float
+    train_size: str
+    fold: int
+    seed: int
+    best_epoch: int
+    epochs_run: int
+    val_macro_f1: float
+    val_accuracy: float
+    val_loss: float
+    trainable_params: int
+    trainable_mb: float
+    time_to_best_s: float
+    train_time_s: float
+    train_tokens_per_s: float
+    peak_memory_mb: float
+    precision: str  # the dtype path, e.g. "cpu, weights bfloat16, compute bfloat16"
+    processes: int
+    train_items: int
+    val_items: int
+    adapter_bytes: int
+    val_label_loss: float = NAN
+    train_label_loss: float = NAN
+    select_by: str = "val_loss"  # what chose the epoch
+    fit_check_items: int = 0
+    fit_check_seconds: float = 0.0
+    optimizer_steps: int | None = None
+    steps_to_best: float = NAN
+    train_windows: int | None = None
+    windows_per_epoch: int | None = None
+    compiled: bool = False
+    compile_reason: str = ""
+    compile_seconds: float = 0.0
+    compile_fx_hits: int = 0
+    compile_fx_misses: int = 0
+    compile_autograd_hits: int = 0
+    compile_autograd_misses: int = 0
+
+    @property
+    def configuration(self) -> Configuration:
+        return Configuration(self.variant, self.rank, self.lr)
+
+    def row(self) -> dict[str, Any]:
+        """The summary as a table row (trials.csv, selection, the cost table)."""
+        return dataclasses.asdict(self)
+
+    def write(self, path: Path) -> None:
+        write_json(path, self.row())
+
+    @classmethod
+    def read(cls, path: Path) -> TrainSummary:
+        return cls(**read_json(path))
+
+
+@dataclass(frozen=True)
+class WindowReading:
+    """What the methods read of the texts: one window each (truncate) or up to max_chunks
+    (chunks), and how much of a text one window misses; a report says from it whether
+    truncation was a choice that mattered."""
+
+    mode: str  # data.long_text
+    window_tokens: int
+    overlap_tokens: int
+    max_chunks: int
+    texts: int
+    texts_longer_than_one_window: int
+    median_tokens: float
+    max_tokens: int
+    median_windows_needed: float
+    mean_windows_read: float
+    texts_cut_short: int
+    chunk_aggregate: str | None = None  # evaluation's, once it scored
+    train_chunks_per_item: int | None = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +201,7 @@ class EvaluationRecord:
     methods: dict[str, str]  # results.csv id -> name
     roles: dict[str, str]  # results.csv id -> role (roles.py)
     few_shot_k: int
-    long_text: dict[str, Any]  # what the methods read of the test texts (windows)
+    long_text: WindowReading | None  # what the methods read of the test texts
     bootstrap_resamples: int
 
     @property
@@ -86,6 +222,7 @@ class EvaluationRecord:
 
     def write(self, path: Path) -> None:
         record = dataclasses.asdict(self)
+        record["long_text"] = dataclasses.asdict(self.long_text) if self.long_text else None
         record["lead_configurations"] = {
             str(fold): c._asdict() for fold, c in self.lead_configurations.items()
         }
@@ -114,7 +251,7 @@ class EvaluationRecord:
             methods=raw["methods"],
             roles=raw["roles"],
             few_shot_k=raw.get("few_shot_k", 0),
-            long_text=raw.get("long_text", {}),
+            long_text=WindowReading(**raw["long_text"]) if raw.get("long_text") else None,
             bootstrap_resamples=raw.get("bootstrap_resamples", 0),
         )
 

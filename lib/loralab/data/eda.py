@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from loralab.artifacts import write_csv, write_json, write_jsonl
+from loralab.artifacts import write_csv, write_jsonl
 from loralab.config import Config, DataConfig
 from loralab.data.label_terms import holds_a_term, term_patterns
 from loralab.data.preprocess import Preprocessed, normalize_text, preprocess
 from loralab.data.sources import load_raw
 from loralab.layout import RunPaths
+from loralab.records import Provenance
 
 CORPUS_COLUMNS = ["id", "text", "label", "split", "text_key", "near_dup_group"]
 
@@ -42,7 +43,7 @@ class Corpus:
     frame: pd.DataFrame
     steps: pd.DataFrame
     near_duplicates: pd.DataFrame
-    provenance: dict
+    provenance: Provenance
     flags: pd.DataFrame = field(default_factory=pd.DataFrame)  # id, label, flag, detail
 
 
@@ -60,22 +61,22 @@ def eda_step(cfg: Config, run: RunPaths) -> Corpus:
     pre: Preprocessed = preprocess(raw, cfg.data)
     frame = pre.frame[[c for c in CORPUS_COLUMNS if c in pre.frame.columns]]
     flags = audit_flags(raw.frame, frame["id"], cfg.data)
-    provenance = {
-        "source": raw.source,
-        "split_given": raw.has_split,
-        "items": len(frame),
-        "labels": frame["label"].value_counts().to_dict(),
-        "corpus_hash": corpus_hash(frame),
-        "label_terms": {
+    provenance = Provenance(
+        source=raw.source,
+        split_given=raw.has_split,
+        items=len(frame),
+        labels=frame["label"].value_counts().to_dict(),
+        corpus_hash=corpus_hash(frame),
+        label_terms={
             "held": pre.held_terms,
             "masked": cfg.data.mask_label_terms and pre.held_terms is not None,
         },
-        **raw.provenance,
-        "audit": audit_summary(flags, audit_checks(raw.frame, cfg.data)),
-    }
+        audit=audit_summary(flags, audit_checks(raw.frame, cfg.data)),
+        details=raw.provenance,
+    )
     write_csv(run.preprocess_steps, pre.step_table())
     write_csv(run.near_duplicates, pre.near_duplicates)
-    write_json(run.provenance, provenance)
+    provenance.write(run.provenance)
     write_jsonl(run.corpus, frame.to_dict("records"))
     return Corpus(frame, pre.step_table(), pre.near_duplicates, provenance, flags)
 

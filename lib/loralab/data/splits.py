@@ -19,11 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from loralab.artifacts import read_json, read_jsonl, write_csv, write_json, write_jsonl
+from loralab.artifacts import read_jsonl, write_csv, write_jsonl
 from loralab.config import Config, SplitConfig
 from loralab.data.near_duplicates import near_duplicate_pairs, pair_table
 from loralab.errors import DataError, LeakageError
 from loralab.layout import SPLITS, RunPaths
+from loralab.records import LeakageRecord, Provenance
 
 
 def _per_class_sizes(n: int, fractions: dict[str, float]) -> dict[str, int]:
@@ -260,8 +261,8 @@ def split_step(cfg: Config, run: RunPaths) -> Splits:
     """The split step: take the file's split or draw one (or one per fold), check leakage, write
     one file per split and fold."""
     corpus = read_jsonl(run.corpus)
-    provenance = read_json(run.provenance)
-    given, source = bool(provenance.get("split_given")), provenance["source"]
+    provenance = Provenance.read(run.provenance)
+    given, source = provenance.split_given, provenance.source
     if not given:
         draw_splits(corpus, cfg, source)
     elif cfg.split.folds > 1:
@@ -272,16 +273,13 @@ def split_step(cfg: Config, run: RunPaths) -> Splits:
             "set split.folds=1 to use the given split, or drop the split column to draw folds",
         )
     leakage = fold_leakage(corpus, cfg)
-    write_json(
-        run.leakage,
-        {
-            "clean": leakage.clean,
-            "policy": cfg.split.on_leakage,
-            "summary": leakage.summary(cfg.split.runs).to_dict("records"),
-            "exact": leakage.exact.to_dict("records"),
-            "near": leakage.near.to_dict("records"),
-        },
-    )
+    LeakageRecord(
+        clean=leakage.clean,
+        policy=cfg.split.on_leakage,
+        summary=leakage.summary(cfg.split.runs).to_dict("records"),
+        exact=leakage.exact.to_dict("records"),
+        near=leakage.near.to_dict("records"),
+    ).write(run.leakage)
     check_leakage(leakage, cfg.split, source)
     counts = pd.concat(
         {k: class_counts(fold_view(corpus, k)) for k in range(cfg.split.runs)},

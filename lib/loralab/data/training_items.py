@@ -1,5 +1,5 @@
 """Which training items a trained method learns from, apart from the training loop so that the
-baselines that should see the same items (methods/classic.py: TF-IDF) get them without
+baselines that should see the same items (evaluate/methods/classic.py: TF-IDF) get them without
 importing torch.
 """
 

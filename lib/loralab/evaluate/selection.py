@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import log_softmax
 
-from loralab.artifacts import read_json
 from loralab.config import Config
 from loralab.layout import RunPaths
-from loralab.records import Choice, Configuration, size_order
+from loralab.records import Choice, Configuration, TrainSummary, size_order
 from loralab.stats.metrics import CRITERIA
 from loralab.train.trials import Trial, selected_method, trials
 
@@ -107,9 +106,9 @@ def _configuration(row) -> Configuration:
     return Configuration(row.variant, int(row.rank), float(row.lr))
 
 
-def trained_summaries(run: RunPaths) -> list[dict]:
+def trained_summaries(run: RunPaths) -> list[TrainSummary]:
     """summary.json of every trial whose training finished, in trial-id order."""
-    return [read_json(run.train_summary(t)) for t in run.trained_trials()]
+    return [TrainSummary.read(run.train_summary(t)) for t in run.trained_trials()]
 
 
 def trial_histories(run: RunPaths) -> dict[str, pd.DataFrame]:
@@ -126,7 +125,7 @@ def validation_item_losses(run: RunPaths) -> pd.DataFrame:
     is the trial's val_label_loss, so that a bootstrap can resample validation items."""
     frames = []
     for trial in run.trained_trials():
-        summary = read_json(run.train_summary(trial))
+        summary = TrainSummary.read(run.train_summary(trial))
         scored = pd.read_csv(run.val_predictions(trial), dtype={"id": str})
         scores = scored.filter(like="score_")
         labels = [c.removeprefix("score_") for c in scores.columns]
@@ -134,7 +133,7 @@ def validation_item_losses(run: RunPaths) -> pd.DataFrame:
         if (gold < 0).any():
             raise ValueError(f"{run.val_predictions(trial)}: a gold label is none of {labels}")
         log_p = log_softmax(scores.to_numpy(), axis=1)[np.arange(len(scored)), gold]
-        axes = {axis: summary[axis] for axis in AXES}
+        axes = {axis: getattr(summary, axis) for axis in AXES}
         frames.append(pd.DataFrame({"id": scored["id"], "loss": -log_p}).assign(**axes))
     return (
         pd.concat(frames, ignore_index=True)
@@ -190,9 +189,9 @@ class Selection:
         return tuple(Choice(kind, size, method) for (kind, size), method in self.methods.items())
 
 
-def select(cfg: Config, summaries: list[dict]) -> Selection:
+def select(cfg: Config, summaries: list[TrainSummary]) -> Selection:
     """The study's choices from its finished trials' validation results."""
-    chosen, table = select_configs(summaries, cfg.train.select_by)
+    chosen, table = select_configs([s.row() for s in summaries], cfg.train.select_by)
     candidates = frozenset(
         (row.method, row.train_size, _configuration(row)) for row in table.itertuples()
     )

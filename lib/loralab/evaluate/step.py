@@ -36,7 +36,7 @@ from loralab.evaluate.selection import (
 from loralab.layout import RunPaths
 from loralab.model.loading import LoadedModel, load_base
 from loralab.model.windows import window_summary
-from loralab.records import EvaluationRecord
+from loralab.records import EvaluationRecord, TrainSummary
 from loralab.roles import CANDIDATE, TRAINED
 from loralab.stats.lr_optimum import Optima, lr_optima, optimum_ratios
 from loralab.stats.metrics import CRITERIA, classification_metrics
@@ -367,11 +367,11 @@ def evaluation_record(
         methods={m.method: m.name for m in methods},
         roles={m.method: m.role for m in methods},
         few_shot_k=cfg.evaluation.few_shot_k,
-        long_text={
-            **window_summary(base.view, texts),
-            "chunk_aggregate": cfg.evaluation.chunk_aggregate,
-            "train_chunks_per_item": cfg.train.chunks_per_item,
-        },
+        long_text=replace(
+            window_summary(base.view, texts),
+            chunk_aggregate=cfg.evaluation.chunk_aggregate,
+            train_chunks_per_item=cfg.train.chunks_per_item,
+        ),
         bootstrap_resamples=cfg.stats.bootstrap_resamples,
     )
 
@@ -402,7 +402,7 @@ TRIAL_COLUMNS = [
 
 
 def trials_table(
-    summaries: list[dict],
+    summaries: list[TrainSummary],
     results: dict[str, dict[int, MethodResult]],
     tests: list[pd.DataFrame],
     selection: Selection,
@@ -420,16 +420,15 @@ def trials_table(
     }
     rows = []
     for s in summaries:
-        fold = s["fold"]
-        chosen = selection.chosen.get((s["method"], s["train_size"]), {}).get(fold)
-        config = (s["variant"], s["rank"], s["lr"])
-        predictions = predicted.get(s["trial"])
+        fold = s.fold
+        chosen = selection.chosen.get((s.method, s.train_size), {}).get(fold)
+        predictions = predicted.get(s.trial)
         test_f1 = (
             classification_metrics(tests[fold]["label"], predictions, labels)["macro_f1"]
             if predictions is not None
             else None
         )
-        rows.append(s | {"test_macro_f1": test_f1, "selected": config == chosen})
+        rows.append(s.row() | {"test_macro_f1": test_f1, "selected": s.configuration == chosen})
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
 
 
@@ -454,21 +453,21 @@ def draw_predictions(test: pd.DataFrame, methods: list[MethodResult]) -> pd.Data
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
 
-def _study_summaries(cfg: Config, run: RunPaths, log=print) -> list[dict]:
+def _study_summaries(cfg: Config, run: RunPaths, log=print) -> list[TrainSummary]:
     """Finished trials of this study's grid whose configuration was trained on every fold: what
     selection weighs. One trained on some folds only (e.g. by hand in Lab) is left out, said."""
     grid = {t.id: t for t in trials(cfg)}
-    done = [s for s in trained_summaries(run) if s["trial"] in grid]
+    done = [s for s in trained_summaries(run) if s.trial in grid]
     folds: dict[str, set[int]] = {}
     for s in done:
-        folds.setdefault(grid[s["trial"]].method, set()).add(grid[s["trial"]].fold)
+        folds.setdefault(grid[s.trial].method, set()).add(grid[s.trial].fold)
     partial = {m for m, f in folds.items() if len(f) < cfg.split.runs}
     for method in sorted(partial):
         log(
             f"{method} was trained on {len(folds[method])} of {cfg.split.runs} folds and is "
             "left out; train its trials on every fold (loralab run trains them all)"
         )
-    return [s for s in done if grid[s["trial"]].method not in partial]
+    return [s for s in done if grid[s.trial].method not in partial]
 
 
 def release_unscored_weights(cfg: Config, run: RunPaths, selection: Selection, log=print) -> None:

@@ -22,6 +22,7 @@ from loralab.config import Config
 from loralab.layout import FULL_WEIGHTS
 from loralab.model.head import HEAD_MODULE, head_on
 from loralab.model.loading import quiet_peft
+from loralab.records import Provenance
 from loralab.stats.metrics import CRITERIA
 
 CARD = """# {title}
@@ -159,7 +160,7 @@ def checkpoint_activations(model, cfg: Config) -> None:
         model.activation_checkpointing_enable(every_n_layers=every)
 
 
-def model_card(summary: dict, cfg, provenance: dict, folder: Path) -> str:
+def model_card(summary: dict, cfg, provenance: Provenance, folder: Path) -> str:
     labels = cfg.data.labels
     fields = {
         **summary,
@@ -179,8 +180,8 @@ def model_card(summary: dict, cfg, provenance: dict, folder: Path) -> str:
         **kind,
         base=cfg.model.name_or_path,
         labels=" / ".join(labels),
-        source=provenance.get("source", "?"),
-        corpus_hash=provenance.get("corpus_hash", "?"),
+        source=provenance.source,
+        corpus_hash=provenance.corpus_hash,
         select_by_name=CRITERIA[cfg.train.select_by].name,
         chance=math.log(len(labels)),
         params=yaml.safe_dump(params, sort_keys=False).strip(),

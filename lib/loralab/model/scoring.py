@@ -13,7 +13,7 @@ verbalizer's tokens to the tail once more), instead of a second forward pass ove
 answer. The verbalizer scores stay the same numbers, to float rounding (a longer tail can change
 a kernel's summation order: at most 8e-6 nats in float32 on the tests' model).
 
-A model with a classification head (lora.formats: head; classifier_head.py) is scored by the same
+A model with a classification head (lora.formats: head; model/head.py) is scored by the same
 code: same windows, batches, shared prefix and timing, but its label scores are the head's
 log-softmax over the labels at the last prompt position, one forward pass and no continuations.
 

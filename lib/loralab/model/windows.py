@@ -22,6 +22,7 @@ from scipy.special import log_softmax, logsumexp
 
 from loralab.config import Config
 from loralab.model.prompts import PromptBuilder
+from loralab.records import WindowReading
 
 AGGREGATES = ("mean", "vote", "logsumexp")
 
@@ -141,21 +142,21 @@ def window_table(view: DocumentView, texts: list[str]) -> pd.DataFrame:
     )
 
 
-def window_summary(view: DocumentView, texts: list[str]) -> dict:
+def window_summary(view: DocumentView, texts: list[str]) -> WindowReading:
     """How much of the texts one window misses, and what the study read of them: the record a
     report needs to say whether truncation was a choice that mattered."""
     table = window_table(view, texts)
     longer = table["windows_needed"] > 1
-    return {
-        "mode": view.mode,
-        "window_tokens": view.size,
-        "overlap_tokens": view.overlap if view.mode == "chunks" else 0,
-        "max_chunks": view.max_chunks,
-        "texts": len(table),
-        "texts_longer_than_one_window": int(longer.sum()),
-        "median_tokens": float(table["tokens"].median()) if len(table) else 0.0,
-        "max_tokens": int(table["tokens"].max()) if len(table) else 0,
-        "median_windows_needed": float(table["windows_needed"].median()) if len(table) else 0.0,
-        "mean_windows_read": float(table["windows_read"].mean()) if len(table) else 0.0,
-        "texts_cut_short": int((table["windows_read"] < table["windows_needed"]).sum()),
-    }
+    return WindowReading(
+        mode=view.mode,
+        window_tokens=view.size,
+        overlap_tokens=view.overlap if view.mode == "chunks" else 0,
+        max_chunks=view.max_chunks,
+        texts=len(table),
+        texts_longer_than_one_window=int(longer.sum()),
+        median_tokens=float(table["tokens"].median()) if len(table) else 0.0,
+        max_tokens=int(table["tokens"].max()) if len(table) else 0,
+        median_windows_needed=float(table["windows_needed"].median()) if len(table) else 0.0,
+        mean_windows_read=float(table["windows_read"].mean()) if len(table) else 0.0,
+        texts_cut_short=int((table["windows_read"] < table["windows_needed"]).sum()),
+    )

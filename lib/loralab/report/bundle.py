@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from loralab.artifacts import read_json, write_text
+from loralab.artifacts import write_text
 from loralab.environment import git_commit, machine, package_versions
 from loralab.evaluate.selection import trained_summaries
 from loralab.layout import PROJECT_ROOT, RunPaths
-from loralab.records import EvaluationRecord, StatTestsRecord
+from loralab.records import EvaluationRecord, LeakageRecord, Provenance, StatTestsRecord
 from loralab.report.tables import (
     format_cost,
     format_selection,
@@ -67,22 +67,22 @@ def _caption(stem: str) -> str:
 def _data_section(run: RunPaths) -> dict:
     section: dict = {}
     if run.provenance.is_file():
-        prov = read_json(run.provenance)
-        section["provenance"] = prov
-        if "excluded" in prov:
+        prov = Provenance.read(run.provenance)
+        section["provenance"] = prov.as_dict()
+        if "excluded" in prov.details:
             section["excluded"] = html_table(
-                pd.DataFrame(list(prov["excluded"].items()), columns=["records", "count"])
+                pd.DataFrame(list(prov.details["excluded"].items()), columns=["records", "count"])
             )
     if run.preprocess_steps.is_file():
         section["steps"] = html_table(pd.read_csv(run.preprocess_steps, keep_default_na=False))
     if run.split_counts.is_file():
         section["split_counts"] = html_table(pd.read_csv(run.split_counts))
     if run.leakage.is_file():
-        leak = read_json(run.leakage)
+        leak = LeakageRecord.read(run.leakage)
         section["leakage"] = {
-            "clean": leak["clean"],
-            "policy": leak["policy"],
-            "table": html_table(pd.DataFrame(leak["summary"])),
+            "clean": leak.clean,
+            "policy": leak.policy,
+            "table": html_table(pd.DataFrame(leak.summary)),
         }
     return section
 
@@ -92,7 +92,7 @@ def _training_section(run: RunPaths) -> dict:
     summaries = trained_summaries(run)
     if not summaries:
         return {}
-    section = {"cost": html_table(format_cost(summaries)), "precision": summaries[0]["precision"]}
+    section = {"cost": html_table(format_cost(summaries)), "precision": summaries[0].precision}
     if run.evaluation.is_file():
         chosen = EvaluationRecord.read(run.evaluation)
         section.update(
@@ -109,7 +109,7 @@ def _study_section(run: RunPaths) -> dict:
         return {}
     shown, left_out = results_on_page(pd.read_csv(run.results))
     section = {"results": html_table(shown), "results_note": left_out, "headline": headline(run)}
-    read = EvaluationRecord.read(run.evaluation).long_text if run.evaluation.is_file() else {}
+    read = EvaluationRecord.read(run.evaluation).long_text if run.evaluation.is_file() else None
     if read:
         section["windows"] = window_note(read)
     if run.stat_tests.is_file():

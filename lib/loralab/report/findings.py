@@ -19,7 +19,7 @@ import pandas as pd
 from loralab.artifacts import read_json, write_json, write_text
 from loralab.formats import learning_rate
 from loralab.layout import RunPaths
-from loralab.records import StatTestsRecord
+from loralab.records import StatTestsRecord, TrainSummary
 from loralab.report.tables import format_results, stats_table
 from loralab.stats.crossing import first_lora_ahead, lead_changes, size_verdicts
 from loralab.stats.lr_optimum import curve_name
@@ -57,7 +57,7 @@ def measured_defaults(run: RunPaths) -> dict:
 
     record = read_json(run.run_record)
     trials = run.trained_trials()
-    precision = read_json(run.train_summary(trials[0]))["precision"] if trials else "?"
+    precision = TrainSummary.read(run.train_summary(trials[0])).precision if trials else "?"
     return {
         "params": record["params"],
         "commit": git_commit(Path.cwd()),
@@ -171,7 +171,7 @@ def choices_by_rule(folder: Path) -> pd.DataFrame:
     chosen = chosen[chosen["selected"]]
     trials = []
     for summary_path in sorted(folder.glob("train/*/summary.json")):
-        s = read_json(summary_path)
+        s = TrainSummary.read(summary_path).row()
         history = pd.read_csv(summary_path.parent / "history.csv")
         trials.append(
             {k: s[k] for k in (*KEY, *CONFIG, "seed")} | {"loss": history["val_loss"].min()}

@@ -16,7 +16,13 @@ import pandas as pd
 from loralab.artifacts import write_text
 from loralab.formats import plain_number, seconds
 from loralab.layout import RunPaths
-from loralab.records import EvaluationRecord, PrimaryDeclaration, StatTestsRecord
+from loralab.records import (
+    EvaluationRecord,
+    PrimaryDeclaration,
+    StatTestsRecord,
+    TrainSummary,
+    WindowReading,
+)
 from loralab.roles import ANCHOR, HEADLINE, with_role
 from loralab.stats.metrics import CRITERIA
 from loralab.stats.step import competitive_rules
@@ -107,18 +113,18 @@ def results_on_page(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return format_results(table[~candidates].reset_index(drop=True)), note
 
 
-def window_note(summary: dict) -> str:
+def window_note(summary: WindowReading) -> str:
     """What the methods read of long texts, in one paragraph (from windows.window_summary and,
     after evaluation, the aggregate that turned window scores into an item's)."""
-    aggregate = summary.get("chunk_aggregate")
-    n, longer = summary["texts"], summary["texts_longer_than_one_window"]
+    aggregate = summary.chunk_aggregate
+    n, longer = summary.texts, summary.texts_longer_than_one_window
     head = (
         f"{longer} of {n} texts ({longer / max(n, 1):.0%}) are longer than one window of "
-        f"{summary['window_tokens']} text tokens (median {summary['median_tokens']:.0f} tokens, "
-        f"longest {summary['max_tokens']}; a median text needs "
-        f"{summary['median_windows_needed']:.0f} window(s))."
+        f"{summary.window_tokens} text tokens (median {summary.median_tokens:.0f} tokens, "
+        f"longest {summary.max_tokens}; a median text needs "
+        f"{summary.median_windows_needed:.0f} window(s))."
     )
-    if summary["mode"] == "truncate":
+    if summary.mode == "truncate":
         if not longer:
             return head + " Every method reads each text whole."
         return head + (
@@ -126,17 +132,17 @@ def window_note(summary: dict) -> str:
             "those texts is never seen (data.long_text = chunks reads it)."
         )
     how = f", window scores aggregated by {aggregate}" if aggregate else ""
-    cut = summary["texts_cut_short"]
+    cut = summary.texts_cut_short
     tail = (
-        f" {cut} texts need more than evaluation.max_chunks = {summary['max_chunks']} windows "
+        f" {cut} texts need more than evaluation.max_chunks = {summary.max_chunks} windows "
         "and are read in that many, evenly spaced."
         if cut
         else ""
     )
     return head + (
-        f" data.long_text = chunks: every method reads up to {summary['max_chunks']} windows per "
-        f"text ({summary['mean_windows_read']:.1f} on average, overlapping by "
-        f"{summary['overlap_tokens']} tokens{how}).{tail}"
+        f" data.long_text = chunks: every method reads up to {summary.max_chunks} windows per "
+        f"text ({summary.mean_windows_read:.1f} on average, overlapping by "
+        f"{summary.overlap_tokens} tokens{how}).{tail}"
     )
 
 
@@ -433,9 +439,11 @@ def format_selection(selection: list[dict]) -> pd.DataFrame:
     return shown
 
 
-def format_cost(summaries: list[dict]) -> pd.DataFrame:
+def format_cost(summaries: list[TrainSummary]) -> pd.DataFrame:
     """What each trial cost to train, with short headers so the table fits a page."""
-    frame = pd.DataFrame(summaries).assign(adapter_mb=lambda f: f["adapter_bytes"] / 2**20)
+    frame = pd.DataFrame([s.row() for s in summaries]).assign(
+        adapter_mb=lambda f: f["adapter_bytes"] / 2**20
+    )
     frame = frame[list(COST_COLUMNS)].rename(columns=COST_COLUMNS)
     shown = frame.astype(object)
     for column in ("time to best (s)", "train time (s)"):
@@ -548,13 +556,13 @@ def _versus(
     }
 
 
-def truncation_note(summary: dict) -> str:
+def truncation_note(summary: WindowReading) -> str:
     """When most texts were cut to their first window, how much of them was read and the
     setting that reads them whole; empty when the methods read (nearly) every text whole."""
-    n, longer = summary["texts"], summary["texts_longer_than_one_window"]
-    if summary["mode"] != "truncate" or longer <= n / 2:
+    n, longer = summary.texts, summary.texts_longer_than_one_window
+    if summary.mode != "truncate" or longer <= n / 2:
         return ""
-    window, median = summary["window_tokens"], summary["median_tokens"]
+    window, median = summary.window_tokens, summary.median_tokens
     return (
         f"{longer} of {n} test texts ({longer / n:.0%}) are longer than the {window} text tokens "
         f"every method reads (a median text is {median:.0f} tokens, so about "

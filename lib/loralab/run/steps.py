@@ -29,7 +29,7 @@ class Contract:
     writes: tuple[str, ...]  # RunPaths members; the step owns the folders they live in
     reads: tuple[str, ...]  # params fields read, as dotted prefixes ("data", "train.seq_len")
     after: tuple[str, ...] = ()  # notebooks whose outputs the step reads
-    per_trial: bool = False  # one step per trial (configuration, size, fold, seed): trials.py
+    per_trial: bool = False  # one step per trial (configuration, size, fold, seed): train/trials.py
     # members of `writes` that a later step may delete once it no longer needs them: left out
     # of the step's output hashes, so that deleting them does not undo the step
     handover: tuple[str, ...] = ()

@@ -52,7 +52,7 @@ from loralab.config import Config, dotted, load_config
 from loralab.environment import cpu_description, git_commit
 from loralab.errors import ConfigError, LoralabError, TrackingError
 from loralab.layout import PROJECT_ROOT, RunPaths, report_dir
-from loralab.records import StatTestsRecord
+from loralab.records import Provenance, StatTestsRecord, TrainSummary
 from loralab.train.trials import Trial, trial_of, trials
 
 INSTALL = "pip install 'loralab[mlflow]'"
@@ -164,8 +164,8 @@ def trial_metrics(run: RunPaths, trial: str) -> list[Metric]:
         for row in history.to_dict("records")
         for key in EPOCH_METRICS
     ]
-    summary = read_json(run.train_summary(trial))
-    once = [(name, summary.get(field), 0) for field, name in TRIAL_METRICS.items()]
+    summary = TrainSummary.read(run.train_summary(trial))
+    once = [(name, getattr(summary, field), 0) for field, name in TRIAL_METRICS.items()]
     return _metrics(per_epoch + once)
 
 
@@ -199,10 +199,10 @@ def run_tags(cfg: Config, run: RunPaths, params_file: str) -> dict[str, str]:
     if not commit.startswith("unknown"):
         tags["loralab.git_commit"] = commit
     if run.provenance.is_file():
-        tags["loralab.data_hash"] = str(read_json(run.provenance).get("corpus_hash"))
-    precisions = {read_json(run.train_summary(t)).get("precision") for t in run.trained_trials()}
-    if precisions - {None}:
-        tags["loralab.precision"] = "; ".join(sorted(precisions - {None}))
+        tags["loralab.data_hash"] = Provenance.read(run.provenance).corpus_hash
+    precisions = {TrainSummary.read(run.train_summary(t)).precision for t in run.trained_trials()}
+    if precisions:
+        tags["loralab.precision"] = "; ".join(sorted(precisions))
     if run.results.is_file():
         results = pd.read_csv(run.results)
         tags["loralab.selected"] = ", ".join(results.loc[results["selected"], "method"])
@@ -293,17 +293,17 @@ class Mirror:
         # trained again, logged only in part, or under a parent since deleted: replaced
         for old in found:
             self.client.delete_run(old.info.run_id)
-        summary = read_json(self.run.train_summary(trial.id))
+        summary = TrainSummary.read(self.run.train_summary(trial.id))
         # The run spans the training, not the logging: summary.json is written as it ends.
         end = int(self.run.train_summary(trial.id).stat().st_mtime * 1000)
-        start = end - int(1000 * (summary.get("train_time_s") or 0))
+        start = end - int(1000 * summary.train_time_s)
         tags = {
             "mlflow.parentRunId": self.parent,
             "loralab.run_id": self.run.run_id,
             "loralab.kind": "trial",
             "loralab.trial_id": trial.id,
             "loralab.method": trial.method,
-            "loralab.precision": str(summary.get("precision")),
+            "loralab.precision": summary.precision,
         }
         nested = self.client.create_run(self.experiment_id, start, tags, run_name=trial.id)
         run_id = nested.info.run_id

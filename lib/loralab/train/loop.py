@@ -5,19 +5,19 @@ Every rank starts from a clean copy of the base model (the reference wrapped the
 so its r=16 run trained on top of r=8's layers). The loss covers the answer tokens only, and the
 LM head is applied only at the positions that predict them; a trial of the classification head
 (lora.formats) instead trains the head and the adapters by cross-entropy over the labels at the
-prompt's last token (classifier_head.py), on the same prompts, windows and batches. Early
+prompt's last token (model/head.py), on the same prompts, windows and batches. Early
 stopping watches the validation label loss (or another measure: train.select_by); the best
 epoch's adapter is the one saved. Validation scores the labels as the test is scored, and the
 same pass scores each label's answer, which gives the validation loss: one forward pass over the
 validation windows per epoch, not two. A fixed draw of the training items is scored the same way
 (train.fit_check_items), so the history shows whether the model fitted what it trained on.
 
-What the loop works with lives beside it: batching.py turns training items into class-balanced,
-length-bucketed, padded batches; adapters.py wraps the base with new adapters (wrap_with_lora)
-and saves the best epoch's; training_items.py picks the items LoRA learns from, torch-free so
-that baselines can share them.
+What the loop works with lives beside it: batching.py turns training items into
+class-balanced, length-bucketed, padded batches; model/adapters.py wraps the base with new
+adapters (wrap_with_lora) and saves the best epoch's; data/training_items.py picks the items
+LoRA learns from, torch-free so that baselines can share them.
 
-The same loop runs in one process or in several under `accelerate launch` (see distributed.py);
+The same loop runs in one process or in several under `accelerate launch` (see launch.py);
 accelerate's Accelerator is a no-op wrapper when there is one process.
 """
 
@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from loralab.artifacts import read_json, write_csv, write_json
+from loralab.artifacts import write_csv
 from loralab.config import Config, accumulation_problem
 from loralab.data.splits import read_split
 from loralab.data.training_items import stratified_subset, training_items
@@ -60,6 +60,7 @@ from loralab.model.loading import (
 )
 from loralab.model.prompts import PromptBuilder
 from loralab.model.scoring import Scores, score_chunks, score_documents
+from loralab.records import Provenance, TrainSummary
 from loralab.stats.metrics import CRITERIA, classification_metrics, label_cross_entropy
 from loralab.train.batching import Encoded, TrainingWindows, balanced_order, collate, make_batches
 from loralab.train.compiled import CompileRecord, inductor_cache, should_compile
@@ -500,12 +501,12 @@ def _write_trial(cfg, run: RunPaths, trial: Trial, result: TrainResult, log) -> 
     folder = run.adapter(trial.id)
     s = result.summary
     # relative: the card stays true wherever the run folder is (a Ray worker's is elsewhere)
-    card = model_card(s, cfg, read_json(run.provenance), folder.relative_to(run.root))
+    card = model_card(s, cfg, Provenance.read(run.provenance), folder.relative_to(run.root))
     save = save_full_weights if trial.full else save_adapter
     s["adapter_bytes"] = save(result.model, folder, card)
     write_csv(run.history(trial.id), result.history)
     write_csv(run.val_predictions(trial.id), result.val_predictions)
-    write_json(run.train_summary(trial.id), s)  # last: marks the trial done
+    TrainSummary(**s).write(run.train_summary(trial.id))  # last: marks the trial done
     log(
         f"{trial.id}: best epoch {s['best_epoch']} of {s['epochs_run']}, validation "
         f"macro-F1 {s['val_macro_f1']:.3f}, {s['processes']} process(es); weights in {folder}"
@@ -517,13 +518,13 @@ class TrainedTrial:
     """What training wrote for one trial, read back: all a notebook shows, wherever it trained."""
 
     history: pd.DataFrame
-    summary: dict
+    summary: TrainSummary
     card: str  # the model card (Markdown) of its adapter or fully fine-tuned weights
 
     @classmethod
     def read(cls, run: RunPaths, trial: Trial) -> TrainedTrial:
         card = (run.adapter(trial.id) / "README.md").read_text(encoding="utf-8")
-        summary = read_json(run.train_summary(trial.id))
+        summary = TrainSummary.read(run.train_summary(trial.id))
         return cls(pd.read_csv(run.history(trial.id)), summary, card)
 
 

@@ -26,10 +26,10 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from loralab.artifacts import read_json
 from loralab.config import FOLD_TOLERANCE
 from loralab.evaluate.methods.base import Method, MethodResult, Study
 from loralab.model.adapters import load_adapter, load_full_weights, load_head_adapter
+from loralab.records import TrainSummary
 from loralab.roles import CANDIDATE
 from loralab.train.trials import KIND_NAMES, Trial, trials
 
@@ -58,10 +58,10 @@ class TrainedConfiguration(Method):
 
     def __init__(self, study: Study, mine: list[Trial]):
         self.trials = mine
-        self.summaries = [read_json(study.run.train_summary(t.id)) for t in mine]
+        self.summaries = [TrainSummary.read(study.run.train_summary(t.id)) for t in mine]
         first = mine[0]
         super().__init__(
-            study, first.method, configuration_name(first), self.summaries[0]["train_items"]
+            study, first.method, configuration_name(first), self.summaries[0].train_items
         )
         self.kind = first.kind
         self.size = first.size
@@ -82,16 +82,16 @@ class TrainedConfiguration(Method):
     def fit(self, train: pd.DataFrame, val: pd.DataFrame) -> None:
         s = self.summaries[0]
         self.cost = {
-            "trainable_params": s["trainable_params"],
-            "trainable_mb": s["trainable_mb"],
-            "adapter_mb": s["adapter_bytes"] / 2**20,
-            "train_time_s": s["time_to_best_s"],
-            "steps_to_best": s.get("steps_to_best", float("nan")),  # older trials lack it
+            "trainable_params": s.trainable_params,
+            "trainable_mb": s.trainable_mb,
+            "adapter_mb": s.adapter_bytes / 2**20,
+            "train_time_s": s.time_to_best_s,
+            "steps_to_best": s.steps_to_best,
         }
         self.folded = None
         if self.study.cfg.evaluation.merge_adapters and not self.trials[0].full:
             merged = self._load(self.trials[0]).merge_and_unload()
-            drift = self.merge_drift(merged, s["trial"], val)
+            drift = self.merge_drift(merged, s.trial, val)
             same = folding_scores_the_same(drift)
             self.cost.update(drift, merged_scored_test=same)
             self.folded = merged if same else None
