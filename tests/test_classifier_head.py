@@ -94,7 +94,9 @@ def test_head_scoring_equals_a_forward_pass_over_each_prompt(
 
 
 def test_training_the_head_lowers_the_label_loss_on_a_separable_set(separable_run):
-    cfg, run = separable_run(**{"train.epochs": 4, "train.patience": 4})
+    # 3e-3: both dtype paths train stably and alike here; at the tiny model's 1e-2 the bf16
+    # path on a CPU with native bf16 oscillated, its fourth epoch back at chance
+    cfg, run = separable_run(**{"train.epochs": 4, "train.patience": 4, "train.lrs": [3e-3]})
     base = load_base(cfg)
     train, val = read_split(run, "train", 0), read_split(run, "val", 0)
     trial = trial_of(cfg, "head-r2-f0-s42")
