@@ -222,7 +222,6 @@ class EvaluationRecord:
 
     def write(self, path: Path) -> None:
         record = dataclasses.asdict(self)
-        record["long_text"] = dataclasses.asdict(self.long_text) if self.long_text else None
         record["lead_configurations"] = {
             str(fold): c._asdict() for fold, c in self.lead_configurations.items()
         }
