@@ -9,6 +9,7 @@ import torch
 
 from loralab.config import build_config
 from loralab.model import scoring
+from loralab.model.adapters import wrap_with_lora
 from loralab.model.loading import load_base
 from loralab.model.scoring import (
     SharedPrefix,
@@ -224,3 +225,27 @@ def test_a_window_cache_scores_each_window_once_and_as_a_fresh_pass_would(
     again = cache.scores(texts[:4], lambda new: pytest.fail("nothing is new"))
     assert again.seconds == pytest.approx(passes[0].seconds)  # the first pass, whole
     assert again.tokens_per_second == pytest.approx(passes[0].tokens_per_second)
+
+
+def test_lora_scoring_on_the_bf16_path_skips_the_input_upcast_and_changes_no_score(
+    tiny_config, make_texts
+):
+    """Scoring under a precision turns off PEFT's float32 cast of each LoRA input (autocast casts
+    it straight back down): every score equals that of plain autocast with the cast on."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    cfg = tiny_config(**{"lora.dropout": 0.0, "train.dtype": "bfloat16"})
+    base = load_base(cfg)
+    model = wrap_with_lora(base.model, cfg, 4)
+    torch.nn.init.normal_(next(p for n, p in model.named_parameters() if "lora_B" in n))
+    layer = next(m for m in model.modules() if isinstance(m, BaseTunerLayer))
+    casts: list[bool] = []
+    hook = layer.register_forward_pre_hook(lambda m, _: casts.append(m.cast_input_dtype_enabled))
+    texts = make_texts(5)
+    lean = score_texts(model, base.builder, texts, base.precision, batch_size=2)
+    calls = len(casts)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        plain = score_texts(model, base.builder, texts, batch_size=2)
+    hook.remove()
+    assert calls and not any(casts[:calls]) and all(casts[calls:])
+    assert np.array_equal(lean.verbalizer_scores, plain.verbalizer_scores)
