@@ -5,8 +5,9 @@ down, so the scores must come out the same, asserted).
 Evaluation scores test with the adapter beside the base wherever folding it into bf16 weights
 moves validation scores, and every trial's validation and fit check score that way, so this
 pass is a large share of a series on a CPU with native bf16. The three passes run in turns,
-`--rounds` times, in one process: the medians compare like with like on a machine whose speed
-drifts. Run: `.venv/bin/python bench/adapter_scoring.py [--items 24] [--rank 16]`.
+`--rounds` times, in one process, each adapter pass first in every other round: the medians
+compare like with like on a machine whose speed drifts.
+Run: `.venv/bin/python bench/adapter_scoring.py [--items 24] [--rank 16]`.
 """
 
 from __future__ import annotations
@@ -58,17 +59,18 @@ def main() -> None:
 
     per_item(base.model, base.precision)  # warm-up: kernels, allocator
     times: dict[str, list[float]] = {"base": [], "adapter, cast kept": [], "adapter": []}
-    for _ in range(args.rounds):
+    for round_ in range(args.rounds):
         times["base"].append(per_item(base.model, base.precision)[0])
         model = wrap_with_lora(base.model, cfg, args.rank, in_place=True)
         for name, p in model.named_parameters():
             if "lora_B" in name:  # a trained adapter's B is not zero
                 torch.nn.init.normal_(p, std=0.02)
-        kept_ms, kept = per_item(model, CastingKept(base.precision))
-        lean_ms, lean = per_item(model, base.precision)
-        assert np.array_equal(kept, lean), "skipping the cast changed a score"
-        times["adapter, cast kept"].append(kept_ms)
-        times["adapter"].append(lean_ms)
+        passes = {"adapter, cast kept": CastingKept(base.precision), "adapter": base.precision}
+        scores = {}
+        for name in sorted(passes, reverse=bool(round_ % 2)):  # each goes first in turn
+            ms, scores[name] = per_item(model, passes[name])
+            times[name].append(ms)
+        assert np.array_equal(*scores.values()), "skipping the cast changed a score"
         base.model = model.unload()
     print(f"CPU: {cpu_kind()}; dtype path: {base.precision.describe()}")
     print(
@@ -77,7 +79,8 @@ def main() -> None:
     )
     zero = np.median(times["base"])
     for name, ms in times.items():
-        print(f"  {name:<20} {np.median(ms):7.1f} ms/item ({np.median(ms) / zero:.2f}x the base)")
+        median = np.median(ms)
+        print(f"  {name:<20} {median:7.1f} ms/item ({median / zero:.2f}x the base)")
     ratio = np.median(times["adapter"]) / np.median(times["adapter, cast kept"])
     print(f"skipping the cast: {ratio:.2f}x the time")
 

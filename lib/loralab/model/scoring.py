@@ -317,7 +317,7 @@ def _score_prompts(model, prompts, conts, width, pad, precision, batch_size, pro
     order = np.argsort([len(p) for p in prompts], kind="stable")
     scored, latency = np.zeros((len(prompts), width)), np.zeros(len(prompts))
     # with the model: its LoRA layers then skip casting each input up to float32 for autocast
-    # to cast back down (bf16 path: 0.87x the time, same scores; bench/adapter_scoring.py)
+    # to cast back down (bf16 path: 0.90x the time, same scores; bench/adapter_scoring.py)
     compute = precision.compute(model) if precision else contextlib.nullcontext()
     was_training = model.training
     model.eval()
